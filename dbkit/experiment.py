@@ -1,0 +1,205 @@
+"""Running strategies on a server: the library's entry point behind `dbkit run` and `scenario`.
+
+Each run gets its own ``asyncio`` loop (one ``Runner`` per run), so pools, engines and
+connections never leak from one run into the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import resource
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from time import perf_counter
+from typing import Any
+
+from dbkit.errors import ConfigError
+from dbkit.monitor import Monitor
+from dbkit.recorder import Recorder
+from dbkit.results import ErrorRecord, Result, Run, collect_metadata
+from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
+from dbkit.spec import SLEEP_MODES, RunSpec
+from dbkit.stats import LatencySummary
+from dbkit.strategies import Target, get_strategy
+
+LOOPS = ("asyncio", "uvloop")
+MONITOR_SLOTS = 1  # the monitor's own connection
+PROGRESS_INTERVAL_S = 0.1
+
+# (run name, tasks done, tasks in all): called on a timer, never per task.
+Progress = Callable[[str, int, int], None]
+# Called once the server answers, before the first run: its backend and settings.
+OnServer = Callable[[Server], None]
+
+
+def expand(specs: Iterable[RunSpec]) -> list[RunSpec]:
+    """A sleep spec without a mode stands for two runs, unbatched then batched, as the post."""
+    out: list[RunSpec] = []
+    for spec in specs:
+        if spec.strategy == "sleep" and spec.mode is None:
+            out += [spec.replace(mode=mode) for mode in SLEEP_MODES]
+        else:
+            out.append(spec)
+    return out
+
+
+def check_fits(spec: RunSpec, info: ServerInfo) -> None:
+    """Refuse a bounded strategy (a pool, a semaphore) larger than the server allows."""
+    if spec.strategy not in ("pool", "sqlalchemy", "semaphore"):
+        return  # unbatched and batched storms are the experiment itself
+    if spec.strategy == "sqlalchemy" and spec.pool_size == 0:
+        return
+    peak = get_strategy(spec.strategy).peak_connections(spec)
+    allowed = info.app_slots - MONITOR_SLOTS
+    if peak is not None and peak > allowed:
+        reserved = f"{info.superuser_reserved_connections} superuser-reserved"
+        if info.reserved_connections:
+            reserved += f" - {info.reserved_connections} reserved"
+        raise ConfigError(
+            f"{spec.name} may open {peak} connections but the server allows {allowed} for "
+            f"role {info.app_role} (max_connections {info.max_connections} - {reserved} - "
+            f"{MONITOR_SLOTS} monitor)"
+        )
+
+
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if loop == "asyncio":
+        return None
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise ConfigError("uvloop is not installed: pip install 'dbkit[uvloop]'") from None
+        return uvloop.new_event_loop  # type: ignore[no-any-return]
+    raise ConfigError(f"unknown event loop {loop!r}; choose one of {', '.join(LOOPS)}")
+
+
+def raise_fd_limit() -> None:
+    """Storms open thousands of sockets: lift the soft open-files limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_experiment(
+    specs: Sequence[RunSpec],
+    server: ServerSpec,
+    *,
+    loop: str = "asyncio",
+    command: Sequence[str] = (),
+    progress: Progress | None = None,
+    on_server: OnServer | None = None,
+) -> Result:
+    """Run ``specs`` in order on one server (started only if a strategy needs one)."""
+    runs = expand(specs)
+    if not runs:
+        raise ConfigError("nothing to run")
+    factory = loop_factory(loop)
+    raise_fd_limit()
+    started_at = dt.datetime.now(dt.UTC)
+    needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
+    info: ServerInfo | None = None
+    done: list[Run] = []
+    if needs_server:
+        with start_server(server) as srv:
+            info = srv.info
+            for spec in runs:
+                check_fits(spec, info)
+            if on_server is not None:
+                on_server(srv)
+            for spec in runs:
+                done.append(run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress))
+    else:
+        for spec in runs:
+            done.append(run_one(spec, None, None, factory, progress))
+    return Result(collect_metadata(info, loop, command, started_at), tuple(done))
+
+
+def run_one(
+    spec: RunSpec,
+    app_dsn: str | None,
+    admin_dsn: str | None,
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    progress: Progress | None = None,
+) -> Run:
+    """One run in a fresh event loop; returns its measured Run."""
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(_measure(spec, app_dsn, admin_dsn, progress))
+
+
+async def _measure(
+    spec: RunSpec, app_dsn: str | None, admin_dsn: str | None, progress: Progress | None
+) -> Run:
+    strategy = get_strategy(spec.strategy)
+    rec = Recorder()
+    monitor = Monitor(admin_dsn) if strategy.needs_server and admin_dsn else None
+    ticker = asyncio.create_task(_tick(spec, rec, progress)) if progress else None
+    setup_started = perf_counter()
+    try:
+        async with monitor if monitor is not None else contextlib.nullcontext():
+            await strategy.execute(spec, Target(app_dsn), rec)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+    if progress is not None:
+        progress(spec.name, rec.done, spec.tasks)
+    assert rec.t_end is not None, f"strategy {spec.strategy} did not end its measured window"
+    return _build_run(spec, rec, monitor, setup_s=rec.t0 - setup_started)
+
+
+async def _tick(spec: RunSpec, rec: Recorder, progress: Progress | None) -> None:
+    assert progress is not None
+    while True:
+        progress(spec.name, rec.done, spec.tasks)
+        await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+
+def _params(spec: RunSpec) -> dict[str, Any]:
+    values = asdict(spec)
+    params = {key: values[key] for key in get_strategy(spec.strategy).params}
+    params["tasks"] = spec.tasks
+    if spec.strategy == "batched" or spec.mode == "batched":
+        params["batch_size"] = spec.effective_batch_size
+    if spec.strategy == "pool" and spec.min_size is None:
+        params["min_size"] = spec.pool_size
+    if spec.strategy == "sqlalchemy":
+        from dbkit.strategies.sqlalchemy_pool import DEFAULT_POOL_TIMEOUT_S
+
+        if spec.acquire_timeout is None and spec.pool_size > 0:
+            params["acquire_timeout"] = DEFAULT_POOL_TIMEOUT_S
+        params["poolclass"] = "NullPool" if spec.pool_size == 0 else "AsyncAdaptedQueuePool"
+    return params
+
+
+def _build_run(spec: RunSpec, rec: Recorder, monitor: Monitor | None, setup_s: float) -> Run:
+    assert rec.t_end is not None
+    errors = tuple(
+        ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
+        for (kind, state), t in sorted(rec.errors.items(), key=lambda kv: -kv[1].count)
+    )
+    samples: tuple[tuple[float, int], ...] = ()
+    peak = None
+    if monitor is not None:
+        samples = tuple((round(t - rec.t0, 4), n) for t, n in monitor.samples)
+        peak = monitor.peak
+    return Run(
+        strategy=spec.strategy,
+        name=spec.name,
+        params=_params(spec),
+        tasks=spec.tasks,
+        ok=rec.ok,
+        failed=rec.failed,
+        queries_ok=rec.queries_ok,
+        wall_s=rec.t_end - rec.t0,
+        setup_s=max(0.0, setup_s),
+        ideal_s=get_strategy(spec.strategy).ideal(spec),
+        latency_s=LatencySummary.of(rec.latencies),
+        errors=errors,
+        peak_server_connections=peak,
+        server_connections=samples,
+    )

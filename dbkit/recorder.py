@@ -1,0 +1,96 @@
+"""The hot path: what each task's outcome costs to record.
+
+A success appends one float to an array; a failure bumps a counter in a dict keyed by
+(exception type, SQLSTATE). No logging, formatting or locks here: statistics are computed once,
+at the end, from what was recorded.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from time import perf_counter
+
+from dbkit.dsn import mask_text
+
+EXAMPLE_MAX_CHARS = 300
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE an exception carries: asyncpg's ``.sqlstate``, or SQLAlchemy's ``.orig``'s."""
+    state = getattr(exc, "sqlstate", None)
+    if state is None:
+        state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return str(state) if state is not None else None
+
+
+_TYPE_NAMES: dict[type, str] = {}
+
+
+def type_name(kind: type) -> str:
+    """``asyncpg.exceptions.TooManyConnectionsError``; builtins by their bare name."""
+    name = _TYPE_NAMES.get(kind)
+    if name is None:
+        module = kind.__module__
+        name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+        _TYPE_NAMES[kind] = name
+    return name
+
+
+@dataclass
+class ErrorTally:
+    """Running count of one (type, SQLSTATE) error class."""
+
+    count: int
+    first_s: float
+    last_s: float
+    example: str
+
+
+class Recorder:
+    """Collects the outcome of every task of one run."""
+
+    __slots__ = ("errors", "failed", "latencies", "queries_ok", "t0", "t_end")
+
+    def __init__(self) -> None:
+        self.latencies: array[float] = array("d")
+        self.failed = 0
+        self.queries_ok = 0
+        self.errors: dict[tuple[str, str | None], ErrorTally] = {}
+        self.t0 = perf_counter()
+        self.t_end: float | None = None
+
+    def begin(self) -> None:
+        """The measured window starts (after pools and engines are ready)."""
+        self.t0 = perf_counter()
+
+    def end(self) -> float:
+        """The measured window ends; returns its length in seconds."""
+        self.t_end = perf_counter()
+        return self.t_end - self.t0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies) + self.failed
+
+    def success(self, latency: float, queries: int) -> None:
+        self.latencies.append(latency)
+        self.queries_ok += queries
+
+    def failure(self, exc: BaseException, queries: int = 0, count: int = 1) -> None:
+        """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements)."""
+        self.failed += count
+        self.queries_ok += queries
+        key = (type_name(type(exc)), sqlstate_of(exc))
+        now = perf_counter() - self.t0
+        tally = self.errors.get(key)
+        if tally is None:
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            self.errors[key] = ErrorTally(count, now, now, mask_text(message[:EXAMPLE_MAX_CHARS]))
+        else:
+            tally.count += count
+            tally.last_s = now

@@ -1,0 +1,262 @@
+"""Result documents: the runs of one command with the metadata that makes them meaningful.
+
+Format history (the ``format`` key of every file):
+- ``dbkit.result/1``: ``metadata``, ``runs`` (strategy, name, params, tasks, ok, failed,
+  queries_ok, wall_s, setup_s, throughput_qps, ideal_s, efficiency, latency_s, errors,
+  peak_server_connections, server_connections samples), ``interrupted``.
+  ``efficiency`` = ideal_s / wall_s x ok / tasks: failed tasks earn no credit, so a run whose
+  tasks time out cannot look efficient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from dbkit.errors import ConfigError, ResultExistsError
+from dbkit.servers.base import ServerInfo
+from dbkit.stats import LatencySummary
+
+FORMAT = "dbkit.result/1"
+DEFAULT_DIR = Path("results")
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Tasks that failed with one (exception type, SQLSTATE): how many, when, and an example."""
+
+    type: str
+    sqlstate: str | None
+    count: int
+    first_s: float
+    last_s: float
+    example: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """The measured outcome of one strategy run; times in seconds."""
+
+    strategy: str
+    name: str
+    params: Mapping[str, Any]
+    tasks: int
+    ok: int
+    failed: int
+    queries_ok: int
+    wall_s: float
+    setup_s: float
+    ideal_s: float | None
+    latency_s: LatencySummary
+    errors: tuple[ErrorRecord, ...] = ()
+    peak_server_connections: int | None = None
+    server_connections: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def throughput_qps(self) -> float:
+        """Successful queries per second of wall time."""
+        return self.queries_ok / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def efficiency(self) -> float | None:
+        if self.ideal_s is None or self.wall_s <= 0 or self.tasks == 0:
+            return None
+        return self.ideal_s / self.wall_s * self.ok / self.tasks
+
+    def errors_by_sqlstate(self) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        for err in self.errors:
+            counts[err.sqlstate] = counts.get(err.sqlstate, 0) + err.count
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "name": self.name,
+            "params": dict(self.params),
+            "tasks": self.tasks,
+            "ok": self.ok,
+            "failed": self.failed,
+            "queries_ok": self.queries_ok,
+            "wall_s": self.wall_s,
+            "setup_s": self.setup_s,
+            "throughput_qps": self.throughput_qps,
+            "ideal_s": self.ideal_s,
+            "efficiency": self.efficiency,
+            "latency_s": {
+                "p50": self.latency_s.p50,
+                "p90": self.latency_s.p90,
+                "p99": self.latency_s.p99,
+                "max": self.latency_s.max,
+            },
+            "errors": [
+                {
+                    "type": e.type,
+                    "sqlstate": e.sqlstate,
+                    "count": e.count,
+                    "first_s": e.first_s,
+                    "last_s": e.last_s,
+                    "example": e.example,
+                }
+                for e in self.errors
+            ],
+            "peak_server_connections": self.peak_server_connections,
+            "server_connections": [[t, n] for t, n in self.server_connections],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        return cls(
+            strategy=data["strategy"],
+            name=data["name"],
+            params=dict(data["params"]),
+            tasks=data["tasks"],
+            ok=data["ok"],
+            failed=data["failed"],
+            queries_ok=data["queries_ok"],
+            wall_s=data["wall_s"],
+            setup_s=data["setup_s"],
+            ideal_s=data["ideal_s"],
+            latency_s=LatencySummary(**data["latency_s"]),
+            errors=tuple(ErrorRecord(**e) for e in data["errors"]),
+            peak_server_connections=data["peak_server_connections"],
+            server_connections=tuple((t, n) for t, n in data.get("server_connections", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    """One command's document: metadata and the runs, in the order they ran."""
+
+    metadata: Mapping[str, Any]
+    runs: tuple[Run, ...]
+    interrupted: bool = False
+    format: str = field(default=FORMAT)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "metadata": dict(self.metadata),
+            "interrupted": self.interrupted,
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        fmt = data.get("format")
+        if fmt != FORMAT:
+            raise ConfigError(f"not a {FORMAT} document (format: {fmt!r})")
+        return cls(
+            metadata=dict(data["metadata"]),
+            runs=tuple(Run.from_dict(r) for r in data["runs"]),
+            interrupted=bool(data.get("interrupted", False)),
+        )
+
+
+def read_result(path: Path) -> Result:
+    """Load a result file; a missing, unreadable or foreign file is a ConfigError."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON result ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a {FORMAT} document")
+    try:
+        return Result.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed {FORMAT} document ({exc!r})") from None
+
+
+def write_result(result: Result, path: Path) -> Path:
+    """Write atomically and never over an existing file (ResultExistsError if one is there)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(result.dumps())
+            out.flush()
+            os.fsync(out.fileno())
+        # link() fails if the name exists: no race can make us overwrite a result.
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a result") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return path
+
+
+def default_path(stem: str, directory: Path = DEFAULT_DIR, now: dt.datetime | None = None) -> Path:
+    """``results/<stem>-<UTC time>.json``, with a counter if that name is taken."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "result"
+    path = directory / f"{safe}-{stamp}.json"
+    counter = 2
+    while path.exists():
+        path = directory / f"{safe}-{stamp}-{counter}.json"
+        counter += 1
+    return path
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def collect_metadata(
+    info: ServerInfo | None,
+    loop: str,
+    command: Sequence[str],
+    started_at: dt.datetime,
+) -> dict[str, Any]:
+    """What makes the numbers meaningful: server settings, versions, machine, command line."""
+    meta: dict[str, Any] = {
+        "dbkit_version": _version("dbkit"),
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "command": list(command),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "asyncpg": _version("asyncpg"),
+        "sqlalchemy": _version("sqlalchemy"),
+        "uvloop": _version("uvloop") if loop == "uvloop" else None,
+        "event_loop": loop,
+        "gc_enabled": gc.isenabled(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "argv0": Path(sys.argv[0]).name if sys.argv else None,
+    }
+    if info is None:
+        meta["backend"] = None
+    else:
+        meta.update(
+            backend=info.backend,
+            server_version=info.server_version,
+            max_connections=info.max_connections,
+            superuser_reserved_connections=info.superuser_reserved_connections,
+            reserved_connections=info.reserved_connections,
+            app_role=info.app_role,
+            app_role_is_superuser=info.app_role_is_superuser,
+        )
+    return meta

@@ -1,0 +1,114 @@
+"""What every way of getting a PostgreSQL provides: the Server protocol and ServerInfo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+
+from dbkit.dsn import mask_text
+from dbkit.errors import ServerError
+
+APP_ROLE = "dbkit_app"
+APP_PASSWORD = "dbkit_app"
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Settings read back from the server; they travel with every result."""
+
+    backend: str
+    server_version: str
+    max_connections: int
+    superuser_reserved_connections: int
+    reserved_connections: int
+    app_role: str
+    app_role_is_superuser: bool
+
+    @property
+    def app_slots(self) -> int:
+        """Connections the workload role may open (before the monitor takes its own)."""
+        if self.app_role_is_superuser:
+            return self.max_connections
+        return (
+            self.max_connections
+            - self.superuser_reserved_connections
+            - self.reserved_connections
+        )
+
+
+class Server(Protocol):
+    """A running PostgreSQL: a superuser DSN for monitoring and an app DSN for the workload."""
+
+    backend: str
+    admin_dsn: str
+    app_dsn: str
+    info: ServerInfo
+
+    def stop(self) -> None: ...
+
+
+async def read_info(admin_dsn: str, app_dsn: str, backend: str) -> ServerInfo:
+    """Connect once and read the settings that make a result meaningful."""
+    conn = await connect_or_explain(admin_dsn)
+    try:
+        row = await conn.fetchrow(
+            """
+            SELECT current_setting('server_version') AS server_version,
+                   current_setting('max_connections')::int AS max_connections,
+                   current_setting('superuser_reserved_connections')::int AS su_reserved,
+                   coalesce(current_setting('reserved_connections', true), '0')::int AS reserved
+            """
+        )
+        assert row is not None
+        app_user = await _role_of(app_dsn, conn)
+        is_super = await conn.fetchval(
+            "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = $1), false)", app_user
+        )
+    finally:
+        await conn.close()
+    return ServerInfo(
+        backend=backend,
+        server_version=row["server_version"],
+        max_connections=row["max_connections"],
+        superuser_reserved_connections=row["su_reserved"],
+        reserved_connections=row["reserved"],
+        app_role=app_user,
+        app_role_is_superuser=bool(is_super),
+    )
+
+
+async def _role_of(app_dsn: str, admin: asyncpg.Connection) -> str:
+    from urllib.parse import urlsplit
+
+    user = urlsplit(app_dsn).username
+    if user:
+        return user
+    return str(await admin.fetchval("SELECT current_user"))
+
+
+async def ensure_app_role(admin_dsn: str) -> None:
+    """Create the plain (non-superuser) role the workload runs as, as in production."""
+    conn = await connect_or_explain(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE)
+        if not exists:
+            await conn.execute(
+                f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER PASSWORD '{APP_PASSWORD}'"
+            )
+    finally:
+        await conn.close()
+
+
+async def connect_or_explain(dsn: str, timeout: float = 10.0) -> asyncpg.Connection:
+    """Connect, turning every failure into a one-line ServerError with the password masked."""
+    try:
+        return await asyncpg.connect(dsn, timeout=timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        state = getattr(exc, "sqlstate", None)
+        what = f"{type(exc).__name__}" + (f" [{state}]" if state else "")
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+        raise ServerError(
+            f"cannot connect to {mask_text(dsn)}: {what}: {mask_text(detail)}"
+        ) from None

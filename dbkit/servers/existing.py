@@ -1,0 +1,38 @@
+"""A server the user already runs, given by --dsn or DBKIT_DSN. dbkit changes nothing on it."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+from dbkit.dsn import check_dsn, mask_text
+from dbkit.errors import ConfigError
+from dbkit.servers.base import ServerInfo, read_info
+
+
+class ExistingServer:
+    """The workload and the monitor both use the given DSN; no role is created."""
+
+    backend = "dsn"
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            self.admin_dsn = self.app_dsn = check_dsn(dsn.strip())
+        except ValueError as exc:
+            raise ConfigError(mask_text(str(exc))) from None
+        self.info: ServerInfo | None = None  # type: ignore[assignment]
+
+    def start(self) -> ExistingServer:
+        self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def __enter__(self) -> ExistingServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

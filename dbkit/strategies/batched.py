@@ -1,0 +1,32 @@
+"""Sequential ``gather``s of ``batch_size`` tasks, each task with its own connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dbkit.recorder import Recorder
+from dbkit.spec import RunSpec
+from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+
+
+async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    assert target.app_dsn is not None
+    dsn = target.app_dsn
+    size = spec.effective_batch_size
+    rec.begin()
+    for start in range(0, spec.tasks, size):
+        count = min(size, spec.tasks - start)
+        # gather: one batch at a time; the next starts only when every task of this one is done.
+        await asyncio.gather(*(connect_task(dsn, spec, rec) for _ in range(count)))
+    rec.end()
+
+
+STRATEGY = Strategy(
+    name="batched",
+    summary="sequential gathers of batch_size tasks (default: 5 batches, as the post)",
+    needs_server=True,
+    params=("batch_size", *WORKLOAD_PARAMS),
+    execute=execute,
+    ideal=lambda spec: waves_ideal(spec, spec.effective_batch_size),
+    peak_connections=lambda spec: min(spec.tasks, spec.effective_batch_size),
+)

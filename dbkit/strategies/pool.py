@@ -1,0 +1,71 @@
+"""An asyncpg pool: every task acquires one of ``pool_size`` connections, then releases it."""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+
+import asyncpg
+
+from dbkit.recorder import Recorder
+from dbkit.spec import RunSpec
+from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, waves_ideal
+
+CLOSE_TIMEOUT_S = 10.0
+
+
+async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    assert target.app_dsn is not None
+    min_size = spec.pool_size if spec.min_size is None else spec.min_size
+    try:
+        # min_size connections open here, before the measured window, as at a service's start.
+        pool = await asyncpg.create_pool(
+            target.app_dsn,
+            min_size=min_size,
+            max_size=spec.pool_size,
+            timeout=spec.connect_timeout,
+        )
+    except Exception as exc:
+        rec.begin()
+        rec.failure(exc, count=spec.tasks)  # no pool: every task would have failed
+        rec.end()
+        return
+    statement = spec.workload.statement
+    queries = spec.queries
+    timeout = spec.acquire_timeout
+
+    async def task() -> None:
+        started = perf_counter()
+        done = 0
+        try:
+            async with pool.acquire(timeout=timeout) as conn:
+                for _ in range(queries):
+                    await conn.execute(statement)
+                    done += 1
+        except Exception as exc:
+            rec.failure(exc, done)
+            return
+        rec.success(perf_counter() - started, done)
+
+    try:
+        rec.begin()
+        # gather: all tasks wait on the pool at once, as request handlers of a service do.
+        await asyncio.gather(*(task() for _ in range(spec.tasks)))
+        rec.end()
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
+        except (Exception, asyncio.CancelledError):
+            pool.terminate()
+            raise
+
+
+STRATEGY = Strategy(
+    name="pool",
+    summary="an asyncpg pool of pool_size connections (min_size = pool_size unless given)",
+    needs_server=True,
+    params=("pool_size", "min_size", "acquire_timeout", *WORKLOAD_PARAMS),
+    execute=execute,
+    ideal=lambda spec: waves_ideal(spec, spec.pool_size),
+    peak_connections=lambda spec: spec.pool_size,
+)

@@ -1,0 +1,35 @@
+"""Every task started at once, at most ``limit`` connections open at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dbkit.recorder import Recorder
+from dbkit.spec import RunSpec
+from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+
+
+async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    assert target.app_dsn is not None
+    dsn = target.app_dsn
+    gate = asyncio.Semaphore(spec.limit)
+
+    async def gated() -> None:
+        async with gate:
+            await connect_task(dsn, spec, rec)
+
+    rec.begin()
+    # gather: all tasks are scheduled; the semaphore, not the gather, bounds the connections.
+    await asyncio.gather(*(gated() for _ in range(spec.tasks)))
+    rec.end()
+
+
+STRATEGY = Strategy(
+    name="semaphore",
+    summary="all tasks started, a semaphore allows at most `limit` open connections",
+    needs_server=True,
+    params=("limit", *WORKLOAD_PARAMS),
+    execute=execute,
+    ideal=lambda spec: waves_ideal(spec, min(spec.limit, spec.tasks)),
+    peak_connections=lambda spec: min(spec.limit, spec.tasks),
+)

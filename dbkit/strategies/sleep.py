@@ -1,0 +1,53 @@
+"""The background post's baseline: three ``asyncio.sleep(hold)`` per task, no database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from time import perf_counter
+from typing import Any
+
+from dbkit.recorder import Recorder
+from dbkit.spec import RunSpec
+from dbkit.strategies.base import Strategy, Target, waves_ideal
+
+
+async def _sleeper(hold: float, queries: int, rec: Recorder) -> None:
+    started = perf_counter()
+    for _ in range(queries):
+        await asyncio.sleep(hold)
+    rec.success(perf_counter() - started, queries)
+
+
+async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    # As the post: every coroutine is created up front, then gathered all at once
+    # (unbatched) or in sequential slices (batched).
+    coros: list[Coroutine[Any, Any, None]] = [
+        _sleeper(spec.hold, spec.queries, rec) for _ in range(spec.tasks)
+    ]
+    rec.begin()
+    if spec.mode == "batched":
+        size = spec.effective_batch_size
+        for start in range(0, len(coros), size):
+            # gather: one slice at a time, so at most `size` coroutines are scheduled at once.
+            await asyncio.gather(*coros[start : start + size])
+    else:
+        # gather: every coroutine scheduled at once, the post's unbatched run.
+        await asyncio.gather(*coros)
+    rec.end()
+
+
+def ideal(spec: RunSpec) -> float | None:
+    width = spec.effective_batch_size if spec.mode == "batched" else spec.tasks
+    return waves_ideal(spec.replace(sql=None), width)
+
+
+STRATEGY = Strategy(
+    name="sleep",
+    summary="no database: 3 x asyncio.sleep per task, unbatched and batched (the post's baseline)",
+    needs_server=False,
+    params=("mode", "queries", "hold", "batch_size"),
+    execute=execute,
+    ideal=ideal,
+    peak_connections=lambda spec: 0,
+)

@@ -1,0 +1,89 @@
+"""A SQLAlchemy async engine's pool (QueuePool, or NullPool for ``pool_size`` 0) over asyncpg."""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from dbkit.dsn import sqlalchemy_url
+from dbkit.recorder import Recorder
+from dbkit.spec import RunSpec
+from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, waves_ideal
+
+DEFAULT_POOL_TIMEOUT_S = 30.0  # SQLAlchemy's own default, recorded in params when not given
+
+
+def engine_options(spec: RunSpec) -> dict[str, Any]:
+    """The keyword arguments given to ``create_async_engine`` for this spec."""
+    options: dict[str, Any] = {"connect_args": {"timeout": spec.connect_timeout}}
+    if spec.pool_size == 0:
+        options["poolclass"] = NullPool
+    else:
+        options.update(
+            pool_size=spec.pool_size,
+            max_overflow=spec.max_overflow,
+            pool_timeout=spec.acquire_timeout or DEFAULT_POOL_TIMEOUT_S,
+        )
+    return options
+
+
+async def _prewarm(engine: AsyncEngine, count: int) -> None:
+    """Open the pool's steady connections before the measured window, as asyncpg's pool does."""
+    conns = [await engine.connect() for _ in range(count)]
+    for conn in conns:
+        await conn.close()
+
+
+async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    assert target.app_dsn is not None
+    engine = create_async_engine(sqlalchemy_url(target.app_dsn), **engine_options(spec))
+    try:
+        try:
+            await _prewarm(engine, spec.pool_size)
+        except Exception as exc:
+            rec.begin()
+            rec.failure(exc, count=spec.tasks)  # the pool cannot fill: every task would fail
+            rec.end()
+            return
+        statement = spec.workload.statement
+        queries = spec.queries
+
+        async def task() -> None:
+            started = perf_counter()
+            done = 0
+            try:
+                async with engine.connect() as conn:
+                    for _ in range(queries):
+                        await conn.exec_driver_sql(statement)
+                        done += 1
+            except Exception as exc:
+                rec.failure(exc, done)
+                return
+            rec.success(perf_counter() - started, done)
+
+        rec.begin()
+        # gather: all tasks wait on the engine's pool at once, as request handlers do.
+        await asyncio.gather(*(task() for _ in range(spec.tasks)))
+        rec.end()
+    finally:
+        # An engine must be disposed before its event loop ends; never reused across runs.
+        await engine.dispose()
+
+
+def _width(spec: RunSpec) -> int:
+    return spec.tasks if spec.pool_size == 0 else spec.pool_size + spec.max_overflow
+
+
+STRATEGY = Strategy(
+    name="sqlalchemy",
+    summary="a SQLAlchemy async engine: pool_size + max_overflow (pool_size 0 = NullPool)",
+    needs_server=True,
+    params=("pool_size", "max_overflow", "acquire_timeout", *WORKLOAD_PARAMS),
+    execute=execute,
+    ideal=lambda spec: waves_ideal(spec, _width(spec)),
+    peak_connections=lambda spec: min(spec.tasks, _width(spec)),
+)
