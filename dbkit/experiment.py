@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import resource
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
@@ -28,8 +29,8 @@ LOOPS = ("asyncio", "uvloop")
 MONITOR_SLOTS = 1  # the monitor's own connection
 PROGRESS_INTERVAL_S = 0.1
 
-# (run name, tasks done, tasks in all): called on a timer, never per task.
-Progress = Callable[[str, int, int], None]
+# (run index, run name, tasks done, tasks in all): called on a timer, never per task.
+Progress = Callable[[int, str, int, int], None]
 # Called once the server answers, before the first run: its backend and settings.
 OnServer = Callable[[Server], None]
 
@@ -72,7 +73,7 @@ def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
             import uvloop
         except ImportError:
             raise ConfigError("uvloop is not installed: pip install 'dbkit[uvloop]'") from None
-        return uvloop.new_event_loop  # type: ignore[no-any-return]
+        return uvloop.new_event_loop
     raise ConfigError(f"unknown event loop {loop!r}; choose one of {', '.join(LOOPS)}")
 
 
@@ -110,11 +111,11 @@ def run_experiment(
                 check_fits(spec, info)
             if on_server is not None:
                 on_server(srv)
-            for spec in runs:
-                done.append(run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress))
+            for index, spec in enumerate(runs):
+                done.append(run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress, index))
     else:
-        for spec in runs:
-            done.append(run_one(spec, None, None, factory, progress))
+        for index, spec in enumerate(runs):
+            done.append(run_one(spec, None, None, factory, progress, index))
     return Result(collect_metadata(info, loop, command, started_at), tuple(done))
 
 
@@ -124,14 +125,19 @@ def run_one(
     admin_dsn: str | None,
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
     progress: Progress | None = None,
+    index: int = 0,
 ) -> Run:
     """One run in a fresh event loop; returns its measured Run."""
+    report = None if progress is None else functools.partial(progress, index, spec.name)
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(_measure(spec, app_dsn, admin_dsn, progress))
+        return runner.run(_measure(spec, app_dsn, admin_dsn, report))
 
 
 async def _measure(
-    spec: RunSpec, app_dsn: str | None, admin_dsn: str | None, progress: Progress | None
+    spec: RunSpec,
+    app_dsn: str | None,
+    admin_dsn: str | None,
+    progress: Callable[[int, int], None] | None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
     rec = Recorder()
@@ -147,15 +153,14 @@ async def _measure(
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
     if progress is not None:
-        progress(spec.name, rec.done, spec.tasks)
+        progress(rec.done, spec.tasks)
     assert rec.t_end is not None, f"strategy {spec.strategy} did not end its measured window"
     return _build_run(spec, rec, monitor, setup_s=rec.t0 - setup_started)
 
 
-async def _tick(spec: RunSpec, rec: Recorder, progress: Progress | None) -> None:
-    assert progress is not None
+async def _tick(spec: RunSpec, rec: Recorder, progress: Callable[[int, int], None]) -> None:
     while True:
-        progress(spec.name, rec.done, spec.tasks)
+        progress(rec.done, spec.tasks)
         await asyncio.sleep(PROGRESS_INTERVAL_S)
 
 

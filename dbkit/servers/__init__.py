@@ -57,7 +57,7 @@ def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
 @contextlib.contextmanager
 def start_server(spec: ServerSpec) -> Iterator[Server]:
     """Start (or reach) the server ``spec`` names; stop it when the block ends, even on error."""
-    kind, _why = resolve_kind(spec)
+    kind, why = resolve_kind(spec)
     server: EmbeddedServer | ContainerServer | ExistingServer
     if kind == "dsn":
         if not spec.dsn:
@@ -67,5 +67,6 @@ def start_server(spec: ServerSpec) -> Iterator[Server]:
         server = ContainerServer(spec.max_connections)
     else:
         server = EmbeddedServer(spec.max_connections)
+    server.reason = why
     with server:
         yield server  # type: ignore[misc]

@@ -32,9 +32,7 @@ class ServerInfo:
         if self.app_role_is_superuser:
             return self.max_connections
         return (
-            self.max_connections
-            - self.superuser_reserved_connections
-            - self.reserved_connections
+            self.max_connections - self.superuser_reserved_connections - self.reserved_connections
         )
 
 
@@ -42,6 +40,7 @@ class Server(Protocol):
     """A running PostgreSQL: a superuser DSN for monitoring and an app DSN for the workload."""
 
     backend: str
+    reason: str  # why this backend was chosen, for the user
     admin_dsn: str
     app_dsn: str
     info: ServerInfo
@@ -105,7 +104,13 @@ async def connect_or_explain(dsn: str, timeout: float = 10.0) -> asyncpg.Connect
     """Connect, turning every failure into a one-line ServerError with the password masked."""
     try:
         return await asyncpg.connect(dsn, timeout=timeout)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+    except (
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        ValueError,
+    ) as exc:
         state = getattr(exc, "sqlstate", None)
         what = f"{type(exc).__name__}" + (f" [{state}]" if state else "")
         detail = str(exc).splitlines()[0] if str(exc) else "no detail"

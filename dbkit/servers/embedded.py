@@ -74,10 +74,7 @@ def run_as() -> tuple[int, int] | None:
 
 def _others_can_execute(path: Path) -> bool:
     """True when a user other than the owner can reach and execute ``path``."""
-    for part in [path, *path.parents]:
-        if not os.stat(part).st_mode & stat.S_IXOTH:
-            return False
-    return True
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in [path, *path.parents])
 
 
 def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:
@@ -165,6 +162,7 @@ class EmbeddedServer:
     """
 
     backend = "embedded"
+    reason = "asked for"
 
     def __init__(
         self,
@@ -182,7 +180,7 @@ class EmbeddedServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self.admin_dsn = ""
         self.app_dsn = ""
-        self.info: ServerInfo | None = None  # type: ignore[assignment]
+        self.info: ServerInfo | None = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -255,9 +253,10 @@ class EmbeddedServer:
             str(bindir / "initdb"), "-D", str(self.folder / "data"), "-U", SUPERUSER,
             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
         ]  # fmt: skip
+        uid, gid, groups = _ids(user)
         done = subprocess.run(
             cmd, capture_output=True, env=self._env(bindir), cwd=self.folder, check=False,
-            **_as_user(user),
+            user=uid, group=gid, extra_groups=groups,
         )  # fmt: skip
         if done.returncode != 0:
             tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
@@ -265,6 +264,7 @@ class EmbeddedServer:
 
     def _launch(self, bindir: Path, user: tuple[int, int] | None) -> None:
         assert self.folder is not None
+        uid, gid, groups = _ids(user)
         for _attempt in range(3):  # a free port can be taken between our probe and the bind
             self.port = free_port()
             settings = {
@@ -282,7 +282,8 @@ class EmbeddedServer:
                 self._proc = subprocess.Popen(
                     cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                     env=self._env(bindir), cwd=self.folder,
-                    preexec_fn=_child_setup(os.getpid()), **_as_user(user),
+                    preexec_fn=_child_setup(os.getpid()), user=uid, group=gid,
+                    extra_groups=groups,
                 )  # fmt: skip
             if self._wait_ready():
                 return
@@ -313,10 +314,9 @@ class EmbeddedServer:
         return lines[-1] if lines else "empty server log"
 
 
-def _as_user(user: tuple[int, int] | None) -> dict[str, object]:
-    if user is None:
-        return {}
-    return {"user": user[0], "group": user[1], "extra_groups": []}
+def _ids(user: tuple[int, int] | None) -> tuple[int | None, int | None, list[int] | None]:
+    """user=, group= and extra_groups= for subprocess: drop root's groups too."""
+    return (None, None, None) if user is None else (user[0], user[1], [])
 
 
 @contextlib.contextmanager

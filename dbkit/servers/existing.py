@@ -14,13 +14,14 @@ class ExistingServer:
     """The workload and the monitor both use the given DSN; no role is created."""
 
     backend = "dsn"
+    reason = "asked for"
 
     def __init__(self, dsn: str) -> None:
         try:
             self.admin_dsn = self.app_dsn = check_dsn(dsn.strip())
         except ValueError as exc:
             raise ConfigError(mask_text(str(exc))) from None
-        self.info: ServerInfo | None = None  # type: ignore[assignment]
+        self.info: ServerInfo | None = None
 
     def start(self) -> ExistingServer:
         self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))

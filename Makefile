@@ -1,0 +1,63 @@
+# dbkit: `make scenario-pool` and `make test` set everything up in .venv on first use.
+
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dbkit-installed
+DBKIT := $(BIN)/dbkit
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-fast lint format scenario-pool scenario-storm scenario-compare \
+	scenario-sleep server clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "dbkit needs Python 3.11 or newer (python3 is older or missing)"; exit 1; }
+	@echo "setting up $(VENV) with $(PYTHON)"
+	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
+		$(BIN)/python -m pip install -q -e '.[dev]'; \
+	else \
+		echo "python -m venv has no pip here; using the system pip"; \
+		$(PYTHON) -m venv --without-pip $(VENV) && \
+		$(PYTHON) -m pip --python $(BIN)/python install -q -e '.[dev]'; \
+	fi
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install dbkit with its test tools
+
+test: $(STAMP) ## Run the tests against a real embedded PostgreSQL
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## Run the tests that need no server
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check dbkit tests
+	$(BIN)/ruff format --check dbkit tests
+	$(BIN)/mypy
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format dbkit tests
+	$(BIN)/ruff check --fix dbkit tests
+
+scenario-pool: $(STAMP) ## The 100-connection failure next to asyncpg and SQLAlchemy pools
+	$(DBKIT) scenario pool
+
+scenario-storm: $(STAMP) ## Reproduce the failure: 1000 tasks, one connection each
+	$(DBKIT) scenario storm
+
+scenario-compare: $(STAMP) ## Every strategy side by side on one workload
+	$(DBKIT) scenario compare
+
+scenario-sleep: $(STAMP) ## The background post's asyncio.sleep baseline at 1k/10k/100k
+	$(DBKIT) scenario sleep
+
+server: $(STAMP) ## Start a throwaway PostgreSQL and print its DSNs (Ctrl-C stops it)
+	$(DBKIT) server up
+
+clean: ## Remove .venv and caches (results/ is kept)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from dbkit.cli import app
+
+app(prog_name="dbkit")

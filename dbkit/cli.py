@@ -1,0 +1,354 @@
+"""The `dbkit` command: parse options, call one library function, print its result.
+
+Library errors (DbkitError) become a one-line message on stderr and exit status 2 for bad
+input, 1 for anything else the user should know; no traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dbkit.dsn import mask_text
+from dbkit.errors import ConfigError, DbkitError
+from dbkit.experiment import LOOPS, run_experiment
+from dbkit.report import format_result
+from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
+from dbkit.scenario import build_spec, load_scenario
+from dbkit.servers import KINDS, Server, ServerSpec, start_server
+from dbkit.spec import STRATEGY_NAMES, RunSpec
+from dbkit.strategies import STRATEGIES
+
+app = typer.Typer(
+    help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
+    "compare concurrency strategies, size pools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+server_app = typer.Typer(help="Start a throwaway PostgreSQL.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+err = Console(stderr=True, highlight=False)
+
+# -- shared options ------------------------------------------------------------------------
+
+ServerOpt = Annotated[
+    str,
+    typer.Option(
+        "--server",
+        help=f"Where PostgreSQL comes from: {', '.join(KINDS)}. auto = the DSN if given, else "
+        "Docker when an engine answers, else the embedded server.",
+    ),
+]
+DsnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dsn",
+        envvar="DBKIT_DSN",
+        help="An existing server (postgresql://user:pass@host:port/db). Prefer DBKIT_DSN, "
+        "which keeps the password out of shell history.",
+        show_default=False,
+    ),
+]
+MaxConnOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-connections",
+        help="max_connections of a server dbkit starts [default: 100, or the scenario's].",
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Result file to write (never overwritten).", show_default=False),
+]
+ResultsDirOpt = Annotated[
+    Path, typer.Option("--results-dir", help="Folder for result files named automatically.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result document on stdout, nothing else.")
+]
+LoopOpt = Annotated[str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)}.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"dbkit: error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(func: Callable[[], Any]) -> Any:
+    """Run a library call; DbkitError -> one line and exit 2 (bad input) or 1."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return func()
+    except ConfigError as exc:
+        fail(mask_text(str(exc)), 2)
+    except DbkitError as exc:
+        fail(mask_text(str(exc)), 1)
+    except KeyboardInterrupt:
+        fail("interrupted; the server was stopped", 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm(signum: int, frame: object) -> NoReturn:
+    # SIGTERM unwinds like Ctrl-C so that servers and pools are closed on the way out.
+    raise KeyboardInterrupt
+
+
+class ProgressDisplay:
+    """A progress bar per run on stderr, refreshed by rich's own timer."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not enabled,
+        )
+        self._tasks: dict[int, Any] = {}
+
+    def __enter__(self) -> ProgressDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, index: int, name: str, done: int, total: int) -> None:
+        task = self._tasks.get(index)
+        if task is None:
+            task = self._tasks[index] = self._progress.add_task(name, total=total)
+        self._progress.update(task, completed=done)
+
+
+def _say_server(server: Server) -> None:
+    info = server.info
+    err.print(
+        f"server: {server.backend} ({server.reason}), PostgreSQL {info.server_version}, "
+        f"max_connections {info.max_connections}, workload role {info.app_role}",
+        markup=False,
+    )
+
+
+def _server_spec(
+    server: str, dsn: str | None, max_connections: int | None, default: int
+) -> ServerSpec:
+    if dsn is not None and not dsn.strip():
+        dsn = None
+    return ServerSpec(kind=server, max_connections=max_connections or default, dsn=dsn)
+
+
+def _run_and_save(
+    specs: list[RunSpec],
+    spec: ServerSpec,
+    *,
+    stem: str,
+    out: Path | None,
+    results_dir: Path,
+    as_json: bool,
+    loop: str,
+    title: str,
+) -> None:
+    path = out or default_path(stem, results_dir)
+    if path.exists():
+        raise ConfigError(f"{path} already exists; dbkit never overwrites a result")
+    command = [mask_text(a) for a in ["dbkit", *sys.argv[1:]]]
+    started = time.perf_counter()
+    with ProgressDisplay(enabled=True) as progress:
+        result = run_experiment(
+            specs,
+            spec,
+            loop=loop,
+            command=command,
+            progress=progress,
+            on_server=_say_server,
+        )
+    write_result(result, path)
+    if as_json:
+        sys.stdout.write(result.dumps())
+    else:
+        for line in format_result(result, title=title):
+            typer.echo(line)
+    err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    strategy: Annotated[
+        str,
+        typer.Argument(
+            help="; ".join(f"{name}: {s.summary}" for name, s in STRATEGIES.items()),
+            show_default=False,
+        ),
+    ],
+    tasks: Annotated[int, typer.Option(help="How many tasks (coroutines).")] = 1000,
+    queries: Annotated[int, typer.Option(help="Statements per task.")] = 3,
+    hold: Annotated[
+        float, typer.Option(help="Seconds each pg_sleep (or asyncio.sleep) holds.")
+    ] = 0.1,
+    sql: Annotated[
+        str | None, typer.Option(help="Statement to run instead of pg_sleep.", show_default=False)
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="batched: tasks per gather [default: tasks / 5].", show_default=False),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="semaphore: connections open at once.")] = 50,
+    pool_size: Annotated[
+        int, typer.Option(help="pool, sqlalchemy: pool size (0 = NullPool).")
+    ] = 10,
+    min_size: Annotated[
+        int | None,
+        typer.Option(
+            help="pool: connections opened at start [default: pool size].", show_default=False
+        ),
+    ] = None,
+    max_overflow: Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")] = 0,
+    acquire_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="pool, sqlalchemy: seconds to wait for a connection [default: asyncpg forever, "
+            "SQLAlchemy 30].",
+            show_default=False,
+        ),
+    ] = None,
+    connect_timeout: Annotated[float, typer.Option(help="Seconds a connect may take.")] = 60.0,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="sleep: unbatched or batched [default: both].", show_default=False),
+    ] = None,
+    server: ServerOpt = "auto",
+    dsn: DsnOpt = None,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run one strategy on one server and record the result."""
+
+    def go() -> None:
+        if strategy not in STRATEGY_NAMES:
+            raise ConfigError(
+                f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}"
+            )
+        values = {
+            "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
+            "batch_size": batch_size, "limit": limit, "pool_size": pool_size,
+            "min_size": min_size, "max_overflow": max_overflow,
+            "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
+        }  # fmt: skip
+        spec = build_spec(values, "options", "run")
+        _run_and_save(
+            [spec],
+            _server_spec(server, dsn, max_connections, 100),
+            stem=f"run-{spec.name}",
+            out=out,
+            results_dir=results_dir,
+            as_json=as_json,
+            loop=loop,
+            title=f"dbkit run {spec.name}",
+        )
+
+    guarded(go)
+
+
+@app.command()
+def scenario(
+    name: Annotated[
+        str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
+    ],
+    server: ServerOpt = "auto",
+    dsn: DsnOpt = None,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run every run of a scenario file on one server into one result file."""
+
+    def go() -> None:
+        scen = load_scenario(name)
+        if not as_json:
+            err.print(f"scenario {scen.name}: {scen.description}", markup=False)
+        _run_and_save(
+            list(scen.runs),
+            _server_spec(server, dsn, max_connections, scen.max_connections),
+            stem=f"scenario-{scen.name}",
+            out=out,
+            results_dir=results_dir,
+            as_json=as_json,
+            loop=loop,
+            title=f"dbkit scenario {scen.name}",
+        )
+
+    guarded(go)
+
+
+@app.command()
+def report(
+    files: Annotated[list[Path], typer.Argument(help="Result files to show.", show_default=False)],
+) -> None:
+    """Print the tables of result files again."""
+
+    def go() -> None:
+        results: list[tuple[Path, Result]] = [(f, read_result(f)) for f in files]
+        for i, (path, result) in enumerate(results):
+            if i:
+                typer.echo("")
+            for line in format_result(result, title=str(path)):
+                typer.echo(line)
+
+    guarded(go)
+
+
+@server_app.command("up")
+def server_up(
+    max_connections: Annotated[int, typer.Option(help="max_connections of the server.")] = 100,
+    server: Annotated[str, typer.Option("--server", help="auto, embedded or docker.")] = "auto",
+) -> None:
+    """Start a throwaway PostgreSQL, print its DSNs, and stop it on Ctrl-C."""
+
+    def go() -> None:
+        if server == "dsn":
+            raise ConfigError("server up starts a server; --server dsn makes no sense here")
+        spec = ServerSpec(kind=server, max_connections=max_connections)
+        with start_server(spec) as srv:
+            info = srv.info
+            typer.echo(
+                f"PostgreSQL {info.server_version} ({srv.backend}), "
+                f"max_connections {info.max_connections}, "
+                f"{info.superuser_reserved_connections} superuser-reserved"
+            )
+            typer.echo(f"superuser DSN: {mask_text(srv.admin_dsn)}")
+            typer.echo(f"app DSN:       {mask_text(srv.app_dsn)}  (plain role, as in production)")
+            typer.echo("Ctrl-C stops it.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                typer.echo("stopping")
+
+    guarded(go)
+
+
+def main() -> None:
+    app()

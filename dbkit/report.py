@@ -1,0 +1,137 @@
+"""Result documents as text: ``format_*`` functions return lines; printing is the caller's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dbkit.results import Result, Run
+
+# The background post's sleep figures (2021, 2.6 GHz i7), by (tasks, mode), in seconds.
+POST_SLEEP_S: dict[tuple[int, str], float] = {
+    (10_000, "unbatched"): 0.51,
+    (10_000, "batched"): 1.69,
+    (100_000, "unbatched"): 6.24,
+    (100_000, "batched"): 5.86,
+}
+
+COLUMNS = (
+    ("run", "<"),
+    ("tasks", ">"),
+    ("ok", ">"),
+    ("failed", ">"),
+    ("wall s", ">"),
+    ("ideal s", ">"),
+    ("eff", ">"),
+    ("q/s", ">"),
+    ("p50 s", ">"),
+    ("p99 s", ">"),
+    ("peak conn", ">"),
+    ("errors", "<"),
+)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def error_cell(run: Run) -> str:
+    """``53300 x808, TimeoutError x20``: counts by SQLSTATE (or type when there is none)."""
+    if not run.errors:
+        return "none"
+    parts = []
+    for err in run.errors:
+        label = err.sqlstate or err.type.rsplit(".", 1)[-1]
+        parts.append(f"{label} x{err.count}")
+    return ", ".join(parts)
+
+
+def _row(run: Run) -> list[str]:
+    return [
+        run.name,
+        str(run.tasks),
+        str(run.ok),
+        str(run.failed),
+        _num(run.wall_s),
+        _num(run.ideal_s),
+        _num(run.efficiency, 2),
+        f"{run.throughput_qps:,.0f}",
+        _num(run.latency_s.p50),
+        _num(run.latency_s.p99),
+        "-" if run.peak_server_connections is None else str(run.peak_server_connections),
+        error_cell(run),
+    ]
+
+
+def format_table(runs: Sequence[Run]) -> list[str]:
+    """One aligned text row per run, under a header."""
+    rows = [[name for name, _ in COLUMNS], *(_row(run) for run in runs)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for cell, width, (_, align) in zip(cells, widths, COLUMNS, strict=True):
+            out.append(cell.ljust(width) if align == "<" else cell.rjust(width))
+        return "  ".join(out).rstrip()
+
+    return [line(rows[0]), line(["-" * w for w in widths]), *(line(r) for r in rows[1:])]
+
+
+def format_server(result: Result) -> str:
+    meta = result.metadata
+    loop = f"{meta.get('event_loop')} loop, {meta.get('cpu_count')} CPUs"
+    if not meta.get("backend"):
+        return f"no database ({loop})"
+    role = meta.get("app_role")
+    kind = "superuser" if meta.get("app_role_is_superuser") else "plain role"
+    reserved = meta.get("superuser_reserved_connections")
+    return (
+        f"PostgreSQL {meta.get('server_version')} ({meta.get('backend')}), "
+        f"max_connections {meta.get('max_connections')}, {reserved} superuser-reserved; "
+        f"workload as {role} ({kind}); {loop}"
+    )
+
+
+def format_errors(runs: Sequence[Run]) -> list[str]:
+    """One line per error class: count, SQLSTATE, type, first/last seen, example message."""
+    lines = []
+    for run in runs:
+        for err in run.errors:
+            lines.append(
+                f"{run.name}: {err.count} x {err.sqlstate or '-'} {err.type} "
+                f"(first {err.first_s:.2f} s, last {err.last_s:.2f} s): "
+                f"{err.example or '(no message)'}"
+            )
+    return lines
+
+
+def format_post_comparison(runs: Sequence[Run]) -> list[str]:
+    """The sleep runs next to the background post's figures, where the post measured them."""
+    lines = []
+    for run in runs:
+        mode = run.params.get("mode")
+        post = POST_SLEEP_S.get((run.tasks, str(mode))) if run.strategy == "sleep" else None
+        if post is not None:
+            lines.append(
+                f"{run.name} at {run.tasks:,}: {run.wall_s:.2f} s here, {post:.2f} s in the "
+                f"background post ({run.wall_s / post:.2f}x)"
+            )
+    return lines
+
+
+def format_result(result: Result, title: str | None = None) -> list[str]:
+    """The whole report of one document: server line, table, errors, post comparison."""
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append(format_server(result))
+    if result.interrupted:
+        lines.append("INTERRUPTED: partial result")
+    lines.append("")
+    lines += format_table(result.runs)
+    errors = format_errors(result.runs)
+    if errors:
+        lines += ["", "errors by SQLSTATE:", *("  " + e for e in errors)]
+    post = format_post_comparison(result.runs)
+    if post:
+        lines += ["", "against the background post:", *("  " + p for p in post)]
+    return lines

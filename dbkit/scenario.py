@@ -1,0 +1,141 @@
+"""Scenario files: ``scenarios/*.toml``, one experiment each, loaded into frozen dataclasses.
+
+```toml
+description = "what it shows"
+[server]
+max_connections = 100
+[defaults]            # any run key, applied to every run
+tasks = 1000
+[[runs]]
+strategy = "pool"
+pool_size = 90
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from dbkit.errors import ConfigError
+from dbkit.spec import RunSpec
+
+SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
+TOP_KEYS = {"description", "server", "defaults", "runs"}
+SERVER_KEYS = {"max_connections"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path
+    description: str
+    max_connections: int
+    runs: tuple[RunSpec, ...]
+
+
+def find_scenario(name: str) -> Path:
+    """A path to a file, or a name looked up in ./scenarios and the kit's own scenarios/."""
+    direct = Path(name)
+    if direct.suffix == ".toml" or "/" in name:
+        if direct.is_file():
+            return direct
+        raise ConfigError(f"no scenario file {name}")
+    for folder in SCENARIO_DIRS:
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    known = sorted({p.stem for folder in SCENARIO_DIRS for p in folder.glob("*.toml")})
+    raise ConfigError(f"no scenario {name!r}; known: {', '.join(known) or 'none'}")
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    path = find_scenario(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_scenario(data, path)
+
+
+def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
+    """Validate a scenario document; every error names the file and the key."""
+    _no_unknown(data, TOP_KEYS, path, "")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{path}: description: must be a string (got {description!r})")
+    server = _table(data.get("server", {}), path, "server")
+    _no_unknown(server, SERVER_KEYS, path, "server.")
+    max_connections = server.get("max_connections", 100)
+    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+        raise ConfigError(f"{path}: server.max_connections: must be a whole number")
+    if max_connections < 1:
+        raise ConfigError(f"{path}: server.max_connections: must be at least 1")
+    keys = set(_spec_types())
+    defaults = _table(data.get("defaults", {}), path, "defaults")
+    _no_unknown(defaults, keys - {"strategy"}, path, "defaults.")
+    raw_runs = data.get("runs")
+    if not isinstance(raw_runs, list) or not raw_runs:
+        raise ConfigError(f"{path}: runs: needs at least one [[runs]] table")
+    runs = []
+    for i, raw in enumerate(raw_runs):
+        where = f"runs[{i}]"
+        entry = {**defaults, **_table(raw, path, where)}
+        _no_unknown(entry, keys, path, where + ".")
+        if "strategy" not in entry:
+            raise ConfigError(f"{path}: {where}.strategy: missing")
+        runs.append(build_spec(entry, path, where))
+    return Scenario(path.stem, path, description, max_connections, tuple(runs))
+
+
+def build_spec(entry: dict[str, Any], path: Path | str, where: str) -> RunSpec:
+    """A RunSpec from plain values, type-checked; errors name ``path`` and ``where.key``."""
+    types_ = _spec_types()
+    for key, value in entry.items():
+        if not _fits(value, types_[key]):
+            raise ConfigError(
+                f"{path}: {where}.{key}: wrong type {type(value).__name__} ({value!r})"
+            )
+    try:
+        return RunSpec(**entry)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {where}: {exc}") from None
+
+
+def _spec_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(RunSpec)
+    return {f.name: hints[f.name] for f in fields(RunSpec)}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+    return False
+
+
+def _table(value: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {where}: must be a table (got {value!r})")
+    return value
+
+
+def _no_unknown(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
+        )

@@ -1,0 +1,134 @@
+"""The embedded backend: settings, role, clean stop, no orphans, stale folders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from dbkit.experiment import run_experiment
+from dbkit.servers import EmbeddedServer, ServerSpec
+from dbkit.servers.embedded import DIR_PREFIX, clear_stale
+from dbkit.spec import RunSpec
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie has exited; only its parent has not reaped it yet
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_reads_back_settings_and_uses_a_plain_role(pg: EmbeddedServer) -> None:
+    info = pg.info
+    assert info is not None
+    assert info.max_connections == 100
+    assert info.superuser_reserved_connections == 3
+    assert info.server_version.startswith("18")
+    assert info.app_role == "dbkit_app" and not info.app_role_is_superuser
+    assert info.app_slots == 97
+    assert "127.0.0.1" in pg.app_dsn
+
+
+def test_stop_leaves_no_process_and_no_folder() -> None:
+    server = EmbeddedServer(max_connections=10).start()
+    pid, folder = server.pid, server.folder
+    assert pid is not None and folder is not None and folder.exists()
+    server.stop()
+    assert _wait_gone(pid)
+    assert not folder.exists()
+    server.stop()  # twice is harmless
+
+
+def test_server_is_stopped_when_the_run_raises() -> None:
+    seen: dict[str, object] = {}
+
+    def grab(server: object) -> None:
+        seen["pid"] = server.pid  # type: ignore[attr-defined]
+        seen["folder"] = server.folder  # type: ignore[attr-defined]
+        raise RuntimeError("boom in the middle of a run")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_experiment(
+            [RunSpec("pool", tasks=5, pool_size=2, hold=0.01)],
+            ServerSpec("embedded"),
+            on_server=grab,
+        )
+    assert isinstance(seen["pid"], int) and _wait_gone(seen["pid"])
+    assert isinstance(seen["folder"], Path) and not seen["folder"].exists()
+
+
+def test_a_run_leaves_no_postgres_behind() -> None:
+    before = _postgres_pids()
+    result = run_experiment(
+        [RunSpec("pool", tasks=10, pool_size=2, queries=1, hold=0.01)], ServerSpec("embedded")
+    )
+    assert result.runs[0].ok == 10
+    time.sleep(0.2)
+    assert _postgres_pids() <= before
+
+
+def test_sigkill_of_the_kit_takes_the_server_down(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from dbkit.servers import EmbeddedServer
+        server = EmbeddedServer(max_connections=10).start()
+        print(server.pid, server.folder, flush=True)
+        time.sleep(120)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    pid_text, folder_text = child.stdout.readline().split()
+    pid, folder = int(pid_text), Path(folder_text)
+    assert _alive(pid)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert _wait_gone(pid), "postgres outlived a SIGKILLed dbkit"
+    assert folder.exists()  # the dead kit could not clean up ...
+    assert folder in clear_stale()  # ... so the next start does
+    assert not folder.exists()
+
+
+def test_clear_stale_keeps_folders_of_live_owners(tmp_path: Path) -> None:
+    live = tmp_path / f"{DIR_PREFIX}live"
+    dead = tmp_path / f"{DIR_PREFIX}dead"
+    for folder in (live, dead):
+        folder.mkdir()
+    (live / "owner.pid").write_text(f"{os.getppid()}\n")
+    (dead / "owner.pid").write_text("999999999\n")
+    removed = clear_stale(tmp_path)
+    assert removed == [dead]
+    assert live.exists() and not dead.exists()
+
+
+def _postgres_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if cmd.endswith(b"/postgres") and _alive(int(entry.name)):
+                pids.add(int(entry.name))
+    return pids

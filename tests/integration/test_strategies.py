@@ -1,0 +1,96 @@
+"""Each strategy against a real embedded PostgreSQL: counts, SQLSTATEs and bounds."""
+
+from __future__ import annotations
+
+from dbkit.experiment import run_one
+from dbkit.servers import EmbeddedServer
+from dbkit.spec import RunSpec
+
+
+def _run(server: EmbeddedServer, spec: RunSpec):  # type: ignore[no-untyped-def]
+    return run_one(spec, server.app_dsn, server.admin_dsn)
+
+
+def test_unbatched_storm_is_refused_with_53300(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("unbatched", tasks=200, queries=3, hold=0.1))
+    assert pg.info is not None and not pg.info.app_role_is_superuser
+    assert run.ok + run.failed == 200
+    assert 0 < run.ok <= 97
+    assert run.failed > 0
+    assert {e.sqlstate for e in run.errors} == {"53300"}
+    assert sum(e.count for e in run.errors) == run.failed
+    assert run.peak_server_connections is not None
+    assert 0 < run.peak_server_connections <= 100
+    assert run.queries_ok == 3 * run.ok
+
+
+def test_max_connections_setting_is_honoured(pg20: EmbeddedServer) -> None:
+    assert pg20.info is not None and pg20.info.max_connections == 20
+    run = _run(pg20, RunSpec("unbatched", tasks=40, queries=3, hold=0.1))
+    assert run.ok + run.failed == 40
+    assert 0 < run.ok <= 17
+    assert {e.sqlstate for e in run.errors} == {"53300"}
+    assert run.peak_server_connections is not None and run.peak_server_connections <= 20
+
+
+def test_pool_of_20_runs_clean_within_its_size(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("pool", tasks=200, pool_size=20, queries=3, hold=0.1))
+    assert run.errors == ()
+    assert run.ok == 200 and run.failed == 0
+    assert run.peak_server_connections is not None
+    assert 1 <= run.peak_server_connections <= 20  # the monitor does not count itself
+    assert run.ideal_s is not None and abs(run.ideal_s - 3.0) < 1e-9
+    assert run.wall_s >= run.ideal_s  # nothing can beat ten sequential waves of 0.3 s
+    assert run.latency_s.p50 is not None and run.latency_s.max is not None
+    assert run.latency_s.p50 <= run.latency_s.max
+
+
+def test_sqlalchemy_pool_timeouts_are_recorded_and_the_run_completes(pg: EmbeddedServer) -> None:
+    spec = RunSpec(
+        "sqlalchemy", tasks=50, pool_size=5, max_overflow=0, acquire_timeout=0.2,
+        queries=1, hold=0.3,
+    )  # fmt: skip
+    run = _run(pg, spec)
+    assert run.ok + run.failed == 50
+    assert run.ok >= 5
+    assert run.failed > 0
+    kinds = {(e.type, e.sqlstate) for e in run.errors}
+    assert kinds == {("sqlalchemy.exc.TimeoutError", None)}
+    assert run.peak_server_connections is not None and run.peak_server_connections <= 5
+
+
+def test_sqlalchemy_nullpool_storm_carries_sqlstate_from_orig(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("sqlalchemy", tasks=150, pool_size=0, queries=1, hold=0.4))
+    assert run.ok + run.failed == 150
+    assert run.failed > 0
+    assert {e.sqlstate for e in run.errors} == {"53300"}
+
+
+def test_semaphore_bounds_connections(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("semaphore", tasks=120, limit=30, queries=1, hold=0.1))
+    assert run.errors == () and run.ok == 120
+    assert run.peak_server_connections is not None and run.peak_server_connections <= 30
+
+
+def test_batched_runs_in_sequential_batches(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("batched", tasks=100, batch_size=25, queries=1, hold=0.1))
+    assert run.ok == 100 and run.errors == ()
+    assert run.ideal_s is not None and abs(run.ideal_s - 0.4) < 1e-9
+    assert run.wall_s >= 0.4
+    assert run.peak_server_connections is not None and run.peak_server_connections <= 25
+
+
+def test_failing_statement_is_recorded_per_task(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("pool", tasks=20, pool_size=5, queries=2, sql="SELECT 1/0"))
+    assert run.ok == 0 and run.failed == 20
+    assert {e.sqlstate for e in run.errors} == {"22012"}
+    assert run.ideal_s is None  # a custom statement's duration is unknown
+
+
+def test_sleep_baseline_at_10000() -> None:
+    unbatched = run_one(RunSpec("sleep", tasks=10_000, mode="unbatched"), None, None)
+    batched = run_one(RunSpec("sleep", tasks=10_000, mode="batched"), None, None)
+    assert unbatched.ok == batched.ok == 10_000
+    assert batched.wall_s >= 1.5  # five sequential gathers of 3 x 0.1 s
+    assert unbatched.wall_s < batched.wall_s
+    assert unbatched.peak_server_connections is None

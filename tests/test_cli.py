@@ -1,0 +1,127 @@
+"""The real `dbkit` command, run as a user would: exit codes, one-line errors, files, masking."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbkit.servers import EmbeddedServer
+
+
+def dbkit(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [sys.executable, "-m", "dbkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+    )
+
+
+def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore[no-untyped-def]
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dbkit: error: ")
+    assert needle in lines[0]
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "pool", "--tasks", "0"], "tasks must be at least 1 (got 0)"),
+        (["run", "pool", "--tasks", "-3"], "tasks must be at least 1 (got -3)"),
+        (["run", "warp"], "unknown strategy 'warp'"),
+        (["run", "pool", "--pool-size", "0"], "pool_size must be at least 1"),
+        (["run", "pool", "--server", "dsn"], "--server dsn needs --dsn"),
+        (["run", "pool", "--server", "moon"], "unknown server 'moon'"),
+        (["run", "pool", "--loop", "trio"], "unknown event loop 'trio'"),
+        (["run", "pool", "--dsn", "mysql://u:orange@h/d"], "must start with postgresql://"),
+        (["scenario", "nope"], "no scenario 'nope'"),
+        (["report", "/nonexistent/r.json"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    proc = dbkit(*args)
+    assert_one_line_error(proc, 2, needle)
+    assert "orange" not in proc.stderr
+
+
+def test_unreachable_dsn_is_one_line_exit_1_and_masked() -> None:
+    proc = dbkit("run", "pool", "--dsn", "postgresql://app:orange@127.0.0.1:1/db")
+    assert_one_line_error(proc, 1, "cannot connect to postgresql://app:***@127.0.0.1:1/db")
+    assert "orange" not in proc.stderr
+
+
+def test_pool_larger_than_the_server_allows_is_refused() -> None:
+    proc = dbkit("run", "pool", "--pool-size", "150", "--server", "embedded")
+    assert_one_line_error(proc, 2, "pool-150 may open 150 connections but the server allows 96")
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["run"], ["scenario"], ["report"], ["server"], ["server", "up"]]
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    proc = dbkit(*args, "--help")
+    assert proc.returncode == 0
+    assert "Usage" in proc.stdout and proc.stdout.count("--help") >= 1
+
+
+def test_run_writes_a_result_prints_json_and_never_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["run", "pool", "--tasks", "30", "--pool-size", "5", "--hold", "0.01", "--out", str(out)]
+    proc = dbkit(*args, "--server", "embedded", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # nothing but the document on stdout
+    assert doc == json.loads(out.read_text())
+    assert doc["format"] == "dbkit.result/1"
+    assert doc["metadata"]["backend"] == "embedded"
+    assert doc["metadata"]["max_connections"] == 100
+    run = doc["runs"][0]
+    assert (run["strategy"], run["ok"], run["failed"], run["errors"]) == ("pool", 30, 0, [])
+    assert 1 <= run["peak_server_connections"] <= 5
+
+    again = dbkit(*args, "--server", "embedded")
+    assert_one_line_error(again, 2, "already exists")
+    assert json.loads(out.read_text()) == doc
+
+    shown = dbkit("report", str(out))
+    assert shown.returncode == 0
+    assert "pool-5" in shown.stdout and "max_connections 100" in shown.stdout
+
+
+def test_password_never_shows(pg: EmbeddedServer, tmp_path: Path) -> None:
+    # The embedded server trusts local connections, so any password is accepted; it must still
+    # never appear in output or in the result file.
+    secret = "orange"
+    dsn = f"postgresql://dbkit_app:{secret}@127.0.0.1:{pg.port}/postgres?sslmode=disable"
+    out = tmp_path / "r.json"
+    proc = dbkit(
+        "run", "unbatched", "--tasks", "5", "--hold", "0.01", "--out", str(out),
+        "--dsn", dsn,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "dsn" in json.loads(out.read_text())["metadata"]["backend"]
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert secret not in text
+    via_env = dbkit("run", "unbatched", "--tasks", "3", "--hold", "0.01", "--json",
+                    "--results-dir", str(tmp_path), env={"DBKIT_DSN": dsn})  # fmt: skip
+    assert via_env.returncode == 0, via_env.stderr
+    assert secret not in via_env.stdout + via_env.stderr
+    assert json.loads(via_env.stdout)["runs"][0]["ok"] == 3
+
+
+def test_sleep_runs_without_a_server(tmp_path: Path) -> None:
+    proc = dbkit("run", "sleep", "--tasks", "100", "--hold", "0.01", "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "sleep-unbatched" in proc.stdout and "sleep-batched" in proc.stdout
+    assert "server:" not in proc.stderr
+    assert len(list(tmp_path.glob("run-sleep-*.json"))) == 1

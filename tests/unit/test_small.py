@@ -1,0 +1,81 @@
+"""DSN masking, percentiles, error classification, container command: no server needed."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from dbkit.dsn import check_dsn, mask_text, sqlalchemy_url
+from dbkit.recorder import Recorder, sqlstate_of, type_name
+from dbkit.servers.container import IMAGE, container_command
+from dbkit.stats import LatencySummary, percentile
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://app:orange@db:5432/x", "postgresql://app:***@db:5432/x"),
+        ("postgresql://app:p%40ss:w@db/x", "postgresql://app:***@db/x"),
+        ("host=db password=orange user=app", "host=db password=*** user=app"),
+        ("postgresql://app@db/x", "postgresql://app@db/x"),
+        ("cannot reach postgres://u:secret@h/d now", "cannot reach postgres://u:***@h/d now"),
+    ],
+)
+def test_mask_text(text: str, expected: str) -> None:
+    assert mask_text(text) == expected
+
+
+def test_mask_text_also_masks_given_secrets() -> None:
+    assert mask_text("the word is orange", ("orange",)) == "the word is ***"
+
+
+def test_check_dsn_rejects_other_schemes_without_leaking() -> None:
+    with pytest.raises(ValueError, match="must start with postgresql://") as info:
+        check_dsn("mysql://u:orange@h/d")
+    assert "orange" not in str(info.value)
+    assert check_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
+
+
+def test_sqlalchemy_url() -> None:
+    url = sqlalchemy_url("postgresql://u:p@127.0.0.1:5/postgres?sslmode=disable")
+    assert url == "postgresql+asyncpg://u:p@127.0.0.1:5/postgres?ssl=disable"
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile(values, 100) == 100.0
+    summary = LatencySummary.of([3.0, 1.0, 2.0])
+    assert (summary.p50, summary.max) == (2.0, 3.0)
+    assert LatencySummary.of([]) == LatencySummary()
+
+
+def test_errors_are_keyed_by_type_and_sqlstate() -> None:
+    rec = Recorder()
+    refused = asyncpg.TooManyConnectionsError("sorry, too many clients already")
+    rec.failure(refused)
+    rec.failure(asyncpg.TooManyConnectionsError("remaining connection slots are reserved"))
+    rec.failure(TimeoutError())
+    rec.success(0.5, 3)
+    assert sqlstate_of(refused) == "53300"
+    assert type_name(TimeoutError) == "TimeoutError"
+    tally = rec.errors[("asyncpg.exceptions.TooManyConnectionsError", "53300")]
+    assert tally.count == 2 and tally.example == "sorry, too many clients already"
+    assert rec.errors[("TimeoutError", None)].count == 1
+    assert (rec.ok, rec.failed, rec.done, rec.queries_ok) == (1, 3, 4, 3)
+
+
+def test_sqlstate_from_sqlalchemy_orig() -> None:
+    class Wrapped(Exception):
+        orig = asyncpg.TooManyConnectionsError("x")
+
+    assert sqlstate_of(Wrapped()) == "53300"
+
+
+def test_container_command_pins_the_image_and_passes_max_connections() -> None:
+    assert IMAGE == "postgres:17-alpine"  # latest is 18+, which moved PGDATA
+    assert container_command(100) == "postgres -c max_connections=100"
+    assert container_command(20, {"fsync": "off"}) == (
+        "postgres -c max_connections=20 -c fsync=off"
+    )
