@@ -5,7 +5,8 @@ Format history (the ``format`` key of every file):
   queries_ok, wall_s, setup_s, throughput_qps, ideal_s, efficiency, latency_s, errors,
   peak_server_connections, server_connections samples), ``interrupted``.
   ``efficiency`` = ideal_s / wall_s x ok / tasks: failed tasks earn no credit, so a run whose
-  tasks time out cannot look efficient.
+  tasks time out cannot look efficient. Optional ``fleet`` (a simulated fleet's totals and
+  per-service figures) and ``sweep`` (the grid and its knee): present only when not null.
 """
 
 from __future__ import annotations
@@ -143,15 +144,22 @@ class Result:
     metadata: Mapping[str, Any]
     runs: tuple[Run, ...]
     interrupted: bool = False
+    fleet: Mapping[str, Any] | None = None
+    sweep: Mapping[str, Any] | None = None
     format: str = field(default=FORMAT)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": self.format,
             "metadata": dict(self.metadata),
             "interrupted": self.interrupted,
             "runs": [run.to_dict() for run in self.runs],
         }
+        if self.fleet is not None:
+            out["fleet"] = dict(self.fleet)
+        if self.sweep is not None:
+            out["sweep"] = dict(self.sweep)
+        return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -165,6 +173,8 @@ class Result:
             metadata=dict(data["metadata"]),
             runs=tuple(Run.from_dict(r) for r in data["runs"]),
             interrupted=bool(data.get("interrupted", False)),
+            fleet=data.get("fleet"),
+            sweep=data.get("sweep"),
         )
 
 

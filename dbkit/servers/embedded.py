@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dbkit.errors import ConfigError, ServerError
-from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
+from dbkit.servers.base import APP_ROLE, ServerInfo, ensure_app_role, read_info
 
 DIR_PREFIX = "dbkit-pg-"
 INSTALL_PREFIX = "dbkit-pginstall-"
@@ -200,10 +200,8 @@ class EmbeddedServer:
             self.admin_dsn = (
                 f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres?sslmode=disable"
             )
-            self.app_dsn = (
-                f"postgresql://{APP_ROLE}:{APP_PASSWORD}@127.0.0.1:{self.port}/postgres"
-                "?sslmode=disable"
-            )
+            # Local connections are trusted: the DSN needs no password and can be shown as is.
+            self.app_dsn = f"postgresql://{APP_ROLE}@127.0.0.1:{self.port}/postgres?sslmode=disable"
             asyncio.run(ensure_app_role(self.admin_dsn))
             self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
         except BaseException:
