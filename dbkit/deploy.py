@@ -1,0 +1,164 @@
+"""Deploy files and ``--service`` options: the fleet whose pools ``plan.py`` adds up.
+
+```toml
+[database]            # optional; a running server can supply these instead
+max_connections = 100
+reserved = 3          # superuser_reserved_connections
+reserved_connections = 0   # PostgreSQL 16+
+headroom = 5          # kept free for admin sessions and migrations
+[services.api]
+replicas = 8
+workers = 4
+pool_size = 10
+max_overflow = 5
+driver = "sqlalchemy"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbkit.errors import ConfigError
+from dbkit.plan import Budget, Service
+
+if TYPE_CHECKING:
+    from dbkit.servers.base import ServerInfo
+
+TOP_KEYS = {"database", "services"}
+DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom"}
+REQUIRED_KEYS = {"replicas", "workers", "pool_size"}
+INT_KEYS = REQUIRED_KEYS | {"max_overflow", "min_size"}
+SERVICE_KEYS = INT_KEYS | {"driver"}
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """A loaded deploy file: its services and whichever [database] keys it gave."""
+
+    services: tuple[Service, ...]
+    database: dict[str, int] = field(default_factory=dict)
+
+    def budget(self, info: ServerInfo | None = None, in_use: int = 0) -> Budget:
+        """The budget: the file's [database] keys win, then the server's settings, then defaults.
+
+        Raises ConfigError when neither the file nor a server gives max_connections.
+        """
+        db = self.database
+        if "max_connections" in db:
+            max_connections = db["max_connections"]
+        elif info is not None:
+            max_connections = info.max_connections
+        else:
+            raise ConfigError("deploy: no max_connections: set [database] or give a server")
+        return Budget(
+            max_connections=max_connections,
+            superuser_reserved=db.get(
+                "reserved", info.superuser_reserved_connections if info else 3
+            ),
+            reserved=db.get("reserved_connections", info.reserved_connections if info else 0),
+            headroom=db.get("headroom", 0),
+            in_use=in_use,
+        )
+
+
+def load_deploy(path: str | Path) -> Deploy:
+    """Read a deploy TOML file; every error names the file, the key and the value.
+
+    Raises ConfigError for an unreadable or malformed file, unknown keys, wrong types (a bool
+    is not a number), sizes out of range and a file without services.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    _no_unknown(data, TOP_KEYS, path, "")
+    database = _table(data.get("database", {}), path, "database")
+    _no_unknown(database, DATABASE_KEYS, path, "database.")
+    for key, value in database.items():
+        low = 1 if key == "max_connections" else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(
+                f"{path}: database.{key} = {value!r}: must be a whole number >= {low}"
+            )
+    services_table = _table(data.get("services", {}), path, "services")
+    if not services_table:
+        raise ConfigError(f"{path}: services: needs at least one [services.NAME] table")
+    services = []
+    for name, raw in services_table.items():
+        entry = _table(raw, path, f"services.{name}")
+        _no_unknown(entry, SERVICE_KEYS, path, f"services.{name}.")
+        services.append(_build(name, entry, f"{path}: ", f"services.{name}."))
+    return Deploy(tuple(services), dict(database))
+
+
+def parse_service(text: str) -> Service:
+    """A Service from ``NAME:key=value,...``, e.g. ``api:replicas=8,workers=4,pool_size=10``.
+
+    Keys are those of a [services.NAME] table; errors name the option and the key.
+    """
+    where = f"--service {text!r}: "
+    name, sep, rest = text.partition(":")
+    name = name.strip()
+    if not sep or not name or not rest.strip():
+        raise ConfigError(f"{where}expected NAME:key=value,... (e.g. api:replicas=2,...)")
+    entry: dict[str, Any] = {}
+    for part in rest.split(","):
+        key, eq, value = (s.strip() for s in part.partition("="))
+        if not eq or not key:
+            raise ConfigError(f"{where}{part.strip()!r}: expected key=value")
+        if key not in SERVICE_KEYS:
+            allowed = ", ".join(sorted(SERVICE_KEYS))
+            raise ConfigError(f"{where}unknown key {key} (allowed: {allowed})")
+        if key in entry:
+            raise ConfigError(f"{where}{key}: given twice")
+        if key in INT_KEYS:
+            try:
+                entry[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"{where}{key} = {value!r}: must be a whole number") from None
+        else:
+            entry[key] = value
+    return _build(name, entry, where, "")
+
+
+def _build(name: str, entry: dict[str, Any], source: str, prefix: str) -> Service:
+    # source: where the text came from (a file, an option); prefix: the key's path in it
+    where = source + prefix
+    missing = sorted(REQUIRED_KEYS - set(entry))
+    if missing:
+        required = ", ".join(sorted(REQUIRED_KEYS))
+        raise ConfigError(f"{where}{missing[0]}: missing (required: {required})")
+    for key, value in entry.items():
+        wrong = (
+            isinstance(value, bool) or not isinstance(value, int)
+            if key in INT_KEYS
+            else not isinstance(value, str)
+        )
+        if wrong:
+            kind = "a whole number" if key in INT_KEYS else "a string"
+            raise ConfigError(f"{where}{key} = {value!r}: must be {kind}")
+    try:
+        return Service(name=name, **entry)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}{exc}") from None  # exc names the service, key and value
+
+
+def _table(value: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {where} = {value!r}: must be a table")
+    return value
+
+
+def _no_unknown(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
+        )

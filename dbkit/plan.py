@@ -1,0 +1,288 @@
+"""Pool-budget arithmetic: does a fleet's worst case fit under max_connections? No I/O.
+
+The rule (REFERENCES, "Pool sizing"): the sum over services of replicas x workers x
+(pool_size + max_overflow) must stay at or under max_connections - superuser_reserved_connections
+- reserved_connections - headroom (for admin sessions and migrations). Every process holds its
+own pool, so the multiplication is the whole story; the incidents are 16 x 45 = 720 and
+12 x 5 x 20 = 1,200 against a 100-connection server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dbkit.errors import ConfigError
+
+if TYPE_CHECKING:  # plan.py stays import-light: ServerInfo is only a type here
+    from dbkit.servers.base import ServerInfo
+
+DRIVERS = ("asyncpg", "sqlalchemy")
+
+
+def _whole(where: str, key: str, value: object, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}{key} = {value!r}: must be a whole number")
+    if value < low:
+        raise ConfigError(f"{where}{key} = {value!r}: must be at least {low}")
+    if high is not None and value > high:
+        raise ConfigError(f"{where}{key} = {value!r}: must be at most {high}")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One deployed service: `replicas` pods, each running `workers` processes with a pool each.
+
+    `pool_size` is the pool's persistent size (asyncpg `max_size`, SQLAlchemy `pool_size`);
+    `max_overflow` the extra connections SQLAlchemy opens under load; `min_size` the connections
+    asyncpg opens eagerly at pool creation (SQLAlchemy has no such option).
+    """
+
+    name: str
+    replicas: int
+    workers: int
+    pool_size: int
+    max_overflow: int = 0
+    min_size: int | None = None
+    driver: str = "asyncpg"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"service name = {self.name!r}: must be a non-empty string")
+        where = f"service {self.name}: "
+        _whole(where, "replicas", self.replicas, 1)
+        _whole(where, "workers", self.workers, 1)
+        _whole(where, "pool_size", self.pool_size, 1)
+        _whole(where, "max_overflow", self.max_overflow, 0)
+        if self.driver not in DRIVERS:
+            raise ConfigError(f"{where}driver = {self.driver!r}: must be one of {DRIVERS}")
+        if self.min_size is not None:
+            _whole(where, "min_size", self.min_size, 0, self.pool_size)
+            if self.driver == "sqlalchemy":
+                raise ConfigError(
+                    f"{where}min_size = {self.min_size!r}: an asyncpg option; "
+                    "SQLAlchemy keeps up to pool_size connections"
+                )
+
+    @property
+    def processes(self) -> int:
+        return self.replicas * self.workers
+
+    @property
+    def per_worker_peak(self) -> int:
+        return self.pool_size + self.max_overflow
+
+    @property
+    def per_worker_steady(self) -> int:
+        # asyncpg opens min_size at start-up; a busy SQLAlchemy pool settles at pool_size.
+        return self.pool_size if self.min_size is None else self.min_size
+
+    @property
+    def steady(self) -> int:
+        return self.processes * self.per_worker_steady
+
+    @property
+    def peak(self) -> int:
+        return self.processes * self.per_worker_peak
+
+    def peak_at(self, replicas: int) -> int:
+        """Peak connections if this service ran `replicas` pods (a scaled or surging deploy)."""
+        _whole(f"service {self.name}: ", "replicas", replicas, 0)
+        return replicas * self.workers * self.per_worker_peak
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The connections the application may use: max_connections less every slot set aside.
+
+    `superuser_reserved` and `reserved` mirror superuser_reserved_connections and (PostgreSQL 16+)
+    reserved_connections; `headroom` is kept free for admin sessions and migrations; `in_use` is
+    what other clients already hold. `available` may be zero or negative: then nothing fits.
+    """
+
+    max_connections: int
+    superuser_reserved: int = 3
+    reserved: int = 0
+    headroom: int = 0
+    in_use: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("max_connections", "superuser_reserved", "reserved", "headroom", "in_use"):
+            _whole("budget: ", key, getattr(self, key), 0)
+
+    @property
+    def available(self) -> int:
+        taken = self.superuser_reserved + self.reserved + self.headroom + self.in_use
+        return self.max_connections - taken
+
+    @classmethod
+    def from_server(cls, info: ServerInfo, headroom: int = 0, in_use: int = 0) -> Budget:
+        """The budget of a running server, from the settings dbkit read back from it."""
+        return cls(
+            max_connections=info.max_connections,
+            superuser_reserved=info.superuser_reserved_connections,
+            reserved=info.reserved_connections,
+            headroom=headroom,
+            in_use=in_use,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "max_connections": self.max_connections,
+            "superuser_reserved": self.superuser_reserved,
+            "reserved": self.reserved,
+            "headroom": self.headroom,
+            "in_use": self.in_use,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fleet measured against a budget; every number is derived, nothing is stored twice.
+
+    With `scale_to`, each service runs max(replicas, scale_to) pods at the surge of a rolling
+    deploy (old and new pods overlap, and a service already above scale_to is not scaled down).
+    """
+
+    services: tuple[Service, ...]
+    budget: Budget
+    scale_to: int | None = None
+
+    @property
+    def processes(self) -> int:
+        return sum(s.processes for s in self.services)
+
+    @property
+    def total_steady(self) -> int:
+        return sum(s.steady for s in self.services)
+
+    @property
+    def total_peak(self) -> int:
+        return sum(s.peak for s in self.services)
+
+    @property
+    def fits(self) -> bool:
+        return self.total_peak <= self.budget.available
+
+    @property
+    def over_by(self) -> int:
+        return max(0, self.total_peak - self.budget.available)
+
+    @property
+    def max_pool_per_worker(self) -> int:
+        """The largest pool_size + max_overflow that fits if every process used the same."""
+        if self.budget.available <= 0 or not self.processes:
+            return 0
+        return self.budget.available // self.processes
+
+    @property
+    def surge_peak(self) -> int | None:
+        if self.scale_to is None:
+            return None
+        return sum(s.peak_at(max(s.replicas, self.scale_to)) for s in self.services)
+
+    @property
+    def surge_fits(self) -> bool | None:
+        peak = self.surge_peak
+        return None if peak is None else peak <= self.budget.available
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: `budget` is the available number, its parts sit beside it."""
+        out: dict[str, Any] = {
+            "budget": self.budget.available,
+            **self.budget.to_dict(),
+            "total_steady": self.total_steady,
+            "total_peak": self.total_peak,
+            "fits": self.fits,
+            "over_by": self.over_by,
+            "max_pool_per_worker": self.max_pool_per_worker,
+            "services": [
+                {
+                    "name": s.name,
+                    "replicas": s.replicas,
+                    "workers": s.workers,
+                    "pool_size": s.pool_size,
+                    "max_overflow": s.max_overflow,
+                    "min_size": s.min_size,
+                    "driver": s.driver,
+                    "steady": s.steady,
+                    "peak": s.peak,
+                }
+                for s in self.services
+            ],
+        }
+        if self.scale_to is not None:
+            peak = self.surge_peak or 0
+            out["surge"] = {
+                "scale_to": self.scale_to,
+                "peak": peak,
+                "fits": self.surge_fits,
+                "over_by": max(0, peak - self.budget.available),
+            }
+        return out
+
+
+def plan_fleet(services: Sequence[Service], budget: Budget, scale_to: int | None = None) -> Plan:
+    """Measure a fleet against a budget; `scale_to` also checks a rolling deploy's surge.
+
+    Raises ConfigError for an empty fleet, a repeated service name or a scale_to below 1.
+    """
+    if not services:
+        raise ConfigError("plan: no services given")
+    seen: set[str] = set()
+    for service in services:
+        if service.name in seen:
+            raise ConfigError(f"plan: service {service.name} given twice")
+        seen.add(service.name)
+    if scale_to is not None:
+        _whole("plan: ", "scale_to", scale_to, 1)
+    return Plan(tuple(services), budget, scale_to)
+
+
+def format_plan(plan: Plan) -> list[str]:
+    """Text lines: a per-service table, totals, the budget's breakdown and the verdict."""
+    header = ("service", "replicas", "workers", "pool", "overflow", "driver", "steady", "peak")
+    rows = [
+        (
+            s.name,
+            str(s.replicas),
+            str(s.workers),
+            str(s.pool_size),
+            str(s.max_overflow),
+            s.driver,
+            str(s.steady),
+            str(s.peak),
+        )
+        for s in plan.services
+    ]
+    rows.append(("total", "", "", "", "", "", str(plan.total_steady), str(plan.total_peak)))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        # names and drivers read left to right; numbers line up on the right
+        cells = [
+            c.ljust(w) if i in (0, 5) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    b = plan.budget
+    lines = [line(header), *(line(r) for r in rows), ""]
+    lines.append(
+        f"budget: {b.max_connections} max_connections - {b.superuser_reserved} superuser_reserved"
+        f" - {b.reserved} reserved - {b.headroom} headroom - {b.in_use} in use"
+        f" = {b.available} available"
+    )
+    if plan.fits:
+        lines.append(f"fits: {plan.total_peak} of {b.available} available")
+    else:
+        lines.append(
+            f"OVER by {plan.over_by}: peak {plan.total_peak} > {b.available} available;"
+            f" largest per-worker pool that fits: {plan.max_pool_per_worker}"
+        )
+    if plan.scale_to is not None:
+        peak = plan.surge_peak or 0
+        verdict = "fits" if plan.surge_fits else f"OVER by {peak - b.available}"
+        lines.append(f"surge to {plan.scale_to} replicas: peak {peak}, {verdict}")
+    return lines

@@ -1,0 +1,270 @@
+"""Pool-budget arithmetic and deploy files: the incidents from REFERENCES, every bad input named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbkit.deploy import load_deploy, parse_service
+from dbkit.errors import ConfigError
+from dbkit.plan import Budget, Service, format_plan, plan_fleet
+from dbkit.servers.base import ServerInfo
+
+DEPLOYS = Path(__file__).resolve().parents[2] / "scenarios" / "deploys"
+
+
+# --- the incidents ---------------------------------------------------------------------------
+
+
+def test_16_workers_with_pool_30_overflow_15_is_720_and_623_over() -> None:
+    svc = Service("web", replicas=1, workers=16, pool_size=30, max_overflow=15, driver="sqlalchemy")
+    plan = plan_fleet([svc], Budget(max_connections=100))
+    assert (svc.per_worker_peak, plan.total_peak, plan.total_steady) == (45, 720, 480)
+    assert plan.budget.available == 97
+    assert not plan.fits
+    assert plan.over_by == 623
+    assert plan.max_pool_per_worker == 6  # 97 // 16
+
+
+def test_12_replicas_5_workers_pool_20_is_1200() -> None:
+    plan = plan_fleet([Service("api", 12, 5, 20)], Budget(100))
+    assert plan.total_peak == 1200
+    assert plan.over_by == 1200 - 97
+    assert plan.max_pool_per_worker == 1  # 97 // 60
+
+
+def test_pool_100_overflow_100_against_100() -> None:
+    svc = Service("one", 1, 1, pool_size=100, max_overflow=100, driver="sqlalchemy")
+    plan = plan_fleet([svc], Budget(100))
+    assert plan.total_peak == 200
+    assert plan.over_by == 103
+    assert plan.max_pool_per_worker == 97
+
+
+def test_10_workers_pool_9_fits_in_97() -> None:
+    plan = plan_fleet([Service("api", 1, 10, 9)], Budget(100))
+    assert plan.fits and plan.over_by == 0
+    assert plan.total_peak == 90
+    assert plan.max_pool_per_worker == 9
+    assert format_plan(plan)[-1] == "fits: 90 of 97 available"
+
+
+def test_fits_is_inclusive_at_the_limit() -> None:
+    assert plan_fleet([Service("a", 1, 1, 97)], Budget(100)).fits
+    assert not plan_fleet([Service("a", 1, 1, 98)], Budget(100)).fits
+
+
+# --- arithmetic details ----------------------------------------------------------------------
+
+
+def test_steady_uses_asyncpg_min_size_and_sqlalchemy_pool_size() -> None:
+    eager = Service("a", 2, 3, pool_size=10, min_size=2)
+    lazy = Service("s", 2, 3, pool_size=10, max_overflow=5, driver="sqlalchemy")
+    assert (eager.steady, eager.peak) == (12, 60)
+    assert (lazy.steady, lazy.peak) == (60, 90)
+    assert plan_fleet([eager, lazy], Budget(1000)).total_steady == 72
+
+
+def test_budget_subtracts_every_reservation_and_may_go_negative() -> None:
+    b = Budget(100, superuser_reserved=3, reserved=2, headroom=5, in_use=10)
+    assert b.available == 80
+    starved = plan_fleet([Service("a", 1, 4, 1)], Budget(5, superuser_reserved=3, headroom=5))
+    assert starved.budget.available == -3
+    assert starved.max_pool_per_worker == 0
+    assert starved.over_by == 7
+
+
+def test_budget_from_server_reads_the_reserved_settings() -> None:
+    info = ServerInfo("embedded", "17.0", 200, 5, 4, "dbkit_app", False)
+    b = Budget.from_server(info, headroom=10, in_use=1)
+    assert b.available == 200 - 5 - 4 - 10 - 1
+
+
+def test_max_pool_per_worker_spans_all_services() -> None:
+    plan = plan_fleet([Service("a", 2, 4, 5), Service("b", 1, 2, 5)], Budget(100))
+    assert plan.max_pool_per_worker == 97 // 10
+
+
+def test_surge_raises_replicas_but_never_lowers_them() -> None:
+    small, big = Service("small", 2, 2, 5), Service("big", 6, 1, 5)
+    plan = plan_fleet([small, big], Budget(100), scale_to=4)
+    assert plan.total_peak == 20 + 30
+    assert plan.surge_peak == 4 * 2 * 5 + 6 * 1 * 5
+    assert plan.surge_fits is True
+    tight = plan_fleet([small, big], Budget(60), scale_to=4)
+    assert tight.fits and tight.surge_fits is False
+    assert tight.to_dict()["surge"] == {"scale_to": 4, "peak": 70, "fits": False, "over_by": 13}
+    assert plan_fleet([small], Budget(100)).surge_peak is None
+
+
+def test_to_dict_is_json_ready_with_the_budget_parts() -> None:
+    plan = plan_fleet([Service("api", 3, 2, 20)], Budget(100, headroom=5), scale_to=4)
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["budget"] == 92 and data["headroom"] == 5 and data["max_connections"] == 100
+    assert (data["total_peak"], data["fits"], data["over_by"]) == (120, False, 28)
+    assert data["services"][0]["peak"] == 120 and data["services"][0]["driver"] == "asyncpg"
+    assert data["surge"]["peak"] == 160
+    assert "surge" not in plan_fleet([Service("api", 1, 1, 1)], Budget(100)).to_dict()
+
+
+def test_format_plan_verdict_when_over() -> None:
+    lines = format_plan(plan_fleet([Service("api", 12, 5, 20)], Budget(100)))
+    assert lines[0].split()[:2] == ["service", "replicas"]
+    assert any(line.startswith("api") and line.endswith("1200") for line in lines)
+    assert "= 97 available" in lines[-2]
+    assert lines[-1].startswith("OVER by 1103:")
+    assert lines[-1].endswith("largest per-worker pool that fits: 1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"replicas": 0}, "replicas"),
+        ({"workers": -1}, "workers"),
+        ({"pool_size": 0}, "pool_size"),
+        ({"max_overflow": -1}, "max_overflow"),
+        ({"min_size": 11}, "min_size"),
+        ({"driver": "psycopg"}, "driver"),
+        ({"replicas": True}, "replicas"),
+    ],
+)
+def test_service_rejects_bad_values(kwargs: dict[str, object], key: str) -> None:
+    args: dict[str, object] = {"replicas": 1, "workers": 1, "pool_size": 10, **kwargs}
+    with pytest.raises(ConfigError, match=rf"service api: {key} = "):
+        Service("api", **args)  # type: ignore[arg-type]
+
+
+def test_min_size_is_asyncpg_only() -> None:
+    with pytest.raises(ConfigError, match="min_size"):
+        Service("s", 1, 1, 10, min_size=2, driver="sqlalchemy")
+
+
+def test_budget_and_plan_reject_bad_input() -> None:
+    with pytest.raises(ConfigError, match="headroom = -1"):
+        Budget(100, headroom=-1)
+    with pytest.raises(ConfigError, match="no services"):
+        plan_fleet([], Budget(100))
+    with pytest.raises(ConfigError, match="api given twice"):
+        plan_fleet([Service("api", 1, 1, 1)] * 2, Budget(100))
+    with pytest.raises(ConfigError, match="scale_to = 0"):
+        plan_fleet([Service("api", 1, 1, 1)], Budget(100), scale_to=0)
+
+
+# --- deploy files ----------------------------------------------------------------------------
+
+
+def test_shipped_deploys_fit_and_overcommit() -> None:
+    fits = load_deploy(DEPLOYS / "fits.toml")
+    plan = plan_fleet(fits.services, fits.budget())
+    assert plan.fits and plan.total_peak == 90
+    over = load_deploy(DEPLOYS / "overcommitted.toml")
+    plan = plan_fleet(over.services, over.budget())
+    assert not plan.fits and plan.over_by > 0
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "deploy.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD_SERVICE = "[services.api]\nreplicas = 8\nworkers = 4\npool_size = 10\n"
+
+
+def test_load_deploy_reads_database_and_services(tmp_path: Path) -> None:
+    text = (
+        "[database]\nmax_connections = 500\nreserved = 3\nreserved_connections = 2\n"
+        "headroom = 5\n" + GOOD_SERVICE + 'max_overflow = 5\ndriver = "sqlalchemy"\n'
+    )
+    deploy = load_deploy(_write(tmp_path, text))
+    assert deploy.database == {
+        "max_connections": 500,
+        "reserved": 3,
+        "reserved_connections": 2,
+        "headroom": 5,
+    }
+    assert deploy.services == (Service("api", 8, 4, 10, 5, driver="sqlalchemy"),)
+    assert deploy.budget().available == 490
+
+
+def test_deploy_budget_falls_back_to_the_server(tmp_path: Path) -> None:
+    deploy = load_deploy(_write(tmp_path, "[database]\nheadroom = 5\n" + GOOD_SERVICE))
+    info = ServerInfo("embedded", "17.0", 200, 5, 4, "dbkit_app", False)
+    assert deploy.budget(info).available == 200 - 5 - 4 - 5
+    with pytest.raises(ConfigError, match="max_connections"):
+        deploy.budget()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (GOOD_SERVICE + "pool = 3\n", "services.api.pool"),
+        ("[database]\nmax_conections = 100\n" + GOOD_SERVICE, "database.max_conections"),
+        ("owner = 'me'\n" + GOOD_SERVICE, "unknown key owner"),
+        (GOOD_SERVICE.replace("= 10", '= "10"'), "services.api.pool_size = '10'"),
+        (GOOD_SERVICE.replace("= 10", "= 10.5"), "services.api.pool_size = 10.5"),
+        (GOOD_SERVICE.replace("= 8", "= true"), "services.api.replicas = True"),
+        ("[database]\nheadroom = false\n" + GOOD_SERVICE, "database.headroom = False"),
+        (GOOD_SERVICE.replace("= 4", "= -2"), "service api: workers = -2"),
+        (GOOD_SERVICE.replace("= 10", "= 0"), "service api: pool_size = 0"),
+        ("[database]\nmax_connections = 0\n" + GOOD_SERVICE, "database.max_connections = 0"),
+        ("[database]\nreserved = -1\n" + GOOD_SERVICE, "database.reserved = -1"),
+        (GOOD_SERVICE.replace("workers = 4\n", ""), "services.api.workers: missing"),
+        (GOOD_SERVICE + 'driver = "psycopg"\n', "service api: driver = 'psycopg'"),
+        ("[services]\napi = 3\n", "services.api = 3"),
+        ("[database]\nmax_connections = 100\n", "services: needs at least one"),
+    ],
+)
+def test_load_deploy_errors_name_file_key_and_value(tmp_path: Path, text: str, named: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_deploy(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ")
+    assert named in message
+
+
+def test_load_deploy_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[services.api\nreplicas = 1\n")
+    with pytest.raises(ConfigError, match="malformed TOML") as err:
+        load_deploy(path)
+    assert str(path) in str(err.value)
+
+
+def test_load_deploy_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_deploy(tmp_path / "nope.toml")
+
+
+# --- --service options -----------------------------------------------------------------------
+
+
+def test_parse_service_happy_path() -> None:
+    svc = parse_service("api:replicas=8,workers=4,pool_size=10,max_overflow=5,driver=sqlalchemy")
+    assert svc == Service("api", 8, 4, 10, 5, driver="sqlalchemy")
+    assert svc.peak == 480
+    assert parse_service(" jobs : replicas=1, workers=2, pool_size=3, min_size=1").steady == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("api", "expected NAME:key=value"),
+        (":replicas=1,workers=1,pool_size=1", "expected NAME:key=value"),
+        ("api:replicas=1,workers=1,pool=1", "unknown key pool"),
+        ("api:replicas=x,workers=1,pool_size=1", "replicas = 'x'"),
+        ("api:replicas=1,workers=1,pool_size", "'pool_size': expected key=value"),
+        ("api:replicas=1,workers=1", "pool_size: missing"),
+        ("api:replicas=1,replicas=2,workers=1,pool_size=1", "replicas: given twice"),
+        ("api:replicas=0,workers=1,pool_size=1", "service api: replicas = 0"),
+        ("api:replicas=1,workers=1,pool_size=1,driver=pg", "service api: driver = 'pg'"),
+    ],
+)
+def test_parse_service_errors_name_option_and_key(text: str, named: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_service(text)
+    message = str(err.value)
+    assert message.startswith(f"--service {text!r}: ")
+    assert named in message
