@@ -6,6 +6,7 @@ input, 1 for anything else the user should know; no traceback.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -17,9 +18,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dbkit.deploy import build_plan
 from dbkit.dsn import mask_text
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import LOOPS, run_experiment
+from dbkit.plan import format_plan
 from dbkit.report import format_result
 from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
 from dbkit.scenario import build_spec, load_scenario
@@ -318,6 +321,70 @@ def report(
                 typer.echo(line)
 
     guarded(go)
+
+
+@app.command()
+def plan(
+    deploy_file: Annotated[
+        Path | None,
+        typer.Argument(help="Deploy file (TOML) listing [services.NAME].", show_default=False),
+    ] = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            help="NAME:replicas=8,workers=4,pool_size=10[,max_overflow=5,min_size=2,"
+            "driver=sqlalchemy]; repeatable, added to the file's services.",
+            show_default=False,
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None, typer.Option(help="The server's max_connections.", show_default=False)
+    ] = None,
+    reserved: Annotated[
+        int | None,
+        typer.Option(help="superuser_reserved_connections [default: 3].", show_default=False),
+    ] = None,
+    headroom: Annotated[
+        int | None,
+        typer.Option(help="Slots kept for admin and migrations [default: 0].", show_default=False),
+    ] = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            "--dsn",
+            envvar="DBKIT_DSN",
+            help="Read max_connections, reserved slots and connections in use from this server.",
+            show_default=False,
+        ),
+    ] = None,
+    scale_to: Annotated[
+        int | None,
+        typer.Option(help="Replicas during a rolling deploy's surge.", show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Does the fleet's pools fit the server? Exit 0 when it fits, 1 when not, 2 on bad input."""
+
+    def go() -> Any:
+        return build_plan(
+            deploy_file,
+            service or (),
+            max_connections=max_connections,
+            reserved=reserved,
+            headroom=headroom,
+            dsn=dsn or None,
+            scale_to=scale_to,
+        )
+
+    result = guarded(go)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        for line in format_plan(result):
+            typer.echo(line)
+    fits = result.fits and (result.surge_fits is not False)
+    raise typer.Exit(0 if fits else 1)
 
 
 @server_app.command("up")

@@ -18,12 +18,13 @@ driver = "sqlalchemy"
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dbkit.errors import ConfigError
-from dbkit.plan import Budget, Service
+from dbkit.plan import Budget, Plan, Service, plan_fleet
 
 if TYPE_CHECKING:
     from dbkit.servers.base import ServerInfo
@@ -162,3 +163,57 @@ def _no_unknown(table: dict[str, Any], allowed: set[str], path: Path, prefix: st
         raise ConfigError(
             f"{path}: unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
         )
+
+
+def build_plan(
+    deploy_file: str | Path | None = None,
+    services: Sequence[str] = (),
+    *,
+    max_connections: int | None = None,
+    reserved: int | None = None,
+    headroom: int | None = None,
+    dsn: str | None = None,
+    scale_to: int | None = None,
+) -> Plan:
+    """The plan from a deploy file and/or ``--service`` strings; options override the file.
+
+    With ``dsn`` the server's max_connections, reserved slots and the connections already in
+    use are read from it (options and the file's [database] still win where given).
+    """
+    deploy = load_deploy(deploy_file) if deploy_file is not None else Deploy((), {})
+    extra = tuple(parse_service(text) for text in services)
+    names = [s.name for s in (*deploy.services, *extra)]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"service {duplicate!r} is given twice")
+    if not names:
+        raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
+    database = dict(deploy.database)
+    for key, value in (
+        ("max_connections", max_connections),
+        ("reserved", reserved),
+        ("headroom", headroom),
+    ):
+        if value is not None:
+            if value < 0 or (key == "max_connections" and value < 1):
+                raise ConfigError(f"--{key.replace('_', '-')} must not be {value}")
+            database[key] = value
+    info, in_use = None, 0
+    if dsn is not None:
+        info, in_use = _read_server(dsn)
+    budget = Deploy(deploy.services, database).budget(info, in_use)
+    return plan_fleet((*deploy.services, *extra), budget, scale_to=scale_to)
+
+
+def _read_server(dsn: str) -> tuple[ServerInfo, int]:
+    import asyncio
+
+    from dbkit.dsn import check_dsn, mask_text
+    from dbkit.servers.base import read_in_use, read_info
+
+    try:
+        check_dsn(dsn)
+    except ValueError as exc:
+        raise ConfigError(mask_text(str(exc))) from None
+    info = asyncio.run(read_info(dsn, dsn, "dsn"))
+    return info, asyncio.run(read_in_use(dsn))

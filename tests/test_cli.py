@@ -125,3 +125,41 @@ def test_sleep_runs_without_a_server(tmp_path: Path) -> None:
     assert "sleep-unbatched" in proc.stdout and "sleep-batched" in proc.stdout
     assert "server:" not in proc.stderr
     assert len(list(tmp_path.glob("run-sleep-*.json"))) == 1
+
+
+def test_plan_gates_with_exit_codes() -> None:
+    fits = dbkit("plan", "scenarios/deploys/fits.toml")
+    assert fits.returncode == 0, fits.stderr
+    assert "fits: 90 of 97 available" in fits.stdout
+    over = dbkit("plan", "scenarios/deploys/overcommitted.toml")
+    assert over.returncode == 1
+    assert "OVER by 83" in over.stdout
+    incident = dbkit(
+        "plan", "--service", "api:replicas=12,workers=5,pool_size=20", "--max-connections", "100",
+        "--json",
+    )  # fmt: skip
+    assert incident.returncode == 1
+    doc = json.loads(incident.stdout)
+    assert (doc["total_peak"], doc["budget"], doc["fits"]) == (1200, 97, False)
+    assert doc["max_pool_per_worker"] == 1
+    assert [s["peak"] for s in doc["services"]] == [1200]
+    surge = dbkit("plan", "scenarios/deploys/fits.toml", "--scale-to", "2")
+    assert surge.returncode == 1 and "surge to 2 replicas" in surge.stdout
+    assert_one_line_error(dbkit("plan", "--service", "api:replicas=x"), 2, "replicas = 'x'")
+    assert_one_line_error(dbkit("plan"), 2, "no services")
+
+
+def test_plan_reads_the_budget_from_a_live_server(pg20: EmbeddedServer) -> None:
+    proc = dbkit(
+        "plan", "--service", "api:replicas=1,workers=2,pool_size=8", "--json",
+        "--dsn", pg20.admin_dsn,
+    )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    assert doc["max_connections"] == 20 and doc["superuser_reserved"] == 3
+    assert doc["budget"] == 17 - doc["in_use"]
+    assert proc.returncode == (0 if doc["fits"] else 1)
+    assert doc["total_peak"] == 16
+    too_big = dbkit(
+        "plan", "--service", "api:replicas=1,workers=2,pool_size=9", "--dsn", pg20.admin_dsn
+    )
+    assert too_big.returncode == 1

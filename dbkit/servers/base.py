@@ -117,3 +117,16 @@ async def connect_or_explain(dsn: str, timeout: float = 10.0) -> asyncpg.Connect
         raise ServerError(
             f"cannot connect to {mask_text(dsn)}: {what}: {mask_text(detail)}"
         ) from None
+
+
+async def read_in_use(dsn: str) -> int:
+    """Client connections open on the server now, not counting our own."""
+    conn = await connect_or_explain(dsn)
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return int(count)
