@@ -9,7 +9,7 @@ DBKIT := $(BIN)/dbkit
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lint format scenario-pool scenario-storm scenario-compare \
-	scenario-sleep server clean
+	scenario-sleep sweep plan-example server clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -55,6 +55,14 @@ scenario-compare: $(STAMP) ## Every strategy side by side on one workload
 
 scenario-sleep: $(STAMP) ## The background post's asyncio.sleep baseline at 1k/10k/100k
 	$(DBKIT) scenario sleep
+
+sweep: $(STAMP) ## Pool sizes 1..64 on a CPU-bound statement: the knee, as a table and a PNG
+	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --tasks 300 --queries 1 \
+		--sql "SELECT count(*) FROM generate_series(1, 200000)" --plot
+
+plan-example: $(STAMP) ## dbkit plan on the two example deploy files (exit 1: one does not fit)
+	-$(DBKIT) plan scenarios/deploys/fits.toml
+	-$(DBKIT) plan scenarios/deploys/overcommitted.toml
 
 server: $(STAMP) ## Start a throwaway PostgreSQL and print its DSNs (Ctrl-C stops it)
 	$(DBKIT) server up

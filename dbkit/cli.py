@@ -29,6 +29,7 @@ from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import KINDS, Server, ServerSpec, start_server
 from dbkit.spec import STRATEGY_NAMES, RunSpec
 from dbkit.strategies import STRATEGIES
+from dbkit.sweep import parse_sizes, run_sweep
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -155,31 +156,28 @@ def _server_spec(
     return ServerSpec(kind=server, max_connections=max_connections or default, dsn=dsn)
 
 
-def _run_and_save(
-    specs: list[RunSpec],
-    spec: ServerSpec,
+def _command() -> list[str]:
+    """The command line as typed, with passwords masked, for the result's metadata."""
+    return [mask_text(a) for a in ["dbkit", *sys.argv[1:]]]
+
+
+def _save_and_show(
+    measure: Callable[[ProgressDisplay], Result],
     *,
     stem: str,
     out: Path | None,
     results_dir: Path,
     as_json: bool,
-    loop: str,
     title: str,
+    plot: bool = False,
 ) -> None:
+    """Run ``measure`` with a progress display, write its result, then print it."""
     path = out or default_path(stem, results_dir)
-    if path.exists():
+    if path.exists():  # checked before the run too, so no time is spent on a doomed result
         raise ConfigError(f"{path} already exists; dbkit never overwrites a result")
-    command = [mask_text(a) for a in ["dbkit", *sys.argv[1:]]]
     started = time.perf_counter()
     with ProgressDisplay(enabled=True) as progress:
-        result = run_experiment(
-            specs,
-            spec,
-            loop=loop,
-            command=command,
-            progress=progress,
-            on_server=_say_server,
-        )
+        result = measure(progress)
     write_result(result, path)
     if as_json:
         sys.stdout.write(result.dumps())
@@ -187,6 +185,30 @@ def _run_and_save(
         for line in format_result(result, title=title):
             typer.echo(line)
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
+    if plot:
+        _plot([result], path.with_suffix(".png"))
+
+
+def _plot(results: list[Result], path: Path) -> None:
+    from dbkit.plot import plot_results
+
+    if path.exists():
+        raise ConfigError(f"{path} already exists; dbkit never overwrites a plot")
+    panels = plot_results(results, path)
+    err.print(f"plot: {path} ({', '.join(panels)})", markup=False)
+
+
+def _run_and_save(
+    specs: list[RunSpec], spec: ServerSpec, *, loop: str, plot: bool = False, **show: Any
+) -> None:
+    _save_and_show(
+        lambda progress: run_experiment(
+            specs, spec, loop=loop, command=_command(), progress=progress,
+            on_server=_say_server,
+        ),
+        plot=plot,
+        **show,
+    )  # fmt: skip
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -302,6 +324,75 @@ def scenario(
             loop=loop,
             title=f"dbkit scenario {scen.name}",
         )
+
+    guarded(go)
+
+
+@app.command()
+def sweep(
+    strategy: Annotated[
+        str, typer.Argument(help="pool, sqlalchemy, semaphore, batched or unbatched.")
+    ],
+    sizes: Annotated[
+        str, typer.Option(help="Values to try, comma-separated, e.g. 10,50,90.")
+    ] = "10,50,90",
+    param: Annotated[
+        str | None,
+        typer.Option(
+            help="What --sizes sets: pool_size, limit, batch_size or tasks "
+            "[default: pool_size for pools, limit for semaphore].",
+            show_default=False,
+        ),
+    ] = None,
+    tasks: Annotated[int, typer.Option(help="Tasks at each point.")] = 1000,
+    queries: Annotated[int, typer.Option(help="Statements per task.")] = 3,
+    hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds.")] = 0.1,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            help="Statement instead of pg_sleep, e.g. a CPU-bound "
+            "'SELECT count(*) FROM generate_series(1, 200000)'.",
+            show_default=False,
+        ),
+    ] = None,
+    max_overflow: Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")] = 0,
+    acquire_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for a pooled connection.", show_default=False),
+    ] = None,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
+    ] = False,
+    server: ServerOpt = "auto",
+    dsn: DsnOpt = None,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run one strategy over a grid of pool sizes; name the knee of the throughput curve."""
+
+    def go() -> None:
+        values = {
+            "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
+            "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
+        }  # fmt: skip
+        base = build_spec(values, "options", "sweep")
+        grid = parse_sizes(sizes)
+        spec = _server_spec(server, dsn, max_connections, 100)
+        _save_and_show(
+            lambda progress: run_sweep(
+                base, grid, spec, param=param, loop=loop, command=_command(),
+                progress=progress, on_server=_say_server,
+            ),
+            stem=f"sweep-{strategy}",
+            out=out,
+            results_dir=results_dir,
+            as_json=as_json,
+            title=f"dbkit sweep {strategy} --sizes {sizes}",
+            plot=plot,
+        )  # fmt: skip
 
     guarded(go)
 

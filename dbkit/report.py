@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dbkit.results import Result, Run
 
@@ -118,6 +119,20 @@ def format_post_comparison(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
+def format_sweep(sweep: dict[str, Any] | None) -> list[str]:
+    """``knee: pool_size 4 (1,234 q/s, within 5 % of the best: 1,250 q/s at pool_size 16)``."""
+    if not sweep:
+        return []
+    knee, param = sweep.get("knee"), sweep.get("param")
+    if knee is None:
+        return [f"knee: none (no {param} value completed any task)"]
+    return [
+        f"knee: {param} {knee['value']} ({knee['throughput_qps']:,.0f} q/s, within "
+        f"{sweep['tolerance']:.0%} of the best: {knee['best_throughput_qps']:,.0f} q/s at "
+        f"{param} {knee['best_value']})"
+    ]
+
+
 def format_result(result: Result, title: str | None = None) -> list[str]:
     """The whole report of one document: server line, table, errors, post comparison."""
     lines = []
@@ -131,6 +146,9 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
     errors = format_errors(result.runs)
     if errors:
         lines += ["", "errors by SQLSTATE:", *("  " + e for e in errors)]
+    knee = format_sweep(dict(result.sweep) if result.sweep else None)
+    if knee:
+        lines += ["", *knee]
     post = format_post_comparison(result.runs)
     if post:
         lines += ["", "against the background post:", *("  " + p for p in post)]
