@@ -7,6 +7,7 @@ input, 1 for anything else the user should know; no traceback.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dbkit.deploy import build_plan
-from dbkit.dsn import mask_text
+from dbkit.dsn import mask_text, read_dsn_file, remember_secret
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import LOOPS, run_experiment
 from dbkit.plan import format_plan
@@ -82,11 +83,40 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result document on stdout, nothing else.")
 ]
 LoopOpt = Annotated[str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)}.")]
+DsnFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dsn-file", help="Read the DSN from the first line of this file.", show_default=False
+    ),
+]
+AllowStormOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-storm",
+        help="On a --dsn server, run even what may take more connections than are free.",
+    ),
+]
+FaultOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fault",
+        help="KIND@SECONDS into the run: terminate (all workload backends), restart or stop "
+        "(the server; embedded only).",
+        show_default=False,
+    ),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"dbkit: error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+_signals = {"term": False}
+
+
+def _interrupt_code() -> int:
+    return 143 if _signals["term"] else 130
 
 
 def guarded(func: Callable[[], Any]) -> Any:
@@ -100,14 +130,16 @@ def guarded(func: Callable[[], Any]) -> Any:
     except DbkitError as exc:
         fail(mask_text(str(exc)), 1)
     except KeyboardInterrupt:
-        fail("interrupted; the server was stopped", 130)
+        fail("interrupted; the server was stopped", _interrupt_code())
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _sigterm(signum: int, frame: object) -> NoReturn:
-    # SIGTERM unwinds like Ctrl-C so that servers and pools are closed on the way out.
-    raise KeyboardInterrupt
+def _sigterm(signum: int, frame: object) -> None:
+    # SIGTERM takes the Ctrl-C path: inside a run, asyncio cancels the tasks and the partial
+    # result is kept; elsewhere KeyboardInterrupt unwinds and closes servers on the way out.
+    _signals["term"] = True
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 class ProgressDisplay:
@@ -149,10 +181,21 @@ def _say_server(server: Server) -> None:
 
 
 def _server_spec(
-    server: str, dsn: str | None, max_connections: int | None, default: int
+    server: str,
+    dsn: str | None,
+    max_connections: int | None,
+    default: int,
+    dsn_file: Path | None = None,
 ) -> ServerSpec:
+    if dsn_file is not None:
+        try:
+            dsn = read_dsn_file(str(dsn_file))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if dsn is not None and not dsn.strip():
         dsn = None
+    if dsn is not None:
+        remember_secret(dsn)  # masked from here on, wherever it shows up
     return ServerSpec(kind=server, max_connections=max_connections or default, dsn=dsn)
 
 
@@ -185,6 +228,9 @@ def _save_and_show(
         for line in format_result(result, title=title):
             typer.echo(line)
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
+    if result.interrupted:
+        err.print("interrupted: the partial result above was kept", markup=False)
+        raise typer.Exit(_interrupt_code())
     if plot:
         _plot([result], path.with_suffix(".png"))
 
@@ -199,12 +245,18 @@ def _plot(results: list[Result], path: Path) -> None:
 
 
 def _run_and_save(
-    specs: list[RunSpec], spec: ServerSpec, *, loop: str, plot: bool = False, **show: Any
+    specs: list[RunSpec],
+    spec: ServerSpec,
+    *,
+    loop: str,
+    plot: bool = False,
+    allow_storm: bool = False,
+    **show: Any,
 ) -> None:
     _save_and_show(
         lambda progress: run_experiment(
             specs, spec, loop=loop, command=_command(), progress=progress,
-            on_server=_say_server,
+            on_server=_say_server, allow_storm=allow_storm,
         ),
         plot=plot,
         **show,
@@ -259,8 +311,24 @@ def run(
         str | None,
         typer.Option(help="sleep: unbatched or batched [default: both].", show_default=False),
     ] = None,
+    retry: Annotated[
+        int, typer.Option(help="Retries per failed task, with exponential backoff.")
+    ] = 0,
+    fault: FaultOpt = None,
+    statement_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a statement may run (server-side).", show_default=False),
+    ] = None,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="Commit custom --sql (default: rolled back).")
+    ] = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
+    ] = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -279,11 +347,15 @@ def run(
             "batch_size": batch_size, "limit": limit, "pool_size": pool_size,
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
+            "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
+            "commit": commit,
         }  # fmt: skip
         spec = build_spec(values, "options", "run")
         _run_and_save(
             [spec],
-            _server_spec(server, dsn, max_connections, 100),
+            _server_spec(server, dsn, max_connections, 100, dsn_file),
+            allow_storm=allow_storm,
+            plot=plot,
             stem=f"run-{spec.name}",
             out=out,
             results_dir=results_dir,
@@ -300,8 +372,14 @@ def scenario(
     name: Annotated[
         str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
     ],
+    fault: FaultOpt = None,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
+    ] = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -312,11 +390,14 @@ def scenario(
 
     def go() -> None:
         scen = load_scenario(name)
+        runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
         if not as_json:
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)
         _run_and_save(
-            list(scen.runs),
-            _server_spec(server, dsn, max_connections, scen.max_connections),
+            runs,
+            _server_spec(server, dsn, max_connections, scen.max_connections, dsn_file),
+            allow_storm=allow_storm,
+            plot=plot,
             stem=f"scenario-{scen.name}",
             out=out,
             results_dir=results_dir,

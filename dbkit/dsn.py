@@ -13,11 +13,36 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<p
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
 
 
+# Passwords of DSNs this process was given: masked wherever they appear, DSN or not.
+_SECRETS: set[str] = set()
+MIN_SECRET_CHARS = 4  # masking "a" everywhere would garble every message
+
+
+def remember_secret(dsn: str) -> None:
+    """Mask this DSN's password in every text ``mask_text`` sees from now on."""
+    password = password_of(dsn)
+    if password and len(password) >= MIN_SECRET_CHARS:
+        _SECRETS.add(password)
+
+
+def read_dsn_file(path: str) -> str:
+    """The DSN on the first non-empty line of a file (keeps it out of shell history)."""
+    try:
+        with open(path) as handle:
+            lines = [line.strip() for line in handle]
+    except OSError as exc:
+        raise ValueError(f"cannot read the DSN file {path}: {exc.strerror}") from None
+    dsn = next((line for line in lines if line and not line.startswith("#")), "")
+    if not dsn:
+        raise ValueError(f"the DSN file {path} holds no DSN")
+    return dsn
+
+
 def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace passwords in DSNs (URL or key=value form) and any given secret in ``text``."""
+    """Replace passwords in DSNs (URL or key=value form) and any known secret in ``text``."""
     text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     text = _KV_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    for secret in secrets:
+    for secret in (*secrets, *_SECRETS):
         if secret:
             text = text.replace(secret, MASK)
     return text

@@ -17,10 +17,12 @@ from time import perf_counter
 from typing import Any
 
 from dbkit.errors import ConfigError
+from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
 from dbkit.monitor import Monitor
 from dbkit.recorder import Recorder
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
+from dbkit.servers.base import read_in_use
 from dbkit.spec import SLEEP_MODES, RunSpec
 from dbkit.stats import LatencySummary
 from dbkit.strategies import Target, get_strategy
@@ -93,12 +95,20 @@ def run_experiment(
     command: Sequence[str] = (),
     progress: Progress | None = None,
     on_server: OnServer | None = None,
+    allow_storm: bool = False,
 ) -> Result:
-    """Run ``specs`` in order on one server (started only if a strategy needs one)."""
+    """Run ``specs`` in order on one server (started only if a strategy needs one).
+
+    On a server dbkit did not start (``--dsn``), nothing that could take more connections than
+    are free runs unless ``allow_storm``. Ctrl-C ends the current run: its partial outcome is
+    kept, the runs after it are skipped, and the result is marked ``interrupted``.
+    """
     runs = expand(specs)
     if not runs:
         raise ConfigError("nothing to run")
     factory = loop_factory(loop)
+    for spec in runs:
+        check_memory(spec)
     raise_fd_limit()
     started_at = dt.datetime.now(dt.UTC)
     needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
@@ -107,16 +117,73 @@ def run_experiment(
     if needs_server:
         with start_server(server) as srv:
             info = srv.info
+            in_use = asyncio.run(read_in_use(srv.admin_dsn)) if srv.backend == "dsn" else 0
             for spec in runs:
                 check_fits(spec, info)
+                if srv.backend == "dsn" and not allow_storm:
+                    check_free(spec, info, in_use)
             if on_server is not None:
                 on_server(srv)
+            faults = FaultTarget(
+                srv.admin_dsn,
+                info.app_role,
+                getattr(srv, "halt", None),
+                getattr(srv, "resume", None),
+            )
             for index, spec in enumerate(runs):
-                done.append(run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress, index))
+                run = run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress, index, faults)
+                done.append(run)
+                if run.interrupted:
+                    break
     else:
         for index, spec in enumerate(runs):
-            done.append(run_one(spec, None, None, factory, progress, index))
-    return Result(collect_metadata(info, loop, command, started_at), tuple(done))
+            run = run_one(spec, None, None, factory, progress, index)
+            done.append(run)
+            if run.interrupted:
+                break
+    interrupted = any(run.interrupted for run in done)
+    metadata = collect_metadata(info, loop, command, started_at)
+    return Result(metadata, tuple(done), interrupted=interrupted)
+
+
+def check_free(spec: RunSpec, info: ServerInfo, in_use: int) -> None:
+    """On a server that is not ours: refuse what could take more than the free connections."""
+    peak = get_strategy(spec.strategy).peak_connections(spec) or 0
+    free = info.app_slots - in_use - MONITOR_SLOTS
+    if peak > free:
+        raise ConfigError(
+            f"{spec.name} may open {peak} connections but only {free} are free on this server "
+            f"(max_connections {info.max_connections} - {info.app_reserved} reserved - "
+            f"{in_use} in use - {MONITOR_SLOTS} monitor); --allow-storm runs it anyway"
+        )
+
+
+# Rough resident cost of one task while it is pending, measured on CPython 3.11 (see README).
+TASK_BYTES = {"sleep": 1_500}
+DEFAULT_TASK_BYTES = 6_000
+MEMORY_SHARE = 0.5
+
+
+def check_memory(spec: RunSpec) -> None:
+    """Refuse a run whose tasks alone would take more than half the available memory."""
+    need = spec.tasks * TASK_BYTES.get(spec.strategy, DEFAULT_TASK_BYTES)
+    available = _mem_available()
+    if available is not None and need > MEMORY_SHARE * available:
+        raise ConfigError(
+            f"{spec.tasks:,} {spec.strategy} tasks need about {need / 2**30:.1f} GiB; only "
+            f"{available / 2**30:.1f} GiB of memory is available (limit: half of it)"
+        )
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def run_one(
@@ -126,11 +193,17 @@ def run_one(
     factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
     progress: Progress | None = None,
     index: int = 0,
+    faults: FaultTarget | None = None,
 ) -> Run:
-    """One run in a fresh event loop; returns its measured Run."""
+    """One run in a fresh event loop; returns its measured Run (partial if interrupted)."""
     report = None if progress is None else functools.partial(progress, index, spec.name)
+    injector = None
+    if spec.fault is not None:
+        if faults is None:
+            raise ConfigError("faults need a server")
+        injector = Injector(Fault.parse(spec.fault), faults, Recorder())
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(_measure(spec, app_dsn, admin_dsn, report))
+        return runner.run(_measure(spec, app_dsn, admin_dsn, report, injector))
 
 
 async def _measure(
@@ -138,24 +211,38 @@ async def _measure(
     app_dsn: str | None,
     admin_dsn: str | None,
     progress: Callable[[int, int], None] | None,
+    injector: Injector | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
-    rec = Recorder()
+    rec = injector.rec if injector is not None else Recorder()
     monitor = Monitor(admin_dsn) if strategy.needs_server and admin_dsn else None
-    ticker = asyncio.create_task(_tick(spec, rec, progress)) if progress else None
+    helpers = []
+    if progress is not None:
+        helpers.append(asyncio.create_task(_tick(spec, rec, progress)))
+    if injector is not None:
+        helpers.append(asyncio.create_task(injector.run()))
     setup_started = perf_counter()
+    interrupted = False
     try:
         async with monitor if monitor is not None else contextlib.nullcontext():
             await strategy.execute(spec, Target(app_dsn), rec)
+    except asyncio.CancelledError:
+        # Ctrl-C or SIGTERM: asyncio.Runner cancelled us; the strategy's gather has cancelled
+        # every task and closed its pool on the way out. Keep what was measured.
+        interrupted = True
     finally:
-        if ticker is not None:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+        if rec.t_end is None:
+            rec.end()
+        for helper in helpers:
+            helper.cancel()
+        # gather: wait for the ticker and the injector to finish cancelling, ignoring both.
+        await asyncio.gather(*helpers, return_exceptions=True)
     if progress is not None:
         progress(rec.done, spec.tasks)
-    assert rec.t_end is not None, f"strategy {spec.strategy} did not end its measured window"
-    return _build_run(spec, rec, monitor, setup_s=rec.t0 - setup_started)
+    fault = injector.record() if injector is not None else None
+    return _build_run(
+        spec, rec, monitor, setup_s=rec.t0 - setup_started, fault=fault, interrupted=interrupted
+    )
 
 
 async def _tick(spec: RunSpec, rec: Recorder, progress: Callable[[int, int], None]) -> None:
@@ -181,7 +268,14 @@ def _params(spec: RunSpec) -> dict[str, Any]:
     return params
 
 
-def _build_run(spec: RunSpec, rec: Recorder, monitor: Monitor | None, setup_s: float) -> Run:
+def _build_run(
+    spec: RunSpec,
+    rec: Recorder,
+    monitor: Monitor | None,
+    setup_s: float,
+    fault: FaultRecord | None = None,
+    interrupted: bool = False,
+) -> Run:
     assert rec.t_end is not None
     errors = tuple(
         ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
@@ -207,4 +301,7 @@ def _build_run(spec: RunSpec, rec: Recorder, monitor: Monitor | None, setup_s: f
         errors=errors,
         peak_server_connections=peak,
         server_connections=samples,
+        retries=rec.retries,
+        faults=() if fault is None else (asdict(fault),),
+        interrupted=interrupted,
     )

@@ -7,6 +7,7 @@ at the end, from what was recorded.
 
 from __future__ import annotations
 
+import errno
 from array import array
 from dataclasses import dataclass
 from time import perf_counter
@@ -37,6 +38,19 @@ def type_name(kind: type) -> str:
     return name
 
 
+def error_type(exc: BaseException) -> str:
+    """The class name, with the errno's symbol for OS errors: ``OSError[EMFILE]``.
+
+    Client-side limits (too many open files, refused or reset sockets) are classified by errno,
+    never by message text, the same way server errors are by SQLSTATE.
+    """
+    name = type_name(type(exc))
+    code = getattr(exc, "errno", None) if isinstance(exc, OSError) else None
+    if code is None:
+        return name
+    return f"{name}[{errno.errorcode.get(code, code)}]"
+
+
 @dataclass
 class ErrorTally:
     """Running count of one (type, SQLSTATE) error class."""
@@ -50,19 +64,26 @@ class ErrorTally:
 class Recorder:
     """Collects the outcome of every task of one run."""
 
-    __slots__ = ("errors", "failed", "latencies", "queries_ok", "t0", "t_end")
+    __slots__ = (
+        "errors", "failed", "latencies", "queries_live", "queries_ok", "retries", "started", "t0",
+        "t_end",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.latencies: array[float] = array("d")
         self.failed = 0
         self.queries_ok = 0
         self.errors: dict[tuple[str, str | None], ErrorTally] = {}
+        self.retries = 0
+        self.queries_live = 0  # bumped per statement, for fault recovery; no clock read
         self.t0 = perf_counter()
+        self.started = False
         self.t_end: float | None = None
 
     def begin(self) -> None:
         """The measured window starts (after pools and engines are ready)."""
         self.t0 = perf_counter()
+        self.started = True
 
     def end(self) -> float:
         """The measured window ends; returns its length in seconds."""
@@ -85,7 +106,7 @@ class Recorder:
         """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements)."""
         self.failed += count
         self.queries_ok += queries
-        key = (type_name(type(exc)), sqlstate_of(exc))
+        key = (error_type(exc), sqlstate_of(exc))
         now = perf_counter() - self.t0
         tally = self.errors.get(key)
         if tally is None:

@@ -105,6 +105,27 @@ def format_errors(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
+def format_faults(runs: Sequence[Run]) -> list[str]:
+    """``pool-50: restart at 2.00 s (0.12 s), first success 0.35 s later; 170 tasks failed``."""
+    lines = []
+    for run in runs:
+        for fault in run.faults:
+            recovery = fault.get("recovery_s")
+            recovered = (
+                f"first successful query {recovery:.2f} s after it"
+                if recovery is not None
+                else "no successful query after it"
+            )
+            errors = ", ".join(f"{k} x{v}" for k, v in fault.get("errors_by_sqlstate", {}).items())
+            lines.append(
+                f"{run.name}: {fault['kind']} at {fault['at_s']:.2f} s (took "
+                f"{fault['action_s']:.2f} s), {recovered}; {fault['failed']} tasks failed"
+                + (f" ({errors})" if errors else "")
+                + (f"; {run.retries} retries" if run.retries else "")
+            )
+    return lines
+
+
 def format_post_comparison(runs: Sequence[Run]) -> list[str]:
     """The sleep runs next to the background post's figures, where the post measured them."""
     lines = []
@@ -143,6 +164,9 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
         lines.append("INTERRUPTED: partial result")
     lines.append("")
     lines += format_table(result.runs)
+    faults = format_faults(result.runs)
+    if faults:
+        lines += ["", "faults:", *("  " + f for f in faults)]
     errors = format_errors(result.runs)
     if errors:
         lines += ["", "errors by SQLSTATE:", *("  " + e for e in errors)]

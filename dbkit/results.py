@@ -7,6 +7,8 @@ Format history (the ``format`` key of every file):
   ``efficiency`` = ideal_s / wall_s x ok / tasks: failed tasks earn no credit, so a run whose
   tasks time out cannot look efficient. Optional ``fleet`` (a simulated fleet's totals and
   per-service figures) and ``sweep`` (the grid and its knee): present only when not null.
+  Per run: ``retries`` (attempts repeated by --retry), ``faults`` (kind, at_s, action_s,
+  recovery_s, failed, errors_by_sqlstate, terminated) and ``interrupted``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from dbkit.dsn import mask_text
 from dbkit.errors import ConfigError, ResultExistsError
 from dbkit.servers.base import ServerInfo
 from dbkit.stats import LatencySummary
@@ -64,6 +67,9 @@ class Run:
     errors: tuple[ErrorRecord, ...] = ()
     peak_server_connections: int | None = None
     server_connections: tuple[tuple[float, int], ...] = ()
+    retries: int = 0
+    faults: tuple[Mapping[str, Any], ...] = ()
+    interrupted: bool = False
 
     @property
     def throughput_qps(self) -> float:
@@ -115,6 +121,9 @@ class Run:
             ],
             "peak_server_connections": self.peak_server_connections,
             "server_connections": [[t, n] for t, n in self.server_connections],
+            "retries": self.retries,
+            "faults": [dict(f) for f in self.faults],
+            "interrupted": self.interrupted,
         }
 
     @classmethod
@@ -134,6 +143,9 @@ class Run:
             errors=tuple(ErrorRecord(**e) for e in data["errors"]),
             peak_server_connections=data["peak_server_connections"],
             server_connections=tuple((t, n) for t, n in data.get("server_connections", ())),
+            retries=data.get("retries", 0),
+            faults=tuple(data.get("faults", ())),
+            interrupted=bool(data.get("interrupted", False)),
         )
 
 
@@ -162,7 +174,8 @@ class Result:
         return out
 
     def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """The JSON document, with every known password masked wherever it appears."""
+        return mask_text(json.dumps(self.to_dict(), indent=2)) + "\n"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:

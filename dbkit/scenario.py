@@ -124,6 +124,8 @@ def _fits(value: Any, hint: Any) -> bool:
             return True
         if option is str and isinstance(value, str):
             return True
+        if option is bool and isinstance(value, bool):
+            return True
     return False
 
 

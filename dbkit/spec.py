@@ -33,6 +33,10 @@ class RunSpec:
     connect_timeout: float = 60.0
     mode: str | None = None
     label: str | None = None
+    retries: int = 0
+    fault: str | None = None
+    statement_timeout: float | None = None
+    commit: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -56,6 +60,15 @@ class RunSpec:
             raise ConfigError(f"acquire_timeout must be above 0 (got {self.acquire_timeout})")
         if self.connect_timeout <= 0:
             raise ConfigError(f"connect_timeout must be above 0 (got {self.connect_timeout})")
+        _at_least("retries", self.retries, 0)
+        if self.fault is not None:
+            from dbkit.faults import Fault
+
+            if self.strategy == "sleep":
+                raise ConfigError("faults need a database; sleep has none")
+            Fault.parse(self.fault)
+        if self.statement_timeout is not None and self.statement_timeout <= 0:
+            raise ConfigError(f"statement_timeout must be above 0 (got {self.statement_timeout})")
         if self.mode is not None and (self.strategy != "sleep" or self.mode not in SLEEP_MODES):
             raise ConfigError(f"mode {self.mode!r} applies to sleep only: unbatched or batched")
 
@@ -86,6 +99,18 @@ class RunSpec:
         if self.strategy == "batched":
             return f"batched-{self.effective_batch_size}"
         return self.strategy
+
+    @property
+    def server_settings(self) -> dict[str, str]:
+        """Session settings every workload connection gets."""
+        if self.statement_timeout is None:
+            return {}
+        return {"statement_timeout": f"{max(1, round(self.statement_timeout * 1000))}ms"}
+
+    @property
+    def rolls_back(self) -> bool:
+        """Custom SQL runs in a transaction that is rolled back unless ``commit`` is set."""
+        return self.sql is not None and not self.commit
 
     def replace(self, **changes: Any) -> RunSpec:
         return RunSpec(**{**asdict(self), **changes})

@@ -27,6 +27,13 @@ class ServerInfo:
     app_role_is_superuser: bool
 
     @property
+    def app_reserved(self) -> int:
+        """Slots the workload role cannot use."""
+        if self.app_role_is_superuser:
+            return 0
+        return self.superuser_reserved_connections + self.reserved_connections
+
+    @property
     def app_slots(self) -> int:
         """Connections the workload role may open (before the monitor takes its own)."""
         if self.app_role_is_superuser:

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dbkit.errors import ConfigError, ServerError
-from dbkit.servers.base import APP_ROLE, ServerInfo, ensure_app_role, read_info
+from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
 
 DIR_PREFIX = "dbkit-pg-"
 INSTALL_PREFIX = "dbkit-pginstall-"
@@ -169,15 +169,18 @@ class EmbeddedServer:
         max_connections: int = 100,
         settings: dict[str, str] | None = None,
         bindir: Path | None = None,
+        password: str | None = None,
     ) -> None:
         if max_connections < 1:
             raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
         self.max_connections = max_connections
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
         self._bindir = bindir
+        self.password = password  # None: trust every local TCP connection
         self.folder: Path | None = None
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._launch_args: tuple[Path, tuple[int, int] | None] = (Path(), None)
         self.admin_dsn = ""
         self.app_dsn = ""
         self.info: ServerInfo | None = None
@@ -197,11 +200,14 @@ class EmbeddedServer:
                 os.chown(self.folder, *user)
             self._initdb(bindir, user)
             self._launch(bindir, user)
-            self.admin_dsn = (
-                f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres?sslmode=disable"
-            )
-            # Local connections are trusted: the DSN needs no password and can be shown as is.
-            self.app_dsn = f"postgresql://{APP_ROLE}@127.0.0.1:{self.port}/postgres?sslmode=disable"
+            where = f"127.0.0.1:{self.port}/postgres?sslmode=disable"
+            if self.password is None:
+                # TCP connections are trusted: the DSNs need no password and can be shown as is.
+                self.admin_dsn = f"postgresql://{SUPERUSER}@{where}"
+                self.app_dsn = f"postgresql://{APP_ROLE}@{where}"
+            else:
+                self.admin_dsn = f"postgresql://{SUPERUSER}:{self.password}@{where}"
+                self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{where}"
             asyncio.run(ensure_app_role(self.admin_dsn))
             self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
         except BaseException:
@@ -249,9 +255,17 @@ class EmbeddedServer:
         assert self.folder is not None
         cmd = [
             str(bindir / "initdb"), "-D", str(self.folder / "data"), "-U", SUPERUSER,
-            "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
+            "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
         ]  # fmt: skip
         uid, gid, groups = _ids(user)
+        if self.password is None:
+            cmd.append("--auth=trust")
+        else:  # TCP needs the password (scram); the Unix socket in our folder stays trusted
+            pwfile = self.folder / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            if user is not None:
+                os.chown(pwfile, *user)
+            cmd += ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         done = subprocess.run(
             cmd, capture_output=True, env=self._env(bindir), cwd=self.folder, check=False,
             user=uid, group=gid, extra_groups=groups,
@@ -261,47 +275,92 @@ class EmbeddedServer:
             raise ServerError(f"initdb failed (exit {done.returncode}): {tail[0]}")
 
     def _launch(self, bindir: Path, user: tuple[int, int] | None) -> None:
-        assert self.folder is not None
-        uid, gid, groups = _ids(user)
+        self._launch_args = (bindir, user)
         for _attempt in range(3):  # a free port can be taken between our probe and the bind
             self.port = free_port()
-            settings = {
-                **self.settings,
-                "listen_addresses": "127.0.0.1",
-                "port": str(self.port),
-                "unix_socket_directories": str(self.folder),
-                "max_connections": str(self.max_connections),
-            }
-            cmd = [str(bindir / "postgres"), "-D", str(self.folder / "data")]
-            for key, value in settings.items():
-                cmd += ["-c", f"{key}={value}"]
-            log = open(self.folder / "server.log", "ab")  # noqa: SIM115 -- handed to the child
-            with log:
-                self._proc = subprocess.Popen(
-                    cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                    env=self._env(bindir), cwd=self.folder,
-                    preexec_fn=_child_setup(os.getpid()), user=uid, group=gid,
-                    extra_groups=groups,
-                )  # fmt: skip
-            if self._wait_ready():
+            self._spawn()
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while (state := self._state()) == "starting" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if state == "ready":
                 return
+            self._raise_unless_port_taken(state)
         raise ServerError(f"PostgreSQL did not start: {self._log_tail()}")
 
-    def _wait_ready(self) -> bool:
+    def _spawn(self) -> None:
+        """Start the postmaster on ``self.port``; must run in the main thread (PDEATHSIG)."""
+        assert self.folder is not None
+        bindir, user = self._launch_args
+        uid, gid, groups = _ids(user)
+        settings = {
+            **self.settings,
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.folder),
+            "max_connections": str(self.max_connections),
+        }
+        cmd = [str(bindir / "postgres"), "-D", str(self.folder / "data")]
+        for key, value in settings.items():
+            cmd += ["-c", f"{key}={value}"]
+        with contextlib.suppress(OSError):  # a stale pid file would make us think it is ready
+            (self.folder / "data" / "postmaster.pid").unlink()
+        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 -- handed to the child
+        with log:
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                env=self._env(bindir), cwd=self.folder,
+                preexec_fn=_child_setup(os.getpid()), user=uid, group=gid,
+                extra_groups=groups,
+            )  # fmt: skip
+
+    def _state(self) -> str:
+        """``ready``, ``starting`` or ``exited``, from the process and line 8 of postmaster.pid."""
         assert self.folder is not None and self._proc is not None
-        pidfile = self.folder / "data" / "postmaster.pid"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                if "Address already in use" in self._log_tail():
-                    return False
-                raise ServerError(f"PostgreSQL exited at start: {self._log_tail()}")
-            with contextlib.suppress(OSError):
-                lines = pidfile.read_text().splitlines()
-                if len(lines) >= 8 and lines[7].strip() == "ready":
-                    return True
-            time.sleep(0.01)
+        if self._proc.poll() is not None:
+            return "exited"
+        with contextlib.suppress(OSError):
+            lines = (self.folder / "data" / "postmaster.pid").read_text().splitlines()
+            if len(lines) >= 8 and lines[7].strip() == "ready":
+                return "ready"
+        return "starting"
+
+    def _raise_unless_port_taken(self, state: str) -> None:
+        if state == "exited" and "Address already in use" in self._log_tail():
+            return
+        if state == "exited":
+            raise ServerError(f"PostgreSQL exited at start: {self._log_tail()}")
         raise ServerError(f"PostgreSQL not ready after {READY_TIMEOUT_S:.0f} s: {self._log_tail()}")
+
+    # -- faults: used from inside a run's event loop (the main thread) -------------------
+
+    async def halt(self) -> None:
+        """Fast shutdown, keeping the data folder and the port for a later ``resume()``."""
+        import asyncio
+
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+            await asyncio.sleep(0.01)
+
+    async def resume(self) -> None:
+        """Start again on the same port and data folder after ``halt()``."""
+        import asyncio
+
+        self._spawn()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (state := self._state()) == "starting" and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if state != "ready":
+            raise ServerError(f"PostgreSQL did not come back: {self._log_tail()}")
+
+    async def restart(self) -> None:
+        await self.halt()
+        await self.resume()
 
     def _log_tail(self) -> str:
         assert self.folder is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from dbkit.dsn import check_dsn, mask_text
+from dbkit.dsn import check_dsn, mask_text, remember_secret
 from dbkit.errors import ConfigError
 from dbkit.servers.base import ServerInfo, read_info
 
@@ -17,6 +17,7 @@ class ExistingServer:
     reason = "asked for"
 
     def __init__(self, dsn: str) -> None:
+        remember_secret(dsn.strip())
         try:
             self.admin_dsn = self.app_dsn = check_dsn(dsn.strip())
         except ValueError as exc:

@@ -1,15 +1,20 @@
-"""What a strategy is, and the one task most strategies share: connect, query, close."""
+"""What a strategy is, and what every task shares: statements, retries, outcome recording."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any, Protocol
 
 import asyncpg
 
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
+
+RETRY_BASE_S = 0.05
+RETRY_CAP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,9 @@ class Strategy:
     peak_connections: Callable[[RunSpec], int | None]
 
 
-WORKLOAD_PARAMS = ("queries", "hold", "sql", "connect_timeout")
+WORKLOAD_PARAMS = (
+    "queries", "hold", "sql", "connect_timeout", "statement_timeout", "retries", "fault",
+)  # fmt: skip
 
 
 def waves_ideal(spec: RunSpec, width: int) -> float | None:
@@ -44,6 +51,48 @@ def waves_ideal(spec: RunSpec, width: int) -> float | None:
     if hold is None or width < 1:
         return None
     return -(-spec.tasks // width) * hold
+
+
+class Executes(Protocol):
+    async def execute(self, query: str, /) -> Any: ...
+
+
+async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
+    """The task's statements on one connection; ``done[0]`` counts the successful ones."""
+    statement = spec.workload.statement
+    if spec.rolls_back:
+        await conn.execute("BEGIN")
+    for _ in range(spec.queries):
+        await conn.execute(statement)
+        done[0] += 1
+        rec.queries_live += 1
+    if spec.rolls_back:
+        await conn.execute("ROLLBACK")
+
+
+async def measured(
+    rec: Recorder, retries: int, attempt: Callable[[list[int]], Awaitable[None]]
+) -> None:
+    """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never raise.
+
+    Latency runs from the first attempt's start, so retries cost what they cost a caller.
+    """
+    started = perf_counter()
+    tried = 0
+    while True:
+        done = [0]
+        try:
+            await attempt(done)
+        except Exception as exc:
+            if tried < retries:
+                tried += 1
+                rec.retries += 1
+                await asyncio.sleep(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (tried - 1)))
+                continue
+            rec.failure(exc, done[0])
+            return
+        rec.success(perf_counter() - started, done[0])
+        return
 
 
 async def close_quietly(conn: asyncpg.Connection) -> None:
@@ -55,18 +104,14 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
 
 async def connect_task(dsn: str, spec: RunSpec, rec: Recorder) -> None:
     """One task with its own connection; its outcome is recorded, never raised."""
-    started = perf_counter()
-    statement = spec.workload.statement
-    done = 0
-    try:
-        conn = await asyncpg.connect(dsn, timeout=spec.connect_timeout)
+
+    async def attempt(done: list[int]) -> None:
+        conn = await asyncpg.connect(
+            dsn, timeout=spec.connect_timeout, server_settings=spec.server_settings
+        )
         try:
-            for _ in range(spec.queries):
-                await conn.execute(statement)
-                done += 1
+            await run_statements(conn, spec, done, rec)
         finally:
             await close_quietly(conn)
-    except Exception as exc:
-        rec.failure(exc, done)
-        return
-    rec.success(perf_counter() - started, done)
+
+    await measured(rec, spec.retries, attempt)

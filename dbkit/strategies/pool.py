@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from time import perf_counter
 
 import asyncpg
 
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, waves_ideal
+from dbkit.strategies.base import (
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    measured,
+    run_statements,
+    waves_ideal,
+)
 
 CLOSE_TIMEOUT_S = 10.0
 
@@ -24,28 +30,21 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
             min_size=min_size,
             max_size=spec.pool_size,
             timeout=spec.connect_timeout,
+            server_settings=spec.server_settings,
         )
     except Exception as exc:
         rec.begin()
         rec.failure(exc, count=spec.tasks)  # no pool: every task would have failed
         rec.end()
         return
-    statement = spec.workload.statement
-    queries = spec.queries
     timeout = spec.acquire_timeout
 
+    async def attempt(done: list[int]) -> None:
+        async with pool.acquire(timeout=timeout) as conn:
+            await run_statements(conn, spec, done, rec)
+
     async def task() -> None:
-        started = perf_counter()
-        done = 0
-        try:
-            async with pool.acquire(timeout=timeout) as conn:
-                for _ in range(queries):
-                    await conn.execute(statement)
-                    done += 1
-        except Exception as exc:
-            rec.failure(exc, done)
-            return
-        rec.success(perf_counter() - started, done)
+        await measured(rec, spec.retries, attempt)
 
     try:
         rec.begin()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from time import perf_counter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -12,14 +11,17 @@ from sqlalchemy.pool import NullPool
 from dbkit.dsn import sqlalchemy_url
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, waves_ideal
+from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, measured, waves_ideal
 
 DEFAULT_POOL_TIMEOUT_S = 30.0  # SQLAlchemy's own default, recorded in params when not given
 
 
 def engine_options(spec: RunSpec) -> dict[str, Any]:
     """The keyword arguments given to ``create_async_engine`` for this spec."""
-    options: dict[str, Any] = {"connect_args": {"timeout": spec.connect_timeout}}
+    connect_args: dict[str, Any] = {"timeout": spec.connect_timeout}
+    if spec.server_settings:
+        connect_args["server_settings"] = spec.server_settings
+    options: dict[str, Any] = {"connect_args": connect_args}
     if spec.pool_size == 0:
         options["poolclass"] = NullPool
     else:
@@ -52,18 +54,18 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         statement = spec.workload.statement
         queries = spec.queries
 
+        async def attempt(done: list[int]) -> None:
+            # The connection's implicit transaction is rolled back on close unless committed.
+            async with engine.connect() as conn:
+                for _ in range(queries):
+                    await conn.exec_driver_sql(statement)
+                    done[0] += 1
+                    rec.queries_live += 1
+                if spec.sql is not None and spec.commit:
+                    await conn.commit()
+
         async def task() -> None:
-            started = perf_counter()
-            done = 0
-            try:
-                async with engine.connect() as conn:
-                    for _ in range(queries):
-                        await conn.exec_driver_sql(statement)
-                        done += 1
-            except Exception as exc:
-                rec.failure(exc, done)
-                return
-            rec.success(perf_counter() - started, done)
+            await measured(rec, spec.retries, attempt)
 
         rec.begin()
         # gather: all tasks wait on the engine's pool at once, as request handlers do.

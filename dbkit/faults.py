@@ -1,0 +1,155 @@
+"""Faults injected during a run: what a service sees when its database misbehaves.
+
+``terminate@T`` ends every workload backend (pg_terminate_backend) T seconds into the run;
+``restart@T`` restarts the server (fast shutdown, then start on the same port and data folder);
+``stop@T`` stops it for good. Restart and stop need a server dbkit started itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+import asyncpg
+
+from dbkit.errors import ConfigError
+from dbkit.recorder import Recorder
+
+FAULT_KINDS = ("terminate", "restart", "stop")
+RECOVERY_POLL_S = 0.005
+
+TERMINATE_WORKLOAD = """
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND usename = $1 AND pid <> pg_backend_pid()
+"""
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    at_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """``"restart@2.5"`` -> Fault("restart", 2.5)."""
+        kind, sep, at = text.partition("@")
+        try:
+            at_s = float(at) if sep else -1.0
+        except ValueError:
+            at_s = -1.0
+        if kind not in FAULT_KINDS or at_s < 0:
+            raise ConfigError(
+                f"fault must be KIND@SECONDS with KIND one of {', '.join(FAULT_KINDS)} "
+                f"(got {text!r})"
+            )
+        return cls(kind, at_s)
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """What a fault did: when, how long the action took, and the run's recovery after it."""
+
+    kind: str
+    at_s: float
+    action_s: float
+    recovery_s: float | None
+    failed: int
+    errors_by_sqlstate: dict[str, int]
+    terminated: int | None = None
+
+
+@dataclass
+class FaultTarget:
+    """What an injector needs: a superuser DSN, the workload's role, server controls if ours."""
+
+    admin_dsn: str
+    app_role: str
+    halt: Callable[[], Awaitable[None]] | None = None
+    resume: Callable[[], Awaitable[None]] | None = None
+
+    def check(self, fault: Fault) -> None:
+        if fault.kind in ("restart", "stop") and self.halt is None:
+            raise ConfigError(f"a {fault.kind} fault needs a server dbkit started (embedded)")
+
+
+def _errors_by_state(rec: Recorder) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for (kind, state), tally in rec.errors.items():
+        key = state or kind.rsplit(".", 1)[-1]
+        counts[key] = counts.get(key, 0) + tally.count
+    return counts
+
+
+class Injector:
+    """Runs one fault at its time and watches for the first successful statement after it."""
+
+    def __init__(self, fault: Fault, target: FaultTarget, rec: Recorder) -> None:
+        target.check(fault)
+        self.fault = fault
+        self.target = target
+        self.rec = rec
+        self._before: tuple[int, dict[str, int]] = (0, {})
+        self._action_s = 0.0
+        self._terminated: int | None = None
+        self._recovered_at: float | None = None
+        self._fired_at: float | None = None
+
+    async def run(self) -> None:
+        rec = self.rec
+        while not rec.started:  # the measured window starts after pools are ready
+            await asyncio.sleep(RECOVERY_POLL_S)
+        delay = rec.t0 + self.fault.at_s - perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if rec.t_end is not None:
+            return  # the run ended before the fault was due
+        self._fired_at = perf_counter()
+        self._before = (rec.failed, _errors_by_state(rec))
+        await self._act()
+        self._action_s = perf_counter() - self._fired_at
+        # Recovery: the first statement that succeeds after the fault's action is done.
+        seen = rec.queries_live
+        while rec.queries_live == seen and rec.t_end is None:
+            await asyncio.sleep(RECOVERY_POLL_S)
+        if rec.queries_live > seen:
+            self._recovered_at = perf_counter()
+
+    async def _act(self) -> None:
+        kind = self.fault.kind
+        if kind == "terminate":
+            conn = await asyncpg.connect(self.target.admin_dsn, timeout=10)
+            try:
+                self._terminated = int(
+                    await conn.fetchval(TERMINATE_WORKLOAD, self.target.app_role)
+                )
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        else:
+            assert self.target.halt is not None and self.target.resume is not None
+            await self.target.halt()
+            if kind == "restart":
+                await self.target.resume()
+
+    def record(self) -> FaultRecord | None:
+        """The outcome, once the run is over (None if the run ended before the fault)."""
+        if self._fired_at is None:
+            return None
+        failed_before, errors_before = self._before
+        errors_now = _errors_by_state(self.rec)
+        return FaultRecord(
+            kind=self.fault.kind,
+            at_s=self._fired_at - self.rec.t0,
+            action_s=self._action_s,
+            recovery_s=None if self._recovered_at is None else self._recovered_at - self._fired_at,
+            failed=self.rec.failed - failed_before,
+            errors_by_sqlstate={
+                key: count - errors_before.get(key, 0)
+                for key, count in errors_now.items()
+                if count > errors_before.get(key, 0)
+            },
+            terminated=self._terminated,
+        )

@@ -1,0 +1,209 @@
+"""Interruptions, servers that are not ours, hostile input: the real command, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dbkit.servers import EmbeddedServer
+from tests.test_cli import assert_one_line_error, dbkit
+
+SECRET = "orange"  # a password that is also a plausible word, to catch any leak
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dbkit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError(f"never saw {needle!r}")
+
+
+def _server_folders_of(pid: int) -> list[Path]:
+    """Embedded-server folders owned by process ``pid`` (other tests may run servers too)."""
+    found = []
+    for folder in Path("/tmp").glob("dbkit-pg-*"):
+        try:
+            if int((folder / "owner.pid").read_text().split()[0]) == pid:
+                found.append(folder)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_keeps_a_partial_result_and_stops_the_server(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    out = tmp_path / "partial.json"
+    proc = _spawn(
+        "run", "pool", "--tasks", "3000", "--pool-size", "10", "--hold", "0.1", "--queries", "1",
+        "--server", "embedded", "--out", str(out),
+    )  # fmt: skip
+    _wait_for_line(proc, "server: embedded")
+    assert len(_server_folders_of(proc.pid)) == 1
+    time.sleep(1.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True
+    assert 0 < run["ok"] < 3000
+    assert run["ok"] + run["failed"] <= 3000
+    assert "INTERRUPTED" in stdout
+    assert _server_folders_of(proc.pid) == []  # the server was stopped and its folder removed
+
+
+@pytest.fixture(scope="module")
+def pw_server() -> Iterator[EmbeddedServer]:
+    """A server that checks passwords (scram) on TCP, with superuser password SECRET."""
+    with EmbeddedServer(max_connections=30, password=SECRET) as server:
+        yield server
+
+
+def _port(server: EmbeddedServer) -> int:
+    return server.port
+
+
+@pytest.mark.parametrize(
+    ("dsn_tail", "needle"),
+    [
+        (f"postgres:wrong{SECRET}@127.0.0.1:{{port}}/postgres?sslmode=disable", "[28P01]"),
+        (f"postgres:{SECRET}@127.0.0.1:{{port}}/nodb?sslmode=disable", "[3D000]"),
+        (f"postgres:{SECRET}@127.0.0.1:{{port}}/postgres?sslmode=require", "cannot connect"),
+        (f"postgres:{SECRET}@127.0.0.1:1/postgres", "ConnectionRefusedError"),
+    ],
+)
+def test_connection_problems_are_one_line_and_never_show_the_password(
+    pw_server: EmbeddedServer, dsn_tail: str, needle: str
+) -> None:
+    dsn = "postgresql://" + dsn_tail.format(port=_port(pw_server))
+    proc = dbkit("run", "pool", "--tasks", "5", "--dsn", dsn)
+    assert_one_line_error(proc, 1, needle)
+    assert SECRET not in proc.stderr
+
+
+def test_a_dsn_from_a_file_runs_and_no_output_shows_its_password(
+    pw_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text(f"# staging\n{pw_server.admin_dsn}\n")
+    out = tmp_path / "r.json"
+    proc = dbkit(
+        "run", "unbatched", "--tasks", "5", "--hold", "0.01", "--dsn-file", str(dsn_file),
+        "--out", str(out), "--sql", f"SELECT '{SECRET}'",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["runs"][0]["ok"] == 5
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert SECRET not in text
+    bad = dbkit("run", "pool", "--dsn-file", str(tmp_path / "missing"))
+    assert_one_line_error(bad, 2, "cannot read the DSN file")
+
+
+def _roles(dsn: str) -> list[str]:
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return [r[0] for r in await conn.fetch("SELECT rolname FROM pg_roles ORDER BY 1")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def test_a_server_that_is_not_ours_is_protected(pg20: EmbeddedServer, tmp_path: Path) -> None:
+    dsn = pg20.admin_dsn.replace("postgres@", "dbkit_app@")  # a plain role
+    roles = _roles(pg20.admin_dsn)
+    refused = dbkit("run", "unbatched", "--tasks", "40", "--dsn", dsn)
+    assert_one_line_error(refused, 2, "may open 40 connections but only 16 are free")
+    assert "--allow-storm" in refused.stderr
+    allowed = dbkit(
+        "run", "unbatched", "--tasks", "40", "--hold", "0.2", "--dsn", dsn, "--allow-storm",
+        "--json", "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    run = json.loads(allowed.stdout)["runs"][0]
+    assert run["failed"] > 0 and {e["sqlstate"] for e in run["errors"]} == {"53300"}
+    fitting = dbkit("run", "pool", "--pool-size", "10", "--tasks", "20", "--hold", "0.01",
+                    "--dsn", dsn, "--results-dir", str(tmp_path))  # fmt: skip
+    assert fitting.returncode == 0, fitting.stderr
+    assert _roles(pg20.admin_dsn) == roles  # nothing created on a server that is not ours
+
+
+def test_custom_sql_is_rolled_back_unless_commit(pg: EmbeddedServer, tmp_path: Path) -> None:
+    async def setup(sql: str) -> int:
+        conn = await asyncpg.connect(pg.admin_dsn)
+        try:
+            await conn.execute(sql)
+            return int(await conn.fetchval("SELECT count(*) FROM dbkit_probe"))
+        finally:
+            await conn.close()
+
+    asyncio.run(setup("CREATE TABLE IF NOT EXISTS dbkit_probe (id int); TRUNCATE dbkit_probe"))
+    args = [
+        "--tasks", "10", "--pool-size", "5", "--queries", "2", "--dsn", pg.admin_dsn,
+        "--sql", "INSERT INTO dbkit_probe VALUES (1)", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    rolled_back = dbkit("run", "pool", *args)
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert asyncio.run(setup("SELECT 1")) == 0
+    committed = dbkit("run", "pool", *args, "--commit")
+    assert committed.returncode == 0, committed.stderr
+    assert asyncio.run(setup("SELECT 1")) == 20
+
+
+def test_a_sleep_run_too_large_for_memory_is_refused() -> None:
+    proc = dbkit("run", "sleep", "--tasks", "10000000")
+    assert proc.returncode == 2
+    assert "GiB of memory is available" in proc.stderr or "tasks must be at most" in proc.stderr
+
+
+@pytest.mark.slow
+def test_100000_task_storm_completes_counts_every_task_and_stays_bounded(tmp_path: Path) -> None:
+    out = tmp_path / "storm.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", (
+            "import resource, sys; from dbkit.cli import app\n"
+            "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr); raise\n"
+        ), "run", "unbatched", "--tasks", "100000", "--queries", "1", "--hold", "0.1",
+           "--connect-timeout", "10", "--server", "embedded", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["ok"] + run["failed"] == 100_000
+    assert sum(e["count"] for e in run["errors"]) == run["failed"]
+    assert "53300" in {e["sqlstate"] for e in run["errors"]}
+    assert run["peak_server_connections"] <= 100
+    rss_kb = int(proc.stderr.split("RSS_KB")[1].split()[0])
+    assert rss_kb < 1_500_000, f"peak RSS {rss_kb / 1024:.0f} MB"
