@@ -1,0 +1,436 @@
+"""A deploy's fleet run for real: every replica x worker of every service as its own pool.
+
+`run_fleet` spreads the simulated workers over a few "spawn" processes (dbkit/fleet_worker.py),
+starts them together at a common monotonic time, puts every pool under saturating load
+(`SELECT pg_sleep(hold)` per acquire) until the deadline, and samples the server's connections
+from a superuser monitor in this process meanwhile. The plan says whether the pools fit on
+paper; the fleet shows what the server does when they do not: 53300, and where it came first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from time import monotonic, perf_counter
+from typing import Any
+
+from dbkit.errors import ConfigError, DbkitError
+from dbkit.experiment import loop_factory, raise_fd_limit
+from dbkit.fleet_worker import (
+    CLOSE_TIMEOUT_S,
+    JOIN_TIMEOUT_S,
+    POLL_S,
+    Child,
+    ProcessJob,
+    ServiceRecord,
+    WorkerJob,
+    await_ready,
+    merge_errors,
+    merge_samples,
+    reap,
+    receive,
+    spawn,
+)
+from dbkit.monitor import Monitor
+from dbkit.plan import Budget, Service, plan_fleet
+from dbkit.results import ErrorRecord, Result, Run, collect_metadata
+from dbkit.servers import ServerInfo, ServerSpec, start_server
+from dbkit.stats import LatencySummary, percentile
+
+DEFAULT_PROCS = 4
+DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 10.0
+START_DELAY_S = 0.3  # the common start lies this far ahead of the start signal
+
+# (seconds since the common start, duration): called on a timer, never per task.
+FleetProgress = Callable[[float, float], None]
+
+
+def run_fleet(
+    services: Sequence[Service],
+    server: ServerSpec,
+    *,
+    duration: float = 10.0,
+    hold: float = 0.05,
+    concurrency: int | None = None,
+    procs: int | None = None,
+    headroom: int = 0,
+    acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT_S,
+    loop: str = "asyncio",
+    command: Sequence[str] = (),
+    progress: FleetProgress | None = None,
+) -> Result:
+    """Run every worker pool of `services` at once against `server` for `duration` seconds.
+
+    Each worker (replicas x workers per service) gets its own pool (asyncpg, or a SQLAlchemy
+    engine, as the service's driver says) and `concurrency` load tasks (default 2 x its
+    pool_size + max_overflow) that acquire (waiting at most `acquire_timeout`), run
+    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open is recorded
+    as one failed task and tried again every 0.5 s. Workers run in `procs` processes (default
+    min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
+    by (type, SQLSTATE). Raises ConfigError for bad input, DbkitError if a process fails.
+    """
+    _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
+    factory = loop_factory(loop)  # validates the loop name before any process starts
+    raise_fd_limit()
+    started_at = dt.datetime.now(dt.UTC)
+    with start_server(server) as srv:
+        info = srv.info
+        jobs = _jobs(
+            services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop
+        )
+        children: list[Child] = []
+        finished = False
+        try:
+            setup_started = perf_counter()
+            for job in jobs:
+                children.append(spawn(job))
+            await_ready(children)
+            setup_s = perf_counter() - setup_started
+            with asyncio.Runner(loop_factory=factory) as runner:
+                records, samples, in_use, wall_s = runner.run(
+                    _observe(children, srv.admin_dsn, duration, acquire_timeout, progress)
+                )
+            finished = True
+        finally:
+            # After an error or Ctrl-C the children's work is worthless: end them at once.
+            reap(children, JOIN_TIMEOUT_S if finished else 0.0)
+    budget = _budget(info, headroom, in_use)
+    return _result(
+        services, info, budget, records, samples, wall_s, setup_s,
+        params=dict(hold=hold, duration=duration, acquire_timeout=acquire_timeout),
+        concurrency=concurrency,
+        jobs=jobs,
+        metadata=collect_metadata(info, loop, command, started_at),
+    )  # fmt: skip
+
+
+def _check(
+    services: Sequence[Service],
+    duration: float,
+    hold: float,
+    concurrency: int | None,
+    procs: int | None,
+    headroom: int,
+    acquire_timeout: float,
+) -> None:
+    if not services:
+        raise ConfigError("fleet: no services given")
+    names = [s.name for s in services]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"fleet: service {duplicate} given twice")
+    if not duration > 0:
+        raise ConfigError(f"fleet: duration must be more than 0 seconds (got {duration})")
+    if not hold >= 0:
+        raise ConfigError(f"fleet: hold must be zero or more seconds (got {hold})")
+    if not acquire_timeout > 0:
+        raise ConfigError(f"fleet: acquire timeout must be more than 0 (got {acquire_timeout})")
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"fleet: concurrency must be at least 1 (got {concurrency})")
+    if procs is not None and procs < 1:
+        raise ConfigError(f"fleet: procs must be at least 1 (got {procs})")
+    if headroom < 0:
+        raise ConfigError(f"fleet: headroom must not be negative (got {headroom})")
+
+
+def _concurrency(service: Service, concurrency: int | None) -> int:
+    return concurrency if concurrency is not None else 2 * service.per_worker_peak
+
+
+def _jobs(
+    services: Sequence[Service],
+    app_dsn: str,
+    duration: float,
+    hold: float,
+    concurrency: int | None,
+    procs: int | None,
+    acquire_timeout: float,
+    loop: str,
+) -> list[ProcessJob]:
+    """Deal the workers out round-robin, so each process holds a slice of every service."""
+    workers = [
+        WorkerJob(
+            service=s.name,
+            driver=s.driver,
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
+            min_size=s.pool_size if s.min_size is None else s.min_size,
+            concurrency=_concurrency(s, concurrency),
+        )
+        for s in services
+        for _ in range(s.processes)
+    ]
+    count = min(len(workers), procs if procs is not None else DEFAULT_PROCS)
+    return [
+        ProcessJob(
+            index=i,
+            app_dsn=app_dsn,
+            workers=tuple(workers[i::count]),
+            hold=hold,
+            duration=duration,
+            acquire_timeout=acquire_timeout,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            loop=loop,
+        )
+        for i in range(count)
+    ]
+
+
+async def _observe(
+    children: list[Child],
+    admin_dsn: str,
+    duration: float,
+    acquire_timeout: float,
+    progress: FleetProgress | None,
+) -> tuple[list[ServiceRecord], list[tuple[float, int]], int, float]:
+    """Monitor the server, give the common start, and collect every process's records."""
+    async with Monitor(admin_dsn) as monitor:
+        in_use = monitor.samples[0][1]  # clients other than ours, before the fleet starts
+        start_at = monotonic() + START_DELAY_S
+        perf_at_start = perf_counter() + START_DELAY_S
+        for _, conn in children:
+            conn.send(("start", start_at))
+        # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
+        give_up = start_at + duration + acquire_timeout + CONNECT_TIMEOUT_S + CLOSE_TIMEOUT_S + 10
+        records: list[ServiceRecord] = []
+        pending = list(children)
+        while pending:
+            if progress is not None:
+                progress(max(0.0, min(monotonic() - start_at, duration)), duration)
+            still = []
+            for proc, conn in pending:
+                if conn.poll():
+                    kind, payload = receive(proc, conn)
+                    if kind != "done":
+                        raise DbkitError(f"fleet process {proc.name} failed: {payload}")
+                    records += payload
+                elif not proc.is_alive():
+                    raise DbkitError(f"fleet process {proc.name} exited without a report")
+                else:
+                    still.append((proc, conn))
+            pending = still
+            if pending:
+                if monotonic() > give_up:
+                    raise DbkitError(
+                        f"fleet processes did not finish by {give_up - start_at:.0f} s"
+                    )
+                await asyncio.sleep(POLL_S)
+        if progress is not None:
+            progress(duration, duration)
+        wall_s = monotonic() - start_at
+    samples = [(round(t - perf_at_start, 4), n) for t, n in monitor.samples]
+    return records, samples, in_use, wall_s
+
+
+def _budget(info: ServerInfo, headroom: int, in_use: int) -> Budget:
+    """Slots the workload role may use, less clients already there (not the monitor)."""
+    if info.app_role_is_superuser:
+        # A superuser workload may use every slot; the monitor then takes one of them.
+        return Budget(info.max_connections, 0, 0, headroom=headroom, in_use=in_use + 1)
+    # The monitor sits in a superuser-reserved slot, unless there is none.
+    monitor = 1 if info.superuser_reserved_connections == 0 else 0
+    return Budget.from_server(info, headroom=headroom, in_use=in_use + monitor)
+
+
+def _p99(values: Sequence[float]) -> float | None:
+    return percentile(sorted(values), 99) if values else None
+
+
+def _error_dicts(errors: Sequence[ErrorRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": e.type,
+            "sqlstate": e.sqlstate,
+            "count": e.count,
+            "first_s": round(e.first_s, 4),
+            "last_s": round(e.last_s, 4),
+            "example": e.example,
+        }
+        for e in errors
+    ]
+
+
+def _result(
+    services: Sequence[Service],
+    info: ServerInfo,
+    budget: Budget,
+    records: Sequence[ServiceRecord],
+    samples: Sequence[tuple[float, int]],
+    wall_s: float,
+    setup_s: float,
+    *,
+    params: dict[str, Any],
+    concurrency: int | None,
+    jobs: Sequence[ProcessJob],
+    metadata: dict[str, Any],
+) -> Result:
+    peak = max((n for _, n in samples), default=None)
+    timeline = tuple(samples)
+    runs: list[Run] = []
+    summaries: list[dict[str, Any]] = []
+    all_lat: list[tuple[Sequence[float], int]] = []
+    all_waits: list[tuple[Sequence[float], int]] = []
+    first_failure: dict[str, Any] | None = None
+    for service in services:
+        mine = [r for r in records if r.service == service.name]
+        lat_parts = [(r.latencies, r.latencies_seen) for r in mine]
+        wait_parts = [(r.waits, r.waits_seen) for r in mine]
+        all_lat += lat_parts
+        all_waits += wait_parts
+        latencies = merge_samples(lat_parts)
+        waits = merge_samples(wait_parts)
+        errors = merge_errors([e for r in mine for e in r.errors])
+        ok = sum(r.ok for r in mine)
+        failed = sum(r.failed for r in mine)
+        run = Run(
+            strategy="pool" if service.driver == "asyncpg" else "sqlalchemy",
+            name=service.name,
+            params={
+                "replicas": service.replicas,
+                "workers": service.workers,
+                "pool_size": service.pool_size,
+                "max_overflow": service.max_overflow,
+                "min_size": service.min_size,
+                "driver": service.driver,
+                "concurrency": _concurrency(service, concurrency),
+                **params,
+            },
+            tasks=sum(r.tasks for r in mine),
+            ok=ok,
+            failed=failed,
+            queries_ok=sum(r.queries_ok for r in mine),
+            wall_s=max((r.end_s for r in mine), default=wall_s),
+            setup_s=setup_s,
+            ideal_s=None,
+            latency_s=LatencySummary.of(latencies),
+            errors=errors,
+            peak_server_connections=peak,
+            server_connections=timeline,
+        )
+        runs.append(run)
+        if errors:
+            first = min(errors, key=lambda e: e.first_s)
+            if first_failure is None or first.first_s < first_failure["at_s"]:
+                first_failure = {
+                    "service": service.name,
+                    "sqlstate": first.sqlstate,
+                    "type": first.type,
+                    "at_s": round(first.first_s, 4),
+                }
+        summaries.append(
+            {
+                "name": service.name,
+                "processes": service.processes,
+                "planned_peak": service.peak,
+                "ok": ok,
+                "failed": failed,
+                "throughput_qps": run.throughput_qps,
+                "p99_s": run.latency_s.p99,
+                "acquire_wait_p99_s": _p99(waits),
+                # keyed by SQLSTATE, or by the exception type when it carries none
+                "errors_by_sqlstate": _by_state(errors),
+                "pool_timeouts": sum(r.pool_timeouts for r in mine),
+            }
+        )
+    plan = plan_fleet(services, budget)
+    total_queries = sum(r.queries_ok for r in runs)
+    fleet_wall = max((r.wall_s for r in runs), default=wall_s)
+    fleet = {
+        "budget": budget.available,
+        "budget_parts": budget.to_dict(),
+        "max_connections": info.max_connections,
+        "total_peak_planned": plan.total_peak,
+        "peak_server_connections": peak,
+        "processes": len(jobs),
+        "ok": sum(r.ok for r in runs),
+        "failed": sum(r.failed for r in runs),
+        "errors": _error_dicts(merge_errors([e for r in runs for e in r.errors])),
+        "first_failure": first_failure,
+        "fits_plan": plan.fits,
+        "throughput_qps": total_queries / fleet_wall if fleet_wall > 0 else 0.0,
+        "p99_s": _p99(merge_samples(all_lat)),
+        "acquire_wait_p99_s": _p99(merge_samples(all_waits)),
+        "services": summaries,
+    }
+    return Result(metadata=metadata, runs=tuple(runs), fleet=fleet)
+
+
+def _by_state(errors: Sequence[ErrorRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in errors:
+        key = e.sqlstate or e.type
+        counts[key] = counts.get(key, 0) + e.count
+    return counts
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def format_fleet(result: Result) -> list[str]:
+    """Text lines: a per-service table, totals, budget against peak, and the verdict."""
+    fleet = result.fleet
+    if fleet is None:
+        return ["not a fleet result"]
+    header = ("service", "procs", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
+              "timeouts", "errors")  # fmt: skip
+    rows = [
+        (
+            s["name"],
+            str(s["processes"]),
+            str(s["planned_peak"]),
+            str(s["ok"]),
+            str(s["failed"]),
+            f"{s['throughput_qps']:.0f}",
+            _ms(s["p99_s"]),
+            _ms(s["acquire_wait_p99_s"]),
+            str(s["pool_timeouts"]),
+            ", ".join(f"{k} x{v}" for k, v in s["errors_by_sqlstate"].items()) or "-",
+        )
+        for s in fleet["services"]
+    ]
+    rows.append(
+        (
+            "total",
+            str(sum(s["processes"] for s in fleet["services"])),
+            str(fleet["total_peak_planned"]),
+            str(fleet["ok"]),
+            str(fleet["failed"]),
+            f"{fleet['throughput_qps']:.0f}",
+            _ms(fleet["p99_s"]),
+            _ms(fleet["acquire_wait_p99_s"]),
+            str(sum(s["pool_timeouts"] for s in fleet["services"])),
+            "",
+        )
+    )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    lines = [line(header), *(line(r) for r in rows), ""]
+    planned = "fits" if fleet["fits_plan"] else "OVER"
+    lines.append(
+        f"budget {fleet['budget']} of max_connections {fleet['max_connections']}: "
+        f"planned peak {fleet['total_peak_planned']} ({planned}), "
+        f"server peak {_num(fleet['peak_server_connections'], 'd')}"
+    )
+    first = fleet["first_failure"]
+    if first is None:
+        lines.append("clean: no task failed")
+    else:
+        what = first["sqlstate"] or first.get("type", "error")
+        lines.append(
+            f"FAILED: first failure in service {first['service']} at {first['at_s']:.2f} s: {what}"
+        )
+    return lines

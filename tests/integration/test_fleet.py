@@ -1,0 +1,143 @@
+"""A simulated fleet against a real embedded PostgreSQL: peaks, 53300s, and no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dbkit.errors import ConfigError
+from dbkit.fleet import format_fleet, run_fleet
+from dbkit.plan import Service
+from dbkit.results import Result
+from dbkit.servers import ServerSpec
+
+SERVER = ServerSpec("embedded", max_connections=100)
+
+
+def _fleet_children() -> list[int]:
+    """Our fleet processes still alive (not postgres, nor multiprocessing's resource tracker,
+    which lives as long as this process by design)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
+    services = [
+        Service("api", replicas=4, workers=2, pool_size=9),  # asyncpg: 72, opened eagerly
+        Service("jobs", replicas=1, workers=2, pool_size=5, max_overflow=4, driver="sqlalchemy"),
+    ]
+    ticks: list[tuple[float, float]] = []
+    result = run_fleet(
+        services, SERVER, duration=3.0, hold=0.05, procs=3,
+        progress=lambda done, total: ticks.append((done, total)),
+    )  # fmt: skip
+    fleet = result.fleet
+    assert fleet is not None
+    assert fleet["budget"] == 97 and fleet["total_peak_planned"] == 90 and fleet["fits_plan"]
+    assert "53300" not in {e["sqlstate"] for e in fleet["errors"]}
+    peak = fleet["peak_server_connections"]
+    assert 72 <= peak <= 90  # the monitor does not count itself
+    assert [r.name for r in result.runs] == ["api", "jobs"]
+    assert [r.strategy for r in result.runs] == ["pool", "sqlalchemy"]
+    for run in result.runs:
+        assert run.ok > 0
+        assert run.tasks == run.ok + run.failed
+        assert run.queries_ok == run.ok
+        assert run.wall_s >= 3.0
+        assert run.peak_server_connections == peak
+        assert run.latency_s.p50 is not None and run.latency_s.p50 >= 0.05
+    assert fleet["ok"] == sum(r.ok for r in result.runs)
+    assert [s["processes"] for s in fleet["services"]] == [8, 2]
+    assert ticks and ticks[-1] == (3.0, 3.0)
+    assert all(0 <= done <= total for done, total in ticks)
+    if fleet["first_failure"] is None:
+        assert format_fleet(result)[-1] == "clean: no task failed"
+    assert _fleet_children() == []
+    # the whole document survives JSON
+    again = Result.from_dict(json.loads(result.dumps()))
+    assert again.fleet == json.loads(json.dumps(fleet))
+
+
+def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None:
+    # 3 x 2 x 20 = 120 eager connections against 97 slots: at most four pools ever open, and
+    # no open pool ever lets one go, so at least two workers fail until the deadline.
+    services = [Service("api", replicas=3, workers=2, pool_size=20)]
+    result = run_fleet(services, SERVER, duration=2.0, hold=0.05)
+    fleet = result.fleet
+    assert fleet is not None
+    assert not fleet["fits_plan"] and fleet["total_peak_planned"] == 120
+    assert fleet["peak_server_connections"] <= 97
+    (run,) = result.runs
+    assert run.failed >= 2 and run.ok > 0
+    assert run.tasks == run.ok + run.failed
+    by_state = run.errors_by_sqlstate()
+    assert by_state.get("53300", 0) >= 2
+    assert fleet["services"][0]["errors_by_sqlstate"]["53300"] == by_state["53300"]
+    first = fleet["first_failure"]
+    assert first is not None and first["service"] == "api"
+    assert first["at_s"] == round(min(e.first_s for e in run.errors), 4)
+    assert 0 <= first["at_s"] < 2.0
+    assert fleet["failed"] == run.failed
+    verdict = format_fleet(result)[-1]
+    assert verdict.startswith("FAILED: first failure in service api at ")
+    assert _fleet_children() == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"duration": 0}, {"hold": -1}, {"procs": 0}, {"concurrency": 0}, {"loop": "nope"}],
+)
+def test_bad_input_is_refused_before_anything_starts(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        run_fleet([Service("api", 1, 1, 1)], SERVER, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_interrupted_fleet_leaves_no_process_behind() -> None:
+    class Stop(Exception):
+        pass
+
+    seen: list[int] = []
+
+    def interrupt(done: float, total: float) -> None:
+        if done > 0.5:
+            seen.extend(_fleet_children())
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_fleet([Service("api", 2, 2, 5)], SERVER, duration=30.0, procs=2, progress=interrupt)
+    assert len(seen) == 2  # the check below would see them
+    assert _fleet_children() == []
+
+
+def test_pool_timeouts_are_counted_per_driver() -> None:
+    # One connection per worker, ten handlers holding it 0.1 s, and acquires that wait 0.05 s:
+    # most acquires must time out, in either driver's own exception.
+    services = [
+        Service("a", replicas=1, workers=1, pool_size=1),
+        Service("s", replicas=1, workers=1, pool_size=1, driver="sqlalchemy"),
+    ]
+    result = run_fleet(
+        services, SERVER, duration=1.0, hold=0.1, concurrency=10, acquire_timeout=0.05
+    )
+    fleet = result.fleet
+    assert fleet is not None
+    a, s = fleet["services"]
+    assert a["pool_timeouts"] > 0 and s["pool_timeouts"] > 0
+    assert a["errors_by_sqlstate"] == {"TimeoutError": a["pool_timeouts"]}
+    assert s["errors_by_sqlstate"] == {"sqlalchemy.exc.TimeoutError": s["pool_timeouts"]}
+    assert fleet["peak_server_connections"] <= 2
+    assert fleet["first_failure"] is not None and fleet["first_failure"]["sqlstate"] is None
