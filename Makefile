@@ -9,7 +9,7 @@ DBKIT := $(BIN)/dbkit
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lint format scenario-pool scenario-storm scenario-compare \
-	scenario-sleep sweep plan-example server clean
+	scenario-sleep scenario-fleet sweep plan-example server clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -55,6 +55,10 @@ scenario-compare: $(STAMP) ## Every strategy side by side on one workload
 
 scenario-sleep: $(STAMP) ## The background post's asyncio.sleep baseline at 1k/10k/100k
 	$(DBKIT) scenario sleep
+
+scenario-fleet: $(STAMP) ## A fitting fleet (runs clean) next to an overcommitted one (53300)
+	$(DBKIT) fleet scenarios/deploys/fits.toml --duration 5 --plot
+	-$(DBKIT) fleet scenarios/deploys/overcommitted.toml --duration 5 --plot
 
 sweep: $(STAMP) ## Pool sizes 1..64 on a CPU-bound statement: the knee, as a table and a PNG
 	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --tasks 300 --queries 1 \

@@ -19,10 +19,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dbkit.deploy import build_plan
+from dbkit.deploy import build_plan, collect_deploy
 from dbkit.dsn import mask_text, read_dsn_file, remember_secret
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import LOOPS, run_experiment
+from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import format_plan
 from dbkit.report import format_result
 from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
@@ -213,7 +214,8 @@ def _save_and_show(
     as_json: bool,
     title: str,
     plot: bool = False,
-) -> None:
+    formatter: Callable[[Result], list[str]] | None = None,
+) -> Result:
     """Run ``measure`` with a progress display, write its result, then print it."""
     path = out or default_path(stem, results_dir)
     if path.exists():  # checked before the run too, so no time is spent on a doomed result
@@ -225,7 +227,8 @@ def _save_and_show(
     if as_json:
         sys.stdout.write(result.dumps())
     else:
-        for line in format_result(result, title=title):
+        lines = formatter(result) if formatter else format_result(result, title=title)
+        for line in lines:
             typer.echo(line)
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
     if result.interrupted:
@@ -233,6 +236,7 @@ def _save_and_show(
         raise typer.Exit(_interrupt_code())
     if plot:
         _plot([result], path.with_suffix(".png"))
+    return result
 
 
 def _plot(results: list[Result], path: Path) -> None:
@@ -557,6 +561,92 @@ def plan(
             typer.echo(line)
     fits = result.fits and (result.surge_fits is not False)
     raise typer.Exit(0 if fits else 1)
+
+
+@app.command()
+def fleet(
+    deploy_file: Annotated[
+        Path | None,
+        typer.Argument(help="Deploy file (TOML) listing [services.NAME].", show_default=False),
+    ] = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            help="NAME:replicas=8,workers=4,pool_size=10[,max_overflow=5,driver=sqlalchemy]; "
+            "repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[float, typer.Option(help="Seconds of saturating load.")] = 10.0,
+    hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds a connection.")] = 0.05,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Load tasks per worker [default: 2 x (pool_size + max_overflow)].",
+            show_default=False,
+        ),
+    ] = None,
+    procs: Annotated[
+        int | None,
+        typer.Option(
+            help="OS processes to spread the workers over [default: up to 4].", show_default=False
+        ),
+    ] = None,
+    headroom: Annotated[
+        int | None,
+        typer.Option(help="Slots kept for admin [default: the file's, or 0].", show_default=False),
+    ] = None,
+    acquire_timeout: Annotated[
+        float, typer.Option(help="Seconds a worker waits for a pooled connection.")
+    ] = 2.0,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
+    ] = False,
+    server: ServerOpt = "auto",
+    dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run the deploy for real: every replica x worker as its own pool, under load.
+
+    Exit 0 when the fleet ran clean, 1 when any worker saw an error.
+    """
+
+    def go() -> Result:
+        deploy = collect_deploy(deploy_file, service or ())
+        target = deploy.database.get("max_connections", 100)
+        spec = _server_spec(server, dsn, max_connections, target, dsn_file)
+        room = headroom if headroom is not None else deploy.database.get("headroom", 0)
+
+        def measure(progress: ProgressDisplay) -> Result:
+            def tick(elapsed: float, total: float) -> None:
+                progress(0, "fleet (tenths of s)", int(elapsed * 10), int(total * 10))
+
+            return run_fleet(
+                deploy.services, spec, duration=duration, hold=hold, concurrency=concurrency,
+                procs=procs, headroom=room, acquire_timeout=acquire_timeout, loop=loop,
+                command=_command(),
+                progress=tick,
+            )  # fmt: skip
+
+        return _save_and_show(
+            measure,
+            stem=f"fleet-{Path(deploy_file).stem if deploy_file else 'services'}",
+            out=out,
+            results_dir=results_dir,
+            as_json=as_json,
+            title="dbkit fleet",
+            plot=plot,
+            formatter=format_fleet,
+        )
+
+    result = guarded(go)
+    raise typer.Exit(1 if (result.fleet or {}).get("first_failure") else 0)
 
 
 @server_app.command("up")

@@ -180,14 +180,7 @@ def build_plan(
     With ``dsn`` the server's max_connections, reserved slots and the connections already in
     use are read from it (options and the file's [database] still win where given).
     """
-    deploy = load_deploy(deploy_file) if deploy_file is not None else Deploy((), {})
-    extra = tuple(parse_service(text) for text in services)
-    names = [s.name for s in (*deploy.services, *extra)]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise ConfigError(f"service {duplicate!r} is given twice")
-    if not names:
-        raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
+    deploy = collect_deploy(deploy_file, services)
     database = dict(deploy.database)
     for key, value in (
         ("max_connections", max_connections),
@@ -202,7 +195,21 @@ def build_plan(
     if dsn is not None:
         info, in_use = _read_server(dsn)
     budget = Deploy(deploy.services, database).budget(info, in_use)
-    return plan_fleet((*deploy.services, *extra), budget, scale_to=scale_to)
+    return plan_fleet(deploy.services, budget, scale_to=scale_to)
+
+
+def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ()) -> Deploy:
+    """A deploy file's services followed by ``--service`` ones; names must be unique."""
+    deploy = load_deploy(deploy_file) if deploy_file is not None else Deploy((), {})
+    extra = tuple(parse_service(text) for text in services)
+    every = (*deploy.services, *extra)
+    names = [s.name for s in every]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"service {duplicate!r} is given twice")
+    if not names:
+        raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
+    return Deploy(every, deploy.database)
 
 
 def _read_server(dsn: str) -> tuple[ServerInfo, int]:

@@ -163,3 +163,21 @@ def test_plan_reads_the_budget_from_a_live_server(pg20: EmbeddedServer) -> None:
         "plan", "--service", "api:replicas=1,workers=2,pool_size=9", "--dsn", pg20.admin_dsn
     )
     assert too_big.returncode == 1
+
+
+def test_fleet_exit_codes_follow_the_outcome(tmp_path: Path) -> None:
+    clean = dbkit(
+        "fleet", "--service", "api:replicas=2,workers=2,pool_size=5", "--duration", "1.5",
+        "--server", "embedded", "--max-connections", "30", "--json", "--results-dir",
+        str(tmp_path),
+    )  # fmt: skip
+    assert clean.returncode == 0, clean.stderr
+    doc = json.loads(clean.stdout)
+    assert doc["fleet"]["failed"] == 0 and doc["fleet"]["peak_server_connections"] <= 20
+    over = dbkit(
+        "fleet", "--service", "api:replicas=3,workers=2,pool_size=6", "--duration", "1.5",
+        "--server", "embedded", "--max-connections", "30", "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    assert over.returncode == 1, over.stderr
+    assert "FAILED: first failure in service api" in over.stdout and "53300" in over.stdout
+    assert_one_line_error(dbkit("fleet"), 2, "no services")
