@@ -318,6 +318,10 @@ def run(
     retry: Annotated[
         int, typer.Option(help="Retries per failed task, with exponential backoff.")
     ] = 0,
+    procs: Annotated[
+        int,
+        typer.Option(help="Load processes, each with its share of the tasks and the pool."),
+    ] = 1,
     fault: FaultOpt = None,
     statement_timeout: Annotated[
         float | None,
@@ -352,7 +356,7 @@ def run(
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
-            "commit": commit,
+            "commit": commit, "procs": procs,
         }  # fmt: skip
         spec = build_spec(values, "options", "run")
         _run_and_save(

@@ -131,7 +131,12 @@ def run_experiment(
                 getattr(srv, "resume", None),
             )
             for index, spec in enumerate(runs):
-                run = run_one(spec, srv.app_dsn, srv.admin_dsn, factory, progress, index, faults)
+                if spec.procs > 1:
+                    run = run_procs(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index)
+                else:
+                    run = run_one(
+                        spec, srv.app_dsn, srv.admin_dsn, factory, progress, index, faults
+                    )
                 done.append(run)
                 if run.interrupted:
                     break
@@ -184,6 +189,25 @@ def _mem_available() -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def run_procs(
+    spec: RunSpec,
+    app_dsn: str,
+    admin_dsn: str,
+    loop: str = "asyncio",
+    progress: Progress | None = None,
+    index: int = 0,
+) -> Run:
+    """One run split over ``spec.procs`` processes (see dbkit.procs), merged into one Run."""
+    from dbkit.procs import run_split
+
+    report = None if progress is None else functools.partial(progress, index, spec.name)
+    started = perf_counter()
+    rec, monitor = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, report)
+    if report is not None:
+        report(rec.done, spec.tasks)
+    return _build_run(spec, rec, monitor, setup_s=rec.t0 - started)
 
 
 def run_one(

@@ -324,11 +324,17 @@ def process_main(job: ProcessJob, conn: Connection) -> None:
 # The parent's side of the processes.
 
 
-def spawn(job: ProcessJob) -> Child:
+def spawn(
+    job: Any, target: Callable[..., None] | None = None, extra: tuple[Any, ...] = ()
+) -> Child:
     """Start one "spawn" process for `job` (no state inherited); it says "ready" on its pipe."""
     ctx = get_context("spawn")
     parent_end, child_end = ctx.Pipe()
-    proc = ctx.Process(target=process_main, args=(job, child_end), name=f"dbkit-fleet-{job.index}")
+    proc = ctx.Process(
+        target=target or process_main,
+        args=(job, child_end, *extra),
+        name=f"dbkit-load-{job.index}",
+    )
     proc.daemon = True  # multiprocessing ends it if the parent exits first
     proc.start()
     child_end.close()

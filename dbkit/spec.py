@@ -37,6 +37,7 @@ class RunSpec:
     fault: str | None = None
     statement_timeout: float | None = None
     commit: bool = False
+    procs: int = 1
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -61,6 +62,7 @@ class RunSpec:
         if self.connect_timeout <= 0:
             raise ConfigError(f"connect_timeout must be above 0 (got {self.connect_timeout})")
         _at_least("retries", self.retries, 0)
+        _at_least("procs", self.procs, 1)
         if self.fault is not None:
             from dbkit.faults import Fault
 

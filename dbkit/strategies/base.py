@@ -41,7 +41,7 @@ class Strategy:
 
 
 WORKLOAD_PARAMS = (
-    "queries", "hold", "sql", "connect_timeout", "statement_timeout", "retries", "fault",
+    "queries", "hold", "sql", "connect_timeout", "statement_timeout", "retries", "fault", "procs",
 )  # fmt: skip
 
 

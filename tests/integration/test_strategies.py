@@ -94,3 +94,24 @@ def test_sleep_baseline_at_10000() -> None:
     assert batched.wall_s >= 1.5  # five sequential gathers of 3 x 0.1 s
     assert unbatched.wall_s < batched.wall_s
     assert unbatched.peak_server_connections is None
+
+
+def test_procs_split_the_load_and_merge_into_one_run(pg: EmbeddedServer) -> None:
+    from dbkit.experiment import run_procs
+    from dbkit.procs import split
+
+    parts = split(RunSpec("pool", tasks=201, pool_size=21, procs=2), 2)
+    assert [(p.tasks, p.pool_size) for p in parts] == [(101, 11), (100, 10)]
+    run = run_procs(
+        RunSpec("pool", tasks=200, pool_size=20, queries=2, hold=0.05, procs=2),
+        pg.app_dsn, pg.admin_dsn,
+    )  # fmt: skip
+    assert (run.ok, run.failed, run.queries_ok) == (200, 0, 400)
+    assert run.peak_server_connections is not None and run.peak_server_connections <= 20
+    assert run.wall_s >= 0.5  # ten waves of 2 x 0.05 s in each process
+    storm = run_procs(
+        RunSpec("unbatched", tasks=200, queries=1, hold=0.3, procs=2), pg.app_dsn, pg.admin_dsn
+    )
+    assert storm.ok + storm.failed == 200 and storm.failed > 0
+    assert {e.sqlstate for e in storm.errors} == {"53300"}
+    assert all(0 <= e.first_s <= e.last_s for e in storm.errors)
