@@ -489,16 +489,35 @@ def sweep(
 @app.command()
 def report(
     files: Annotated[list[Path], typer.Argument(help="Result files to show.", show_default=False)],
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write a PNG of the runs (never overwritten).", show_default=False
+        ),
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Write one CSV row per run (never overwritten).", show_default=False
+        ),
+    ] = None,
 ) -> None:
-    """Print the tables of result files again."""
+    """Print the tables of result files again; plot them or export them as CSV."""
 
     def go() -> None:
         results: list[tuple[Path, Result]] = [(f, read_result(f)) for f in files]
         for i, (path, result) in enumerate(results):
             if i:
                 typer.echo("")
-            for line in format_result(result, title=str(path)):
+            lines = format_fleet(result) if result.fleet else format_result(result, str(path))
+            for line in lines:
                 typer.echo(line)
+        if csv is not None:
+            from dbkit.export import write_csv
+
+            err.print(f"csv: {write_csv(results, csv)}", markup=False)
+        if plot is not None:
+            _plot([result for _, result in results], plot)
 
     guarded(go)
 
