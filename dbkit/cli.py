@@ -84,6 +84,27 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result document on stdout, nothing else.")
 ]
 LoopOpt = Annotated[str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)}.")]
+TasksOpt = Annotated[int, typer.Option(help="How many tasks (coroutines).")]
+QueriesOpt = Annotated[int, typer.Option(help="Statements per task.")]
+HoldOpt = Annotated[float, typer.Option(help="Seconds each pg_sleep (or asyncio.sleep) holds.")]
+SqlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Statement to run instead of pg_sleep, e.g. a CPU-bound "
+        "'SELECT count(*) FROM generate_series(1, 200000)'.",
+        show_default=False,
+    ),
+]
+MaxOverflowOpt = Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")]
+AcquireTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="pool, sqlalchemy: seconds to wait for a connection [default: asyncpg forever, "
+        "SQLAlchemy 30].",
+        show_default=False,
+    ),
+]
+PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write a PNG next to the result file.")]
 DsnFileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -279,14 +300,10 @@ def run(
             show_default=False,
         ),
     ],
-    tasks: Annotated[int, typer.Option(help="How many tasks (coroutines).")] = 1000,
-    queries: Annotated[int, typer.Option(help="Statements per task.")] = 3,
-    hold: Annotated[
-        float, typer.Option(help="Seconds each pg_sleep (or asyncio.sleep) holds.")
-    ] = 0.1,
-    sql: Annotated[
-        str | None, typer.Option(help="Statement to run instead of pg_sleep.", show_default=False)
-    ] = None,
+    tasks: TasksOpt = 1000,
+    queries: QueriesOpt = 3,
+    hold: HoldOpt = 0.1,
+    sql: SqlOpt = None,
     batch_size: Annotated[
         int | None,
         typer.Option(help="batched: tasks per gather [default: tasks / 5].", show_default=False),
@@ -301,15 +318,8 @@ def run(
             help="pool: connections opened at start [default: pool size].", show_default=False
         ),
     ] = None,
-    max_overflow: Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")] = 0,
-    acquire_timeout: Annotated[
-        float | None,
-        typer.Option(
-            help="pool, sqlalchemy: seconds to wait for a connection [default: asyncpg forever, "
-            "SQLAlchemy 30].",
-            show_default=False,
-        ),
-    ] = None,
+    max_overflow: MaxOverflowOpt = 0,
+    acquire_timeout: AcquireTimeoutOpt = None,
     connect_timeout: Annotated[float, typer.Option(help="Seconds a connect may take.")] = 60.0,
     mode: Annotated[
         str | None,
@@ -330,9 +340,7 @@ def run(
     commit: Annotated[
         bool, typer.Option("--commit", help="Commit custom --sql (default: rolled back).")
     ] = False,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
-    ] = False,
+    plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
@@ -381,9 +389,7 @@ def scenario(
         str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
     ],
     fault: FaultOpt = None,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
-    ] = False,
+    plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
@@ -433,25 +439,13 @@ def sweep(
             show_default=False,
         ),
     ] = None,
-    tasks: Annotated[int, typer.Option(help="Tasks at each point.")] = 1000,
-    queries: Annotated[int, typer.Option(help="Statements per task.")] = 3,
-    hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds.")] = 0.1,
-    sql: Annotated[
-        str | None,
-        typer.Option(
-            help="Statement instead of pg_sleep, e.g. a CPU-bound "
-            "'SELECT count(*) FROM generate_series(1, 200000)'.",
-            show_default=False,
-        ),
-    ] = None,
-    max_overflow: Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")] = 0,
-    acquire_timeout: Annotated[
-        float | None,
-        typer.Option(help="Seconds to wait for a pooled connection.", show_default=False),
-    ] = None,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
-    ] = False,
+    tasks: TasksOpt = 1000,
+    queries: QueriesOpt = 3,
+    hold: HoldOpt = 0.1,
+    sql: SqlOpt = None,
+    max_overflow: MaxOverflowOpt = 0,
+    acquire_timeout: AcquireTimeoutOpt = None,
+    plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     max_connections: MaxConnOpt = None,
@@ -623,9 +617,7 @@ def fleet(
     acquire_timeout: Annotated[
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Also write a PNG next to the result file.")
-    ] = False,
+    plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,

@@ -17,7 +17,6 @@ driver = "sqlalchemy"
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbkit.errors import ConfigError
 from dbkit.plan import Budget, Plan, Service, plan_fleet
+from dbkit.tomlfile import no_unknown, read_toml, table
 
 if TYPE_CHECKING:
     from dbkit.servers.base import ServerInfo
@@ -73,28 +73,23 @@ def load_deploy(path: str | Path) -> Deploy:
     is not a number), sizes out of range and a file without services.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    _no_unknown(data, TOP_KEYS, path, "")
-    database = _table(data.get("database", {}), path, "database")
-    _no_unknown(database, DATABASE_KEYS, path, "database.")
+    data = read_toml(path)
+    no_unknown(data, TOP_KEYS, path, "")
+    database = table(data.get("database", {}), path, "database")
+    no_unknown(database, DATABASE_KEYS, path, "database.")
     for key, value in database.items():
         low = 1 if key == "max_connections" else 0
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(
                 f"{path}: database.{key} = {value!r}: must be a whole number >= {low}"
             )
-    services_table = _table(data.get("services", {}), path, "services")
+    services_table = table(data.get("services", {}), path, "services")
     if not services_table:
         raise ConfigError(f"{path}: services: needs at least one [services.NAME] table")
     services = []
     for name, raw in services_table.items():
-        entry = _table(raw, path, f"services.{name}")
-        _no_unknown(entry, SERVICE_KEYS, path, f"services.{name}.")
+        entry = table(raw, path, f"services.{name}")
+        no_unknown(entry, SERVICE_KEYS, path, f"services.{name}.")
         services.append(_build(name, entry, f"{path}: ", f"services.{name}."))
     return Deploy(tuple(services), dict(database))
 
@@ -149,20 +144,6 @@ def _build(name: str, entry: dict[str, Any], source: str, prefix: str) -> Servic
         return Service(name=name, **entry)
     except ConfigError as exc:
         raise ConfigError(f"{source}{exc}") from None  # exc names the service, key and value
-
-
-def _table(value: Any, path: Path, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {where} = {value!r}: must be a table")
-    return value
-
-
-def _no_unknown(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
-        )
 
 
 def build_plan(

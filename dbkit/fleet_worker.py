@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
@@ -293,7 +293,13 @@ async def run_process(job: ProcessJob, start_at: float) -> list[ServiceRecord]:
 
 
 def process_main(job: ProcessJob, conn: Connection) -> None:
-    """Entry point of a spawned process: handshake, run, send ("done", records) or ("error", text).
+    """Entry point of a spawned fleet process."""
+    serve(conn, job.loop, lambda start_at: run_process(job, start_at))
+
+
+def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, Any, Any]]) -> None:
+    """A spawned process's life: say "ready", wait for the start time, run ``work(start_at)``
+    in one event loop, send ("done", its result) or ("error", text).
 
     The parent owns Ctrl-C: it terminates its children, so they ignore SIGINT.
     """
@@ -302,7 +308,7 @@ def process_main(job: ProcessJob, conn: Connection) -> None:
 
     try:
         raise_fd_limit()
-        factory = loop_factory(job.loop)
+        factory = loop_factory(loop)
         conn.send(("ready", None))
         if not conn.poll(START_WAIT_S):
             return
@@ -310,8 +316,8 @@ def process_main(job: ProcessJob, conn: Connection) -> None:
         if kind != "start":
             return
         with asyncio.Runner(loop_factory=factory) as runner:
-            records = runner.run(run_process(job, start_at))
-        conn.send(("done", records))
+            outcome = runner.run(work(start_at))
+        conn.send(("done", outcome))
     except (EOFError, BrokenPipeError):
         return  # the parent is gone: nothing to report to
     except Exception as exc:

@@ -9,8 +9,6 @@ SQLSTATE) with first/last times on the common monotonic clock. The monitor stays
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +20,11 @@ from dbkit.errors import ConfigError, DbkitError
 from dbkit.fleet_worker import (
     JOIN_TIMEOUT_S,
     POLL_S,
-    START_WAIT_S,
     Child,
     await_ready,
     reap,
     receive,
+    serve,
     spawn,
 )
 from dbkit.monitor import Monitor
@@ -91,28 +89,7 @@ class Part:
 
 def child_main(job: Job, conn: Connection, done_counter: Any) -> None:
     """A spawned process: ready, wait for the start time, run its share, send its Part back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C and terminates us
-    from dbkit.experiment import loop_factory, raise_fd_limit
-
-    try:
-        raise_fd_limit()
-        factory = loop_factory(job.loop)
-        conn.send(("ready", None))
-        if not conn.poll(START_WAIT_S):
-            return
-        kind, start_at = conn.recv()
-        if kind != "start":
-            return
-        with asyncio.Runner(loop_factory=factory) as runner:
-            part = runner.run(_child_run(job, start_at, done_counter))
-        conn.send(("done", part))
-    except (EOFError, BrokenPipeError):
-        return
-    except Exception as exc:
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
-    finally:
-        conn.close()
+    serve(conn, job.loop, lambda start_at: _child_run(job, start_at, done_counter))
 
 
 async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:

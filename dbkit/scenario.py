@@ -14,7 +14,6 @@ pool_size = 90
 
 from __future__ import annotations
 
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -23,6 +22,7 @@ from typing import Any
 
 from dbkit.errors import ConfigError
 from dbkit.spec import RunSpec
+from dbkit.tomlfile import no_unknown, read_toml, table
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
 TOP_KEYS = {"description", "server", "defaults", "runs"}
@@ -55,39 +55,34 @@ def find_scenario(name: str) -> Path:
 
 def load_scenario(name_or_path: str) -> Scenario:
     path = find_scenario(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    data = read_toml(path)
     return parse_scenario(data, path)
 
 
 def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
     """Validate a scenario document; every error names the file and the key."""
-    _no_unknown(data, TOP_KEYS, path, "")
+    no_unknown(data, TOP_KEYS, path, "")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{path}: description: must be a string (got {description!r})")
-    server = _table(data.get("server", {}), path, "server")
-    _no_unknown(server, SERVER_KEYS, path, "server.")
+    server = table(data.get("server", {}), path, "server")
+    no_unknown(server, SERVER_KEYS, path, "server.")
     max_connections = server.get("max_connections", 100)
     if isinstance(max_connections, bool) or not isinstance(max_connections, int):
         raise ConfigError(f"{path}: server.max_connections: must be a whole number")
     if max_connections < 1:
         raise ConfigError(f"{path}: server.max_connections: must be at least 1")
     keys = set(_spec_types())
-    defaults = _table(data.get("defaults", {}), path, "defaults")
-    _no_unknown(defaults, keys - {"strategy"}, path, "defaults.")
+    defaults = table(data.get("defaults", {}), path, "defaults")
+    no_unknown(defaults, keys - {"strategy"}, path, "defaults.")
     raw_runs = data.get("runs")
     if not isinstance(raw_runs, list) or not raw_runs:
         raise ConfigError(f"{path}: runs: needs at least one [[runs]] table")
     runs = []
     for i, raw in enumerate(raw_runs):
         where = f"runs[{i}]"
-        entry = {**defaults, **_table(raw, path, where)}
-        _no_unknown(entry, keys, path, where + ".")
+        entry = {**defaults, **table(raw, path, where)}
+        no_unknown(entry, keys, path, where + ".")
         if "strategy" not in entry:
             raise ConfigError(f"{path}: {where}.strategy: missing")
         runs.append(build_spec(entry, path, where))
@@ -127,17 +122,3 @@ def _fits(value: Any, hint: Any) -> bool:
         if option is bool and isinstance(value, bool):
             return True
     return False
-
-
-def _table(value: Any, path: Path, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {where}: must be a table (got {value!r})")
-    return value
-
-
-def _no_unknown(table: dict[str, Any], allowed: set[str], path: Path, prefix: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key {prefix}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
-        )
