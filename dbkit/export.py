@@ -1,0 +1,119 @@
+"""Result documents out to other tools: one CSV row per run, and the never-overwrite writer."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from dbkit.errors import ResultExistsError
+from dbkit.results import Result, Run
+
+PARAMS = ("pool_size", "max_overflow", "limit", "batch_size", "mode")
+COLUMNS = (
+    "source",
+    "backend",
+    "server_version",
+    "max_connections",
+    "strategy",
+    "name",
+    *PARAMS,
+    "tasks",
+    "ok",
+    "failed",
+    "wall_s",
+    "ideal_s",
+    "efficiency",
+    "throughput_qps",
+    "latency_p50_s",
+    "latency_p90_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "peak_server_connections",
+    "errors",
+)
+
+
+def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write ``path`` atomically and never over an existing file (ResultExistsError).
+
+    The same pattern as ``results.write_result``: a temp file in the same folder, then link().
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        # link() fails if the name exists: no race can make us overwrite a file.
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return path
+
+
+def error_counts(run: Run) -> str:
+    """``53300:808;TimeoutError:20``: counts by SQLSTATE, or by exception type without one."""
+    counts: dict[str, int] = {}
+    for err in run.errors:
+        label = err.sqlstate or err.type.rsplit(".", 1)[-1]
+        counts[label] = counts.get(label, 0) + err.count
+    return ";".join(f"{label}:{count}" for label, count in counts.items())
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
+    """One run as a CSV row keyed by ``COLUMNS``; missing values are empty cells."""
+    meta = result.metadata
+    lat = run.latency_s
+    row: dict[str, Any] = {
+        "source": str(source),
+        "backend": meta.get("backend"),
+        "server_version": meta.get("server_version"),
+        "max_connections": meta.get("max_connections"),
+        "strategy": run.strategy,
+        "name": run.name,
+        **{key: run.params.get(key) for key in PARAMS},
+        "tasks": run.tasks,
+        "ok": run.ok,
+        "failed": run.failed,
+        "wall_s": run.wall_s,
+        "ideal_s": run.ideal_s,
+        "efficiency": run.efficiency,
+        "throughput_qps": run.throughput_qps,
+        "latency_p50_s": lat.p50,
+        "latency_p90_s": lat.p90,
+        "latency_p99_s": lat.p99,
+        "latency_max_s": lat.max,
+        "peak_server_connections": run.peak_server_connections,
+        "errors": error_counts(run),
+    }
+    return {key: _cell(value) for key, value in row.items()}
+
+
+def write_csv(results: Sequence[tuple[Path, Result]], path: Path) -> Path:
+    """One row per run of every (source file, result) pair, under a header of ``COLUMNS``.
+
+    Written atomically; an existing ``path`` is never overwritten (ResultExistsError).
+    """
+    rows = [csv_row(source, result, run) for source, result in results for run in result.runs]
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    data = text.getvalue().encode("utf-8")
+    return write_new(path, lambda out: out.write(data))

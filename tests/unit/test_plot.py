@@ -1,0 +1,245 @@
+"""Plots and CSV export from hand-built results: no server, real matplotlib (Agg)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbkit.errors import ConfigError, ResultExistsError
+from dbkit.export import COLUMNS, write_csv
+from dbkit.plot import choose_panels, plot_results
+from dbkit.results import ErrorRecord, Result, Run
+from dbkit.stats import LatencySummary
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+META = {
+    "backend": "embedded",
+    "server_version": "18.6",
+    "max_connections": 100,
+    "superuser_reserved_connections": 3,
+    "reserved_connections": 0,
+    "app_role": "dbkit_app",
+    "app_role_is_superuser": False,
+    "event_loop": "asyncio",
+    "cpu_count": 2,
+}
+
+
+def make_run(
+    strategy: str,
+    name: str,
+    params: Mapping[str, Any],
+    *,
+    tasks: int = 1000,
+    failed: int = 0,
+    wall_s: float = 2.0,
+    ideal_s: float | None = 0.3,
+    errors: tuple[ErrorRecord, ...] = (),
+    timeline: tuple[tuple[float, int], ...] = (),
+) -> Run:
+    ok = tasks - failed
+    return Run(
+        strategy=strategy,
+        name=name,
+        params={**params, "tasks": tasks},
+        tasks=tasks,
+        ok=ok,
+        failed=failed,
+        queries_ok=3 * ok,
+        wall_s=wall_s,
+        setup_s=0.01,
+        ideal_s=ideal_s,
+        latency_s=LatencySummary(p50=wall_s / 2, p90=wall_s * 0.9, p99=wall_s, max=wall_s)
+        if ok
+        else LatencySummary(),
+        errors=errors,
+        peak_server_connections=max((n for _, n in timeline), default=None),
+        server_connections=timeline,
+    )
+
+
+def storm_result() -> Result:
+    errors = (
+        ErrorRecord("asyncpg.exceptions.TooManyConnectionsError", "53300", 808, 1.0, 1.2, "x"),
+        ErrorRecord("builtins.TimeoutError", None, 20, 1.1, 1.3, ""),
+    )
+    unbatched = make_run(
+        "unbatched",
+        "unbatched",
+        {"queries": 3, "hold": 0.1},
+        failed=828,
+        wall_s=1.4,
+        errors=errors,
+        timeline=((0.0, 0), (1.0, 0), (1.2, 96), (1.3, 96), (1.4, 0)),
+    )
+    batched = make_run("batched", "batched", {"batch_size": 50}, wall_s=6.2, ideal_s=6.0)
+    return Result(metadata=META, runs=(unbatched, batched))
+
+
+def sleep_result() -> Result:
+    runs = []
+    for tasks in (1000, 10_000, 100_000):
+        runs.append(
+            make_run("sleep", "sleep-unbatched", {"mode": "unbatched"}, tasks=tasks, wall_s=0.4)
+        )
+        runs.append(
+            make_run(
+                "sleep",
+                "sleep-batched",
+                {"mode": "batched", "batch_size": tasks // 5},
+                tasks=tasks,
+                wall_s=1.6,
+                ideal_s=1.5,
+            )
+        )
+    return Result(metadata={"backend": None, "event_loop": "asyncio"}, runs=tuple(runs))
+
+
+def sweep_result() -> Result:
+    sizes = (10, 20, 40, 80)
+    walls = (30.0, 15.0, 8.0, 7.8)
+    runs = tuple(
+        make_run("pool", f"pool-{s}", {"pool_size": s}, wall_s=w, ideal_s=300 / s)
+        for s, w in zip(sizes, walls, strict=True)
+    )
+    sweep = {
+        "param": "pool_size",
+        "values": list(sizes),
+        "tolerance": 0.05,
+        "knee": {"pool_size": 40, "value": 40, "throughput_qps": 375.0},
+    }
+    return Result(metadata=META, runs=runs, sweep=sweep)
+
+
+def fleet_result(*, with_timeline: bool = True) -> Result:
+    fleet = {
+        "budget": 92,
+        "max_connections": 100,
+        "total_steady": 80,
+        "total_peak": 120,
+        "services": [{"name": "api", "peak": 90}, {"name": "worker", "peak": 30}],
+    }
+    runs: tuple[Run, ...] = ()
+    if with_timeline:
+        timeline = tuple((t / 10, min(97, 4 * t)) for t in range(40))
+        runs = (make_run("sqlalchemy", "fleet", {"pool_size": 10}, timeline=timeline),)
+    return Result(metadata=META, runs=runs, fleet=fleet)
+
+
+def pool_result() -> Result:
+    runs = (
+        make_run("pool", "pool-50", {"pool_size": 50}, wall_s=6.1, ideal_s=6.0),
+        make_run("semaphore", "semaphore-50", {"limit": 50}, wall_s=6.3, ideal_s=6.0),
+    )
+    return Result(metadata=META, runs=runs)
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert len(data) > 10_000
+    assert data.startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("make", "prefixes"),
+    [
+        (storm_result, ["Storm: 828 of 2,000 tasks failed", "Storm: connections stop at 96"]),
+        (sleep_result, ["Sleep baseline:"]),
+        (sweep_result, ["Sweep: throughput levels off at pool_size 40"]),
+        (fleet_result, ["Fleet: worst case 120 connections vs budget 92: over by 28"]),
+        (lambda: fleet_result(with_timeline=False), ["Fleet: worst case 120"]),
+        (pool_result, ["Comparison: pool-50 is fastest without failures"]),
+    ],
+    ids=["storm", "sleep", "sweep", "fleet", "fleet-plan", "generic"],
+)
+def test_each_kind_draws_its_panels(tmp_path: Path, make: Any, prefixes: list[str]) -> None:
+    path = tmp_path / "plot.png"
+    titles = plot_results([make()], path)
+    assert_png(path)
+    assert len(titles) == len(prefixes)
+    for title, prefix in zip(titles, prefixes, strict=True):
+        assert title.startswith(prefix), title
+    assert [p.name for p in tmp_path.iterdir()] == ["plot.png"]  # no temp file left
+
+
+def test_storm_title_names_the_commonest_failure(tmp_path: Path) -> None:
+    titles = plot_results([storm_result()], tmp_path / "storm.png")
+    assert titles[0].endswith("mostly 53300 too_many_connections")
+    # The plain role may use 100 - 3 reserved; the title says how close the storm came.
+    assert "97 a plain role may use" in titles[1]
+
+
+def test_several_results_share_one_png(tmp_path: Path) -> None:
+    path = tmp_path / "all.png"
+    titles = plot_results([storm_result(), sleep_result(), sweep_result()], path)
+    assert_png(path)
+    kinds = [t.split(":")[0] for t in titles]
+    assert kinds == ["Sweep", "Storm", "Storm", "Sleep baseline"]
+
+
+def test_runs_no_panel_covers_get_a_comparison() -> None:
+    storm = storm_result()
+    with_pool = Result(metadata=META, runs=(*storm.runs, *pool_result().runs))
+    assert len(choose_panels([storm])) == 2
+    assert len(choose_panels([with_pool])) == 3
+
+
+def test_nothing_to_plot_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nothing to plot"):
+        plot_results([Result(metadata=META, runs=())], tmp_path / "empty.png")
+    with pytest.raises(ConfigError):
+        plot_results([], tmp_path / "none.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "plot.png"
+    path.write_bytes(b"mine")
+    with pytest.raises(ResultExistsError):
+        plot_results([storm_result()], path)
+    assert path.read_bytes() == b"mine"
+
+
+def test_csv_round_trip(tmp_path: Path) -> None:
+    sources = [
+        (Path("results/storm.json"), storm_result()),
+        (Path("results/sweep.json"), sweep_result()),
+    ]
+    path = write_csv(sources, tmp_path / "runs.csv")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        rows = list(reader)
+    assert len(rows) == 2 + 4
+    unbatched, batched, pool10 = rows[0], rows[1], rows[2]
+    assert unbatched["source"] == "results/storm.json"
+    assert unbatched["backend"] == "embedded"
+    assert unbatched["server_version"] == "18.6"
+    assert unbatched["max_connections"] == "100"
+    assert unbatched["strategy"] == "unbatched"
+    assert (unbatched["tasks"], unbatched["ok"], unbatched["failed"]) == ("1000", "172", "828")
+    assert unbatched["errors"] == "53300:808;TimeoutError:20"
+    assert unbatched["peak_server_connections"] == "96"
+    assert unbatched["pool_size"] == ""
+    assert batched["batch_size"] == "50"
+    assert batched["errors"] == ""
+    run = sweep_result().runs[0]
+    assert pool10["pool_size"] == "10"
+    assert float(pool10["wall_s"]) == run.wall_s
+    assert float(pool10["throughput_qps"]) == run.throughput_qps
+    assert float(pool10["efficiency"]) == run.efficiency
+    assert float(pool10["latency_p99_s"]) == run.latency_s.p99
+
+
+def test_csv_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "runs.csv"
+    write_csv([(Path("a.json"), storm_result())], path)
+    before = path.read_text()
+    with pytest.raises(ResultExistsError):
+        write_csv([(Path("b.json"), sleep_result())], path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
