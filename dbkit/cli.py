@@ -25,6 +25,7 @@ from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import LOOPS, run_experiment
 from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import format_plan
+from dbkit.recorder import quiet_driver_logs
 from dbkit.report import format_result
 from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
 from dbkit.scenario import build_spec, load_scenario
@@ -44,6 +45,7 @@ server_app = typer.Typer(help="Start a throwaway PostgreSQL.", no_args_is_help=T
 app.add_typer(server_app, name="server")
 
 err = Console(stderr=True, highlight=False)
+quiet_driver_logs()
 
 # -- shared options ------------------------------------------------------------------------
 
@@ -617,6 +619,7 @@ def fleet(
     acquire_timeout: Annotated[
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
+    fault: FaultOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
@@ -645,7 +648,7 @@ def fleet(
             return run_fleet(
                 deploy.services, spec, duration=duration, hold=hold, concurrency=concurrency,
                 procs=procs, headroom=room, acquire_timeout=acquire_timeout, loop=loop,
-                command=_command(),
+                command=_command(), fault=fault,
                 progress=tick,
             )  # fmt: skip
 

@@ -83,6 +83,30 @@ def _errors_by_state(rec: Recorder) -> dict[str, int]:
     return counts
 
 
+async def perform(fault: Fault, target: FaultTarget) -> int | None:
+    """Do the fault's action now; returns how many backends a terminate ended."""
+    if fault.kind == "terminate":
+        conn = await asyncpg.connect(target.admin_dsn, timeout=10)
+        try:
+            return int(await conn.fetchval(TERMINATE_WORKLOAD, target.app_role))
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+    assert target.halt is not None and target.resume is not None
+    await target.halt()
+    if fault.kind == "restart":
+        await target.resume()
+    return None
+
+
+async def watch_recovery(count: Callable[[], int], running: Callable[[], bool]) -> bool:
+    """Wait until ``count()`` grows (a statement succeeded) or ``running()`` turns false."""
+    seen = count()
+    while count() == seen and running():
+        await asyncio.sleep(RECOVERY_POLL_S)
+    return count() > seen
+
+
 class Injector:
     """Runs one fault at its time and watches for the first successful statement after it."""
 
@@ -111,28 +135,11 @@ class Injector:
         await self._act()
         self._action_s = perf_counter() - self._fired_at
         # Recovery: the first statement that succeeds after the fault's action is done.
-        seen = rec.queries_live
-        while rec.queries_live == seen and rec.t_end is None:
-            await asyncio.sleep(RECOVERY_POLL_S)
-        if rec.queries_live > seen:
+        if await watch_recovery(lambda: rec.queries_live, lambda: rec.t_end is None):
             self._recovered_at = perf_counter()
 
     async def _act(self) -> None:
-        kind = self.fault.kind
-        if kind == "terminate":
-            conn = await asyncpg.connect(self.target.admin_dsn, timeout=10)
-            try:
-                self._terminated = int(
-                    await conn.fetchval(TERMINATE_WORKLOAD, self.target.app_role)
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-        else:
-            assert self.target.halt is not None and self.target.resume is not None
-            await self.target.halt()
-            if kind == "restart":
-                await self.target.resume()
+        self._terminated = await perform(self.fault, self.target)
 
     def record(self) -> FaultRecord | None:
         """The outcome, once the run is over (None if the run ended before the fault)."""

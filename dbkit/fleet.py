@@ -10,13 +10,16 @@ paper; the fleet shows what the server does when they do not: 53300, and where i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
+from multiprocessing import get_context
 from time import monotonic, perf_counter
 from typing import Any
 
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import loop_factory, raise_fd_limit
+from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
 from dbkit.fleet_worker import (
     CLOSE_TIMEOUT_S,
     JOIN_TIMEOUT_S,
@@ -60,6 +63,7 @@ def run_fleet(
     loop: str = "asyncio",
     command: Sequence[str] = (),
     progress: FleetProgress | None = None,
+    fault: str | None = None,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
@@ -72,6 +76,7 @@ def run_fleet(
     by (type, SQLSTATE). Raises ConfigError for bad input, DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
+    planned_fault = Fault.parse(fault) if fault is not None else None
     factory = loop_factory(loop)  # validates the loop name before any process starts
     raise_fd_limit()
     started_at = dt.datetime.now(dt.UTC)
@@ -80,30 +85,87 @@ def run_fleet(
         jobs = _jobs(
             services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop
         )
+        target = FaultTarget(
+            srv.admin_dsn, info.app_role, getattr(srv, "halt", None), getattr(srv, "resume", None)
+        )
+        if planned_fault is not None:
+            target.check(planned_fault)
+        ctx = get_context("spawn")
+        counters = [ctx.Value("q", 0, lock=False) for _ in jobs]
         children: list[Child] = []
         finished = False
+        fault_record: dict[str, Any] | None = None
         try:
             setup_started = perf_counter()
-            for job in jobs:
-                children.append(spawn(job))
+            for job, counter in zip(jobs, counters, strict=True):
+                children.append(spawn(job, extra=(counter,)))
             await_ready(children)
             setup_s = perf_counter() - setup_started
+            injection = None
+            if planned_fault is not None:
+                injection = FleetFault(planned_fault, target, counters, duration)
             with asyncio.Runner(loop_factory=factory) as runner:
                 records, samples, in_use, wall_s = runner.run(
-                    _observe(children, srv.admin_dsn, duration, acquire_timeout, progress)
+                    _observe(
+                        children, srv.admin_dsn, duration, acquire_timeout, progress, injection
+                    )
                 )
+            fault_record = injection.record() if injection is not None else None
             finished = True
         finally:
             # After an error or Ctrl-C the children's work is worthless: end them at once.
             reap(children, JOIN_TIMEOUT_S if finished else 0.0)
     budget = _budget(info, headroom, in_use)
-    return _result(
+    result = _result(
         services, info, budget, records, samples, wall_s, setup_s,
-        params=dict(hold=hold, duration=duration, acquire_timeout=acquire_timeout),
+        params=dict(hold=hold, duration=duration, acquire_timeout=acquire_timeout, fault=fault),
         concurrency=concurrency,
         jobs=jobs,
         metadata=collect_metadata(info, loop, command, started_at),
     )  # fmt: skip
+    if fault_record is None:
+        return result
+    assert result.fleet is not None
+    return dataclasses.replace(result, fleet={**result.fleet, "fault": fault_record})
+
+
+class FleetFault:
+    """A fault at a second of the fleet's run; recovery is the first success after it."""
+
+    def __init__(
+        self, fault: Fault, target: FaultTarget, counters: list[Any], duration: float
+    ) -> None:
+        self.fault, self.target, self.counters, self.duration = fault, target, counters, duration
+        self.fired_s: float | None = None
+        self.action_s = 0.0
+        self.recovery_s: float | None = None
+        self.terminated: int | None = None
+
+    def _ok(self) -> int:
+        return sum(int(c.value) for c in self.counters)
+
+    async def run(self, start_at: float) -> None:
+        await asyncio.sleep(max(0.0, start_at + self.fault.at_s - monotonic()))
+        if self.fault.at_s >= self.duration:
+            return
+        fired = monotonic()
+        self.fired_s = fired - start_at
+        self.terminated = await perform(self.fault, self.target)
+        self.action_s = monotonic() - fired
+        end = start_at + self.duration
+        if await watch_recovery(self._ok, lambda: monotonic() < end):
+            self.recovery_s = monotonic() - fired
+
+    def record(self) -> dict[str, Any] | None:
+        if self.fired_s is None:
+            return None
+        return {
+            "kind": self.fault.kind,
+            "at_s": self.fired_s,
+            "action_s": self.action_s,
+            "recovery_s": self.recovery_s,
+            "terminated": self.terminated,
+        }
 
 
 def _check(
@@ -184,6 +246,7 @@ async def _observe(
     duration: float,
     acquire_timeout: float,
     progress: FleetProgress | None,
+    injection: FleetFault | None = None,
 ) -> tuple[list[ServiceRecord], list[tuple[float, int]], int, float]:
     """Monitor the server, give the common start, and collect every process's records."""
     async with Monitor(admin_dsn) as monitor:
@@ -192,6 +255,7 @@ async def _observe(
         perf_at_start = perf_counter() + START_DELAY_S
         for _, conn in children:
             conn.send(("start", start_at))
+        fault_task = asyncio.create_task(injection.run(start_at)) if injection else None
         # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
         give_up = start_at + duration + acquire_timeout + CONNECT_TIMEOUT_S + CLOSE_TIMEOUT_S + 10
         records: list[ServiceRecord] = []
@@ -220,6 +284,10 @@ async def _observe(
         if progress is not None:
             progress(duration, duration)
         wall_s = monotonic() - start_at
+        if fault_task is not None:
+            fault_task.cancel()
+            # gather: wait for the cancelled injector, whatever it was doing.
+            await asyncio.gather(fault_task, return_exceptions=True)
     samples = [(round(t - perf_at_start, 4), n) for t, n in monitor.samples]
     return records, samples, in_use, wall_s
 
@@ -425,6 +493,14 @@ def format_fleet(result: Result) -> list[str]:
         f"planned peak {fleet['total_peak_planned']} ({planned}), "
         f"server peak {_num(fleet['peak_server_connections'], 'd')}"
     )
+    fault = fleet.get("fault")
+    if fault:
+        recovery = fault["recovery_s"]
+        lines.append(
+            f"fault: {fault['kind']} at {fault['at_s']:.2f} s (took {fault['action_s']:.2f} s), "
+            + (f"first success {recovery:.2f} s after it" if recovery is not None
+               else "no success after it")
+        )  # fmt: skip
     first = fleet["first_failure"]
     if first is None:
         lines.append("clean: no task failed")

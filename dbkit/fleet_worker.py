@@ -25,7 +25,13 @@ import asyncpg
 
 from dbkit.dsn import mask_text, sqlalchemy_url
 from dbkit.errors import DbkitError
-from dbkit.recorder import EXAMPLE_MAX_CHARS, sqlstate_of, type_name
+from dbkit.recorder import (
+    EXAMPLE_MAX_CHARS,
+    error_type,
+    quiet_driver_logs,
+    sqlstate_of,
+    type_name,
+)
 from dbkit.results import ErrorRecord
 
 SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
@@ -34,6 +40,7 @@ FAILURE_BACKOFF_S = 0.1  # a load task waits this long after a failure, as a cli
 CLOSE_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 120.0  # spawned processes import asyncpg and SQLAlchemy before they are ready
 POLL_S = 0.05
+PUBLISH_S = 0.01
 JOIN_TIMEOUT_S = 5.0
 START_WAIT_S = 120.0  # a child never waits longer than this for the start signal
 
@@ -128,7 +135,7 @@ class ServiceStats:
         self.tasks += 1
         self.failed += 1
         now = monotonic() - self.start_at
-        key = (type_name(type(exc)), sqlstate_of(exc))
+        key = (error_type(exc), sqlstate_of(exc))
         tally = self.errors.get(key)
         if tally is None:
             text = str(exc)
@@ -267,7 +274,13 @@ async def _sqlalchemy_worker(
         await asyncio.wait_for(engine.dispose(), CLOSE_TIMEOUT_S)
 
 
-async def run_process(job: ProcessJob, start_at: float) -> list[ServiceRecord]:
+async def _publish(stats: dict[str, ServiceStats], counter: Any) -> None:
+    while True:  # successes so far, for the parent's fault recovery watch; a timer, not per task
+        counter.value = sum(s.ok for s in stats.values())
+        await asyncio.sleep(PUBLISH_S)
+
+
+async def run_process(job: ProcessJob, start_at: float, counter: Any = None) -> list[ServiceRecord]:
     """Every worker pool of this process, started together at `start_at`, until the deadline."""
     rng = random.Random(job.index)
     stats: dict[str, ServiceStats] = {}
@@ -281,8 +294,11 @@ async def run_process(job: ProcessJob, start_at: float) -> list[ServiceRecord]:
         )
         for w in job.workers
     ]
+    publisher = asyncio.create_task(_publish(stats, counter)) if counter is not None else None
     # gather: all worker pools of this process start at the common time, as a deploy does.
     outcomes = await asyncio.gather(*coros, return_exceptions=True)
+    if publisher is not None:
+        publisher.cancel()
     end = monotonic()
     for s in stats.values():
         s.end = end
@@ -292,9 +308,9 @@ async def run_process(job: ProcessJob, start_at: float) -> list[ServiceRecord]:
     return [s.record() for s in stats.values()]
 
 
-def process_main(job: ProcessJob, conn: Connection) -> None:
+def process_main(job: ProcessJob, conn: Connection, counter: Any = None) -> None:
     """Entry point of a spawned fleet process."""
-    serve(conn, job.loop, lambda start_at: run_process(job, start_at))
+    serve(conn, job.loop, lambda start_at: run_process(job, start_at, counter))
 
 
 def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, Any, Any]]) -> None:
@@ -306,6 +322,7 @@ def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, An
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from dbkit.experiment import loop_factory, raise_fd_limit
 
+    quiet_driver_logs()
     try:
         raise_fd_limit()
         factory = loop_factory(loop)

@@ -62,8 +62,10 @@ class Monitor:
             await asyncio.sleep(self.interval)
             try:
                 await self._sample()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                # The server may be restarting or refusing; the next tick reconnects.
+            except Exception:
+                # The server may be restarting or refusing, the connection half-dead (asyncpg
+                # then raises InternalClientError); the monitor must never end the run: the
+                # next tick reconnects.
                 if self._conn is not None:
                     self._conn.terminate()
                     self._conn = None

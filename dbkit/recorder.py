@@ -17,6 +17,15 @@ from dbkit.dsn import mask_text
 EXAMPLE_MAX_CHARS = 300
 
 
+def quiet_driver_logs() -> None:
+    """asyncpg's pool logs a traceback each time it fails to refill after a fault; those
+    failures are what we measure and record, so keep them off the user's terminal."""
+    import logging
+
+    logging.getLogger("asyncpg").addHandler(logging.NullHandler())
+    logging.getLogger("asyncpg").propagate = False
+
+
 def sqlstate_of(exc: BaseException) -> str | None:
     """The SQLSTATE an exception carries: asyncpg's ``.sqlstate``, or SQLAlchemy's ``.orig``'s."""
     state = getattr(exc, "sqlstate", None)

@@ -141,3 +141,21 @@ def test_pool_timeouts_are_counted_per_driver() -> None:
     assert s["errors_by_sqlstate"] == {"sqlalchemy.exc.TimeoutError": s["pool_timeouts"]}
     assert fleet["peak_server_connections"] <= 2
     assert fleet["first_failure"] is not None and fleet["first_failure"]["sqlstate"] is None
+
+
+def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
+    result = run_fleet(
+        [Service("api", replicas=2, workers=2, pool_size=4)],
+        ServerSpec("embedded", max_connections=30),
+        duration=2.5,
+        procs=2,
+        fault="terminate@1",
+    )
+    assert result.fleet is not None
+    fault = result.fleet["fault"]
+    assert fault["kind"] == "terminate" and fault["at_s"] >= 1.0
+    assert fault["terminated"] >= 1
+    assert fault["recovery_s"] is not None and 0 < fault["recovery_s"] < 1.5
+    assert result.fleet["failed"] > 0
+    states = {e["sqlstate"] for e in result.fleet["errors"]}
+    assert states <= {"08003", "08006", "57P01"}, states
