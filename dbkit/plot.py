@@ -181,6 +181,16 @@ def plot_sweep(ax: Axes, series: Sequence[SweepSeries]) -> str:
                 label=f"{s.label}: knee at {s.param} {s.knee}{within}",
             )
     unit = " (connections per pool)" if params == ["pool_size"] else ""
+    every_x = [_param(r, s.param) or 0 for s in series for r in s.runs]
+    if every_x and min(every_x) >= 1 and max(every_x) >= 8 * min(every_x):
+        # Doubling grids (1, 2, 4 ... 64) crowd the small sizes, where the knee usually is.
+        from matplotlib.ticker import FixedLocator, NullLocator
+
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sorted(set(every_x))))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([str(x) for x in sorted(set(every_x))])
+        unit += ", log scale"
     ax.set_xlabel(" / ".join(params) + unit)
     ax.set_ylabel("throughput (successful queries/s)")
     right.set_ylabel("p99 task latency (s)")
