@@ -9,7 +9,7 @@ DBKIT := $(BIN)/dbkit
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lint format scenario-pool scenario-storm scenario-compare \
-	scenario-sleep scenario-fleet sweep plan-example server clean
+	scenario-sleep scenario-fleet sweep bench plan-example server clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -63,6 +63,9 @@ scenario-fleet: $(STAMP) ## A fitting fleet (runs clean) next to an overcommitte
 sweep: $(STAMP) ## Pool sizes 1..64 on a CPU-bound statement: the knee, as a table and a PNG
 	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --tasks 300 --queries 1 \
 		--sql "SELECT count(*) FROM generate_series(1, 200000)" --plot
+
+bench: $(STAMP) ## Benchmark against references measured in the same run (~5 min; a quiet machine)
+	$(BIN)/python bench/run.py
 
 plan-example: $(STAMP) ## dbkit plan on the two example deploy files (exit 1: one does not fit)
 	-$(DBKIT) plan scenarios/deploys/fits.toml
