@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from dbkit.errors import ResultExistsError
+from dbkit.files import write_new
 from dbkit.results import Result, Run
 
 PARAMS = ("pool_size", "max_overflow", "limit", "batch_size", "mode")
@@ -37,29 +34,6 @@ COLUMNS = (
     "peak_server_connections",
     "errors",
 )
-
-
-def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """Write ``path`` atomically and never over an existing file (ResultExistsError).
-
-    The same pattern as ``results.write_result``: a temp file in the same folder, then link().
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        # link() fails if the name exists: no race can make us overwrite a file.
-        os.link(tmp, path)
-    except FileExistsError:
-        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    return path
 
 
 def error_counts(run: Run) -> str:

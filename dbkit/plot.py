@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbkit.errors import ConfigError
-from dbkit.export import write_new
+from dbkit.files import write_new
 from dbkit.report import POST_SLEEP_S, format_server
 from dbkit.results import Result, Run
 

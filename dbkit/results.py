@@ -13,7 +13,6 @@ Format history (the ``format`` key of every file):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -21,7 +20,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -29,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from dbkit.dsn import mask_text
-from dbkit.errors import ConfigError, ResultExistsError
+from dbkit.errors import ConfigError
+from dbkit.files import write_new
 from dbkit.servers.base import ServerInfo
 from dbkit.stats import LatencySummary
 
@@ -211,22 +210,7 @@ def read_result(path: Path) -> Result:
 
 def write_result(result: Result, path: Path) -> Path:
     """Write atomically and never over an existing file (ResultExistsError if one is there)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(result.dumps())
-            out.flush()
-            os.fsync(out.fileno())
-        # link() fails if the name exists: no race can make us overwrite a result.
-        os.link(tmp, path)
-    except FileExistsError:
-        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a result") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    return path
+    return write_new(Path(path), lambda out: out.write(result.dumps().encode()))
 
 
 def default_path(stem: str, directory: Path = DEFAULT_DIR, now: dt.datetime | None = None) -> Path:

@@ -1,0 +1,42 @@
+"""Writing the kit's output files: atomically, and never over an existing file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from dbkit.errors import ResultExistsError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Write ``path`` through a temp file in the same folder, then link() it into place.
+
+    link() fails if the name exists, so no race can make us overwrite a file
+    (ResultExistsError); a crash mid-write leaves only a hidden temp file, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide results from the team
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return path
