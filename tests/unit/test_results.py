@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,9 @@ def test_round_trip(tmp_path: Path) -> None:
     path = write_result(result, tmp_path / "r.json")
     again = read_result(path)
     assert again == result
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by the team, not 0600
     assert again.runs[0].errors_by_sqlstate() == {"53300": 104}
 
 
