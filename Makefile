@@ -64,8 +64,8 @@ sweep: $(STAMP) ## Pool sizes 1..64 on a CPU-bound statement: the knee, as a tab
 	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --tasks 300 --queries 1 \
 		--sql "SELECT count(*) FROM generate_series(1, 200000)" --plot
 
-bench: $(STAMP) ## Benchmark against references measured in the same run (~5 min; a quiet machine)
-	$(BIN)/python bench/run.py
+bench: $(STAMP) ## Kit vs its references (ideal, pgbench, the post's script): ratios + bench/results/*.json
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 plan-example: $(STAMP) ## dbkit plan on the two example deploy files (exit 1: one does not fit)
 	-$(DBKIT) plan scenarios/deploys/fits.toml

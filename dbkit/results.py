@@ -250,6 +250,7 @@ def collect_metadata(
         "uvloop": _version("uvloop") if loop == "uvloop" else None,
         "event_loop": loop,
         "gc_enabled": gc.isenabled(),
+        "gc_frozen_during_runs": True,  # objects from before each run are gc.freeze()d
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "argv0": Path(sys.argv[0]).name if sys.argv else None,

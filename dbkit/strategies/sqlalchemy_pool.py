@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING, Any
 
 from dbkit.dsn import sqlalchemy_url
 from dbkit.recorder import Recorder
@@ -16,8 +13,17 @@ from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, measured, w
 DEFAULT_POOL_TIMEOUT_S = 30.0  # SQLAlchemy's own default, recorded in params when not given
 
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+# SQLAlchemy is imported where it is used: its ~30,000 objects would otherwise sit on the heap of
+# every run, and each full garbage collection walks them (see bench/README.md).
+
+
 def engine_options(spec: RunSpec) -> dict[str, Any]:
     """The keyword arguments given to ``create_async_engine`` for this spec."""
+    from sqlalchemy.pool import NullPool
+
     connect_args: dict[str, Any] = {"timeout": spec.connect_timeout}
     if spec.server_settings:
         connect_args["server_settings"] = spec.server_settings
@@ -41,6 +47,8 @@ async def _prewarm(engine: AsyncEngine, count: int) -> None:
 
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     assert target.app_dsn is not None
     engine = create_async_engine(sqlalchemy_url(target.app_dsn), **engine_options(spec))
     try:
