@@ -36,13 +36,13 @@ test-fast: $(STAMP) ## Run the tests that need no server
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check dbkit tests
-	$(BIN)/ruff format --check dbkit tests
+	$(BIN)/ruff check dbkit tests bench
+	$(BIN)/ruff format --check dbkit tests bench
 	$(BIN)/mypy
 
 format: $(STAMP) ## Format the code with ruff
-	$(BIN)/ruff format dbkit tests
-	$(BIN)/ruff check --fix dbkit tests
+	$(BIN)/ruff format dbkit tests bench
+	$(BIN)/ruff check --fix dbkit tests bench
 
 scenario-pool: $(STAMP) ## The 100-connection failure next to asyncpg and SQLAlchemy pools
 	$(DBKIT) scenario pool

@@ -85,8 +85,26 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
         no_unknown(entry, keys, path, where + ".")
         if "strategy" not in entry:
             raise ConfigError(f"{path}: {where}.strategy: missing")
-        runs.append(build_spec(entry, path, where))
+        spec = build_spec(entry, path, where)
+        _fits_server(spec, max_connections, path, where)
+        runs.append(spec)
     return Scenario(path.stem, path, description, max_connections, tuple(runs))
+
+
+def _fits_server(spec: RunSpec, max_connections: int, path: Path, where: str) -> None:
+    """A pool (or semaphore) that could not fit even an empty server is a mistake in the file."""
+    if spec.strategy in ("pool", "sqlalchemy") and spec.pool_size + spec.max_overflow > 0:
+        key, size = "pool_size", spec.pool_size + spec.max_overflow
+        if spec.max_overflow:
+            key = "pool_size + max_overflow"
+    elif spec.strategy == "semaphore":
+        key, size = "limit", spec.limit
+    else:
+        return
+    if size > max_connections:
+        raise ConfigError(
+            f"{path}: {where}.{key} = {size}: larger than server.max_connections {max_connections}"
+        )
 
 
 def build_spec(entry: dict[str, Any], path: Path | str, where: str) -> RunSpec:

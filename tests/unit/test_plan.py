@@ -268,3 +268,16 @@ def test_parse_service_errors_name_option_and_key(text: str, named: str) -> None
     message = str(err.value)
     assert message.startswith(f"--service {text!r}: ")
     assert named in message
+
+
+def test_a_pool_larger_than_the_server_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text(
+        "[database]\nmax_connections = 100\n"
+        "[services.api]\nreplicas = 1\nworkers = 1\npool_size = 100\nmax_overflow = 100\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_deploy(path)
+    message = str(err.value)
+    assert str(path) in message and "services.api.pool_size = 100 (+ max_overflow 100)" in message
+    assert "larger than database.max_connections 100" in message

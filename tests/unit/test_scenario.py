@@ -59,6 +59,15 @@ def _write(tmp_path: Path, text: str) -> str:
         ('[server]\nmax_connections = 0\n[[runs]]\nstrategy = "pool"', "server.max_connections"),
         ('[defaults]\nstrategy = "pool"\n[[runs]]\ntasks = 1', "unknown key defaults.strategy"),
         ("description = 'x'", "runs: needs at least one"),
+        (
+            '[[runs]]\nstrategy = "pool"\npool_size = 150',
+            "runs[0].pool_size = 150: larger than server.max_connections 100",
+        ),
+        (
+            '[server]\nmax_connections = 20\n[[runs]]\nstrategy = "sqlalchemy"\npool_size = 15\n'
+            "max_overflow = 10",
+            "runs[0].pool_size + max_overflow = 25: larger than server.max_connections 20",
+        ),
     ],
 )
 def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
