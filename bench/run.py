@@ -23,6 +23,8 @@ import machine
 import rows as bench_rows
 from rows import FULL, QUICK, Row, Settings
 
+from dbkit.files import write_new
+from dbkit.results import default_path
 from dbkit.servers.embedded import EmbeddedServer, find_bindir
 
 FORMAT = "dbkit.bench/1"
@@ -41,15 +43,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="result file, never overwritten (default bench/results/bench-<UTC time>.json)",
     )
     return parser.parse_args(argv)
-
-
-def default_out(now: dt.datetime) -> Path:
-    path = RESULTS / f"bench-{now.strftime('%Y%m%d-%H%M%S')}.json"
-    counter = 2
-    while path.exists():
-        path = RESULTS / f"bench-{now.strftime('%Y%m%d-%H%M%S')}-{counter}.json"
-        counter += 1
-    return path
 
 
 def measure_all(cfg: Settings) -> tuple[list[Row], dict[str, Any]]:
@@ -133,19 +126,11 @@ def document(
     }
 
 
-def write_new(path: Path, doc: dict[str, Any]) -> Path:
-    """Write ``doc`` to ``path``, never over an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "x") as out:
-        out.write(json.dumps(doc, indent=2) + "\n")
-    return path
-
-
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     cfg = QUICK if args.quick else FULL
     started = dt.datetime.now(dt.UTC)
-    out = args.out or default_out(started)
+    out = args.out or default_path("bench", RESULTS, started)
     if out.exists():
         print(f"{out} already exists; the bench never overwrites a result", file=sys.stderr)
         return 2
@@ -156,7 +141,7 @@ def main(argv: Sequence[str]) -> int:
     meta["server"] = server
     doc = document(table_rows, meta, cfg, argv, started, time.perf_counter() - clock)
     print("\n".join(format_table(table_rows)))
-    path = write_new(out, doc)
+    path = write_new(out, lambda f: f.write((json.dumps(doc, indent=2) + "\n").encode()))
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"\nresult: {shown} ({doc['metadata']['elapsed_s']:.0f} s in all)")
     return 0
