@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -74,8 +75,10 @@ class RunSpec:
         if self.mode is not None and (self.strategy != "sleep" or self.mode not in SLEEP_MODES):
             raise ConfigError(f"mode {self.mode!r} applies to sleep only: unbatched or batched")
 
-    @property
+    @functools.cached_property
     def workload(self) -> Workload:
+        # Cached: every task reads the statement, and building (and validating) a Workload per
+        # task was work on the measuring hot path.
         return Workload(self.queries, self.hold, self.sql)
 
     @property
