@@ -25,13 +25,7 @@ import asyncpg
 
 from dbkit.dsn import mask_text, sqlalchemy_url
 from dbkit.errors import DbkitError
-from dbkit.recorder import (
-    EXAMPLE_MAX_CHARS,
-    error_type,
-    quiet_driver_logs,
-    sqlstate_of,
-    type_name,
-)
+from dbkit.recorder import ErrorTallies, quiet_driver_logs, tally_error, type_name
 from dbkit.results import ErrorRecord
 
 SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
@@ -128,26 +122,16 @@ class ServiceStats:
         self.end = start_at
         self.latencies = Reservoir(SAMPLE_CAP, rng)
         self.waits = Reservoir(SAMPLE_CAP, rng)
-        # (type, sqlstate) -> [count, first_s, last_s, example]
-        self.errors: dict[tuple[str, str | None], list[Any]] = {}
+        self.errors: ErrorTallies = {}
 
     def failure(self, exc: BaseException) -> None:
         self.tasks += 1
         self.failed += 1
-        now = monotonic() - self.start_at
-        key = (error_type(exc), sqlstate_of(exc))
-        tally = self.errors.get(key)
-        if tally is None:
-            text = str(exc)
-            example = mask_text(text.splitlines()[0][:EXAMPLE_MAX_CHARS] if text else "")
-            self.errors[key] = [1, now, now, example]
-        else:
-            tally[0] += 1
-            tally[2] = now
+        tally_error(self.errors, exc, monotonic() - self.start_at)
 
     def record(self) -> ServiceRecord:
         errors = tuple(
-            ErrorRecord(kind, state, t[0], t[1], t[2], t[3])
+            ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
             for (kind, state), t in self.errors.items()
         )
         return ServiceRecord(

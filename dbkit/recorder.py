@@ -70,6 +70,21 @@ class ErrorTally:
     example: str
 
 
+ErrorTallies = dict[tuple[str, str | None], ErrorTally]
+
+
+def tally_error(errors: ErrorTallies, exc: BaseException, now: float, count: int = 1) -> None:
+    """Count ``exc`` under its (type, SQLSTATE) key at ``now`` seconds; keep the first example."""
+    key = (error_type(exc), sqlstate_of(exc))
+    tally = errors.get(key)
+    if tally is None:
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        errors[key] = ErrorTally(count, now, now, mask_text(message[:EXAMPLE_MAX_CHARS]))
+    else:
+        tally.count += count
+        tally.last_s = now
+
+
 class Recorder:
     """Collects the outcome of every task of one run."""
 
@@ -82,7 +97,7 @@ class Recorder:
         self.latencies: array[float] = array("d")
         self.failed = 0
         self.queries_ok = 0
-        self.errors: dict[tuple[str, str | None], ErrorTally] = {}
+        self.errors: ErrorTallies = {}
         self.retries = 0
         self.queries_live = 0  # bumped per statement, for fault recovery; no clock read
         self.t0 = perf_counter()
@@ -115,12 +130,4 @@ class Recorder:
         """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements)."""
         self.failed += count
         self.queries_ok += queries
-        key = (error_type(exc), sqlstate_of(exc))
-        now = perf_counter() - self.t0
-        tally = self.errors.get(key)
-        if tally is None:
-            message = str(exc).splitlines()[0] if str(exc) else ""
-            self.errors[key] = ErrorTally(count, now, now, mask_text(message[:EXAMPLE_MAX_CHARS]))
-        else:
-            tally.count += count
-            tally.last_s = now
+        tally_error(self.errors, exc, perf_counter() - self.t0, count)
