@@ -27,6 +27,7 @@ from dbkit.dsn import mask_text, sqlalchemy_url
 from dbkit.errors import DbkitError
 from dbkit.recorder import ErrorTallies, quiet_driver_logs, tally_error, type_name
 from dbkit.results import ErrorRecord
+from dbkit.strategies.base import close_pool
 
 SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
 POOL_RETRY_S = 0.5  # a pool that could not open is tried again after this long
@@ -222,11 +223,7 @@ async def _asyncpg_worker(
             )
         )
     finally:
-        try:
-            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
-        except (Exception, asyncio.CancelledError):
-            pool.terminate()
-            raise
+        await close_pool(pool, CLOSE_TIMEOUT_S)
 
 
 async def _sqlalchemy_worker(

@@ -95,6 +95,15 @@ async def measured(
         return
 
 
+async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
+    """Graceful close within ``timeout``; on failure or cancellation, terminate and re-raise."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except (Exception, asyncio.CancelledError):
+        pool.terminate()
+        raise
+
+
 async def close_quietly(conn: asyncpg.Connection) -> None:
     try:
         await conn.close(timeout=5)

@@ -12,6 +12,7 @@ from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
     Strategy,
     Target,
+    close_pool,
     measured,
     run_statements,
     waves_ideal,
@@ -52,11 +53,7 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         await asyncio.gather(*(task() for _ in range(spec.tasks)))
         rec.end()
     finally:
-        try:
-            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
-        except (Exception, asyncio.CancelledError):
-            pool.terminate()
-            raise
+        await close_pool(pool, CLOSE_TIMEOUT_S)
 
 
 STRATEGY = Strategy(
