@@ -48,18 +48,27 @@ def test_terminate_fault_fails_inflight_tasks_and_recovers(pg: EmbeddedServer) -
 
 def test_restart_fault_with_and_without_retries(own_server: ServerSpec) -> None:
     base = RunSpec("pool", tasks=300, pool_size=30, queries=2, hold=0.1, fault="restart@0.5")
-    result = run_experiment([base, base.replace(retries=4, label="retry")], own_server)
+    # Eight retries back off for 4.55 s in all, far longer than a restart takes (0.05-0.3 s).
+    result = run_experiment([base, base.replace(retries=8, label="retry")], own_server)
     plain, retried = result.runs
     for run in (plain, retried):
         assert run.ok + run.failed == 300
         (fault,) = run.faults
-        assert fault["kind"] == "restart"
-        assert fault["recovery_s"] is not None and fault["recovery_s"] > 0
+        assert fault["kind"] == "restart" and fault["action_s"] > 0
+        assert fault["failed"] == run.failed  # nothing failed before the fault
         assert run.peak_server_connections is not None and run.peak_server_connections <= 30
+    # Without retries, tasks fail fast while the server is down; whether any is left to succeed
+    # once it is back depends on how fast it restarts, so recovery is seen on some machines only.
+    (plain_fault,) = plain.faults
     assert plain.failed > 0
     assert _classes(plain) <= LOST | SOCKET
-    assert retried.failed < plain.failed
+    assert plain_fault["recovery_s"] is None or plain_fault["recovery_s"] >= plain_fault["action_s"]
+    # With retries every task outlives the restart: recovery is always seen, nothing is lost.
+    (retried_fault,) = retried.faults
+    assert retried.failed == 0 and retried.ok == 300
     assert retried.retries > 0
+    assert retried_fault["recovery_s"] is not None
+    assert retried_fault["recovery_s"] >= retried_fault["action_s"]
 
 
 def test_stop_fault_never_recovers_and_every_task_is_counted(own_server: ServerSpec) -> None:
