@@ -1,13 +1,16 @@
 """Samples the server's client connections from pg_stat_activity while a run goes on.
 
 The monitor connects with the superuser DSN so that it sits in a reserved slot and does not
-take one from the workload; its own backend is not counted.
+take one from the workload; its own backend is not counted. It runs its own event loop in a
+thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
+thousand connects hold that loop for a while: exactly when the count is worth watching).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from time import perf_counter
 
 import asyncpg
@@ -17,55 +20,88 @@ SELECT count(*) FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
 DEFAULT_INTERVAL_S = 0.05
+CONNECT_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 5.0
+POLL_S = 0.005
 
 
 class Monitor:
-    """``async with Monitor(dsn) as m:`` samples every ``interval`` s into ``m.samples``."""
+    """``async with Monitor(dsn) as m:`` samples every ``interval`` s into ``m.samples``.
+
+    Entering returns once the first sample is in (or raises what connecting raised); leaving
+    takes a last sample and waits for the monitor's thread to end.
+    """
 
     def __init__(self, dsn: str, interval: float = DEFAULT_INTERVAL_S) -> None:
         self.dsn = dsn
         self.interval = interval
         self.samples: list[tuple[float, int]] = []  # (perf_counter(), client connections)
         self._conn: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
 
     @property
     def peak(self) -> int | None:
         return max((n for _, n in self.samples), default=None)
 
     async def __aenter__(self) -> Monitor:
-        self._conn = await asyncpg.connect(self.dsn, timeout=10)
-        await self._sample()
-        self._task = asyncio.create_task(self._loop())
+        self._thread = threading.Thread(target=self._main, name="dbkit-monitor", daemon=True)
+        self._thread.start()
+        while not self._ready.is_set():
+            await asyncio.sleep(POLL_S)
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await self._sample()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._conn.close(), 5)
-            self._conn = None
+        self._stopping.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already closed
+                loop.call_soon_threadsafe(wake.set)
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            await asyncio.sleep(POLL_S)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            try:
+                await self._sample()
+            except BaseException as exc:  # handed to the caller of __aenter__
+                self._error = exc
+                return
+            finally:
+                self._ready.set()
+            while not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                try:
+                    await self._sample()
+                except Exception:
+                    # The server may be restarting or refusing, the connection half-dead
+                    # (asyncpg then raises InternalClientError); the monitor must never end the
+                    # run: the next tick reconnects.
+                    if self._conn is not None:
+                        self._conn.terminate()
+                        self._conn = None
+        finally:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._conn.close(), CLOSE_TIMEOUT_S)
+                self._conn = None
 
     async def _sample(self) -> None:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, timeout=10)
+            self._conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
         count = await self._conn.fetchval(COUNT_CLIENTS)
         self.samples.append((perf_counter(), int(count)))
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self._sample()
-            except Exception:
-                # The server may be restarting or refusing, the connection half-dead (asyncpg
-                # then raises InternalClientError); the monitor must never end the run: the
-                # next tick reconnects.
-                if self._conn is not None:
-                    self._conn.terminate()
-                    self._conn = None
