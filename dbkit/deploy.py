@@ -1,7 +1,7 @@
 """Deploy files and ``--service`` options: the fleet whose pools ``plan.py`` adds up.
 
 ```toml
-[database]            # optional; a running server can supply these instead
+[database]            # optional; options and a live server (--dsn) override these
 max_connections = 100
 reserved = 3          # superuser_reserved_connections
 reserved_connections = 0   # PostgreSQL 16+
@@ -38,32 +38,77 @@ SERVICE_KEYS = INT_KEYS | {"driver"}
 
 @dataclass(frozen=True)
 class Deploy:
-    """A loaded deploy file: its services and whichever [database] keys it gave."""
+    """A loaded deploy file: its services, whichever [database] keys it gave, and its path."""
 
     services: tuple[Service, ...]
     database: dict[str, int] = field(default_factory=dict)
+    path: Path | None = None
 
-    def budget(self, info: ServerInfo | None = None, in_use: int = 0) -> Budget:
-        """The budget: the file's [database] keys win, then the server's settings, then defaults.
+    def budget(
+        self,
+        info: ServerInfo | None = None,
+        in_use: int = 0,
+        *,
+        max_connections: int | None = None,
+        reserved: int | None = None,
+        headroom: int | None = None,
+    ) -> Budget:
+        """The budget: explicit options win, then the server's settings, then [database], then
+        defaults (3 superuser-reserved, 0 reserved_connections, 0 headroom).
 
-        Raises ConfigError when neither the file nor a server gives max_connections.
+        Raises ConfigError when nothing gives max_connections, or when the reserved slots and
+        headroom leave none of it; the message names where each number came from.
         """
-        db = self.database
-        if "max_connections" in db:
-            max_connections = db["max_connections"]
-        elif info is not None:
-            max_connections = info.max_connections
-        else:
-            raise ConfigError("deploy: no max_connections: set [database] or give a server")
-        return Budget(
-            max_connections=max_connections,
-            superuser_reserved=db.get(
-                "reserved", info.superuser_reserved_connections if info else 3
+        top = self._pick("max_connections", max_connections, info, "max_connections", None)
+        if top is None:
+            raise ConfigError(
+                "no max_connections: give --max-connections N, --dsn (read it from the "
+                "server), or [database] max_connections in the deploy file"
+            )
+        parts = {
+            "superuser_reserved": self._pick(
+                "reserved", reserved, info, "superuser_reserved_connections", 3
             ),
-            reserved=db.get("reserved_connections", info.reserved_connections if info else 0),
-            headroom=db.get("headroom", 0),
+            "reserved_connections": self._pick(
+                "reserved_connections", None, info, "reserved_connections", 0
+            ),
+            "headroom": self._pick("headroom", headroom, None, "", 0),
+        }
+        picked = {name: part for name, part in parts.items() if part is not None}
+        set_aside = sum(value for value, _ in picked.values())
+        if set_aside >= top[0]:
+            terms = " + ".join(
+                f"{name} {value} ({source})" for name, (value, source) in picked.items() if value
+            )
+            raise ConfigError(
+                f"budget: {terms} = {set_aside} must be below max_connections {top[0]} "
+                f"({top[1]}): nothing would be left for the services"
+            )
+        return Budget(
+            max_connections=top[0],
+            superuser_reserved=picked["superuser_reserved"][0],
+            reserved=picked["reserved_connections"][0],
+            headroom=picked["headroom"][0],
             in_use=in_use,
         )
+
+    def _pick(
+        self,
+        key: str,
+        option: int | None,
+        info: ServerInfo | None,
+        setting: str,
+        default: int | None,
+    ) -> tuple[int, str] | None:
+        # (value, where it came from): the option, else the server, else the file, else default
+        if option is not None:
+            return option, f"--{key.replace('_', '-')}"
+        if info is not None and setting:
+            return getattr(info, setting), f"the server's {setting}"
+        if key in self.database:
+            where = f"{self.path}: " if self.path is not None else ""
+            return self.database[key], f"{where}database.{key} = {self.database[key]}"
+        return None if default is None else (default, "default")
 
 
 def load_deploy(path: str | Path) -> Deploy:
@@ -99,7 +144,7 @@ def load_deploy(path: str | Path) -> Deploy:
                 + f": one worker's pool is larger than database.max_connections {limit}"
             )
         services.append(service)
-    return Deploy(tuple(services), dict(database))
+    return Deploy(tuple(services), dict(database), path)
 
 
 def parse_service(text: str) -> Service:
@@ -164,26 +209,24 @@ def build_plan(
     dsn: str | None = None,
     scale_to: int | None = None,
 ) -> Plan:
-    """The plan from a deploy file and/or ``--service`` strings; options override the file.
+    """The plan from a deploy file and/or ``--service`` strings.
 
-    With ``dsn`` the server's max_connections, reserved slots and the connections already in
-    use are read from it (options and the file's [database] still win where given).
+    Each budget number comes from the first of: an option, the server at ``dsn`` (which also
+    gives the connections already in use), the file's [database] table, a default.
     """
     deploy = collect_deploy(deploy_file, services)
-    database = dict(deploy.database)
     for key, value in (
         ("max_connections", max_connections),
         ("reserved", reserved),
         ("headroom", headroom),
     ):
-        if value is not None:
-            if value < 0 or (key == "max_connections" and value < 1):
-                raise ConfigError(f"--{key.replace('_', '-')} must not be {value}")
-            database[key] = value
-    info, in_use = None, 0
-    if dsn is not None:
-        info, in_use = _read_server(dsn)
-    budget = Deploy(deploy.services, database).budget(info, in_use)
+        # checked before any connection is made
+        if value is not None and (value < 0 or (key == "max_connections" and value < 1)):
+            raise ConfigError(f"--{key.replace('_', '-')} must not be {value}")
+    info, in_use = _read_server(dsn) if dsn is not None else (None, 0)
+    budget = deploy.budget(
+        info, in_use, max_connections=max_connections, reserved=reserved, headroom=headroom
+    )
     return plan_fleet(deploy.services, budget, scale_to=scale_to)
 
 
@@ -198,7 +241,7 @@ def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ())
         raise ConfigError(f"service {duplicate!r} is given twice")
     if not names:
         raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
-    return Deploy(every, deploy.database)
+    return Deploy(every, deploy.database, deploy.path)
 
 
 def _read_server(dsn: str) -> tuple[ServerInfo, int]:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dbkit.errors import ConfigError
 from dbkit.files import write_new
 from dbkit.results import Result, Run
 
@@ -81,8 +82,12 @@ def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
 def write_csv(results: Sequence[tuple[Path, Result]], path: Path) -> Path:
     """One row per run of every (source file, result) pair, under a header of ``COLUMNS``.
 
-    Written atomically; an existing ``path`` is never overwritten (ResultExistsError).
+    Written atomically. Raises ConfigError when ``path`` exists (it is never overwritten) or
+    cannot be written (``cannot write PATH: <reason>``).
     """
+    path = Path(path)
+    if path.exists():  # checked first so nothing is formatted for a doomed file
+        raise ConfigError(f"{path} already exists; dbkit never overwrites a CSV")
     rows = [csv_row(source, result, run) for source, result in results for run in result.runs]
 
     text = io.StringIO(newline="")
@@ -90,4 +95,7 @@ def write_csv(results: Sequence[tuple[Path, Result]], path: Path) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     data = text.getvalue().encode("utf-8")
-    return write_new(path, lambda out: out.write(data))
+    try:
+        return write_new(path, lambda out: out.write(data))
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -57,6 +57,12 @@ class Service:
         _whole(where, "max_overflow", self.max_overflow, 0)
         if self.driver not in DRIVERS:
             raise ConfigError(f"{where}driver = {self.driver!r}: must be one of {DRIVERS}")
+        if self.max_overflow and self.driver == "asyncpg":
+            # Counting overflow an asyncpg pool never opens would inflate the peak.
+            raise ConfigError(
+                f"{where}max_overflow = {self.max_overflow!r}: a SQLAlchemy option; an asyncpg "
+                "pool has no overflow (min_size/max_size only): drop it or set driver=sqlalchemy"
+            )
         if self.min_size is not None:
             _whole(where, "min_size", self.min_size, 0, self.pool_size)
             if self.driver == "sqlalchemy":

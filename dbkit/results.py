@@ -79,7 +79,9 @@ class Run:
     def efficiency(self) -> float | None:
         if self.ideal_s is None or self.wall_s <= 0 or self.tasks == 0:
             return None
-        return self.ideal_s / self.wall_s * self.ok / self.tasks
+        # Failed tasks end early, so a run that lost most of its tasks can finish before its
+        # ideal time: never more than 1 for the time, weighted by the share of tasks that made it.
+        return min(1.0, self.ideal_s / self.wall_s) * self.ok / self.tasks
 
     def errors_by_sqlstate(self) -> dict[str | None, int]:
         counts: dict[str | None, int] = {}
@@ -191,7 +193,12 @@ class Result:
 
 
 def read_result(path: Path) -> Result:
-    """Load a result file; a missing, unreadable or foreign file is a ConfigError."""
+    """Load a result file; a missing, unreadable, foreign or malformed file is a ConfigError.
+
+    Every field that report, export and plot read is type-checked first, so a hand-edited file
+    is refused with the field's path (``runs[0].ok: expected an integer, got 'lots'``), and a
+    document without runs (and no fleet) is refused as having nothing to show.
+    """
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -200,12 +207,230 @@ def read_result(path: Path) -> Result:
         raise ConfigError(f"{path}: not a readable JSON result ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: not a {FORMAT} document")
+    if data.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a {FORMAT} document (format: {data.get('format')!r})")
+    problem = _problem(data, DOCUMENT_SHAPE, "")
+    if problem is not None:
+        raise ConfigError(f"{path}: malformed {FORMAT} document ({problem})")
+    if not data["runs"] and data.get("fleet") is None:
+        why = "interrupted before any run finished" if data.get("interrupted") else "runs is []"
+        raise ConfigError(f"{path}: no runs to report ({why})")
     try:
         return Result.from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed {FORMAT} document ({exc!r})") from None
+
+
+@dataclass(frozen=True)
+class _Object:
+    """A JSON object's expected keys (``key?`` may be absent); ``closed`` refuses other keys,
+    ``values`` is the shape of every value (for maps such as counts by SQLSTATE)."""
+
+    fields: Mapping[str, Any]
+    closed: bool = False
+    values: Any = None
+
+
+# What report, export and plot read, and its type. A shape is a kind name, an _Object,
+# [shape] (a list of it), (None, shape) (it or null) or (first, second) (a [first, second] pair).
+KINDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
+    "int": ("an integer", int),
+    "number": ("a number", (int, float)),
+    "str": ("a string", str),
+    "bool": ("true or false", bool),
+    "object": ("an object", dict),
+}
+NUMBER_OR_NULL = (None, "number")
+SQLSTATE_COUNTS = _Object({}, values="int")  # {sqlstate, or type without one: count}
+FAULT_SHAPE = _Object(
+    {
+        "kind": "str",
+        "at_s": "number",
+        "action_s": "number",
+        "recovery_s?": NUMBER_OR_NULL,
+        "failed": "int",
+        "errors_by_sqlstate?": SQLSTATE_COUNTS,
+    }
+)
+RUN_SHAPE = _Object(
+    {
+        "strategy": "str",
+        "name": "str",
+        "params": "object",
+        "tasks": "int",
+        "ok": "int",
+        "failed": "int",
+        "queries_ok": "int",
+        "wall_s": "number",
+        "setup_s": "number",
+        "ideal_s": NUMBER_OR_NULL,
+        "latency_s": _Object(
+            {f"{k}?": NUMBER_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
+        ),
+        "errors": [
+            _Object(
+                {
+                    "type": "str",
+                    "sqlstate": (None, "str"),
+                    "count": "int",
+                    "first_s": "number",
+                    "last_s": "number",
+                    "example": "str",
+                },
+                closed=True,
+            )
+        ],
+        "peak_server_connections": (None, "int"),
+        "server_connections?": [("number", "int")],
+        "retries?": "int",
+        "faults?": [FAULT_SHAPE],
+        "interrupted?": "bool",
+    }
+)
+FLEET_SERVICE_SHAPE = _Object(
+    {
+        "name": "str",
+        "processes": "int",
+        "planned_peak": "int",
+        "ok": "int",
+        "failed": "int",
+        "throughput_qps": "number",
+        "p99_s": NUMBER_OR_NULL,
+        "acquire_wait_p99_s": NUMBER_OR_NULL,
+        "pool_timeouts": "int",
+        "errors_by_sqlstate": SQLSTATE_COUNTS,
+    }
+)
+FLEET_SHAPE = _Object(
+    {
+        "budget": "int",
+        "max_connections": "int",
+        "total_peak_planned": "int",
+        "peak_server_connections": (None, "int"),
+        "ok": "int",
+        "failed": "int",
+        "fits_plan": "bool",
+        "throughput_qps": "number",
+        "p99_s": NUMBER_OR_NULL,
+        "acquire_wait_p99_s": NUMBER_OR_NULL,
+        "first_failure": (
+            None,
+            _Object(
+                {"service": "str", "at_s": "number", "sqlstate": (None, "str"), "type?": "str"}
+            ),
+        ),
+        "fault?": (
+            None,
+            _Object(
+                {
+                    "kind": "str",
+                    "at_s": "number",
+                    "action_s": "number",
+                    "recovery_s": NUMBER_OR_NULL,
+                }
+            ),
+        ),
+        "services": [FLEET_SERVICE_SHAPE],
+    }
+)
+SWEEP_SHAPE = _Object(
+    {
+        "param": "str",
+        "tolerance": "number",
+        "knee": (
+            None,
+            _Object(
+                {
+                    "value": "int",
+                    "throughput_qps": "number",
+                    "best_value": "int",
+                    "best_throughput_qps": "number",
+                }
+            ),
+        ),
+    }
+)
+DOCUMENT_SHAPE = _Object(
+    {
+        "metadata": _Object(
+            {
+                "max_connections?": (None, "int"),
+                "superuser_reserved_connections?": (None, "int"),
+                "reserved_connections?": (None, "int"),
+            }
+        ),
+        "interrupted?": "bool",
+        "runs": [RUN_SHAPE],
+        "fleet?": (None, FLEET_SHAPE),
+        "sweep?": (None, SWEEP_SHAPE),
+    }
+)
+
+
+def _describe(shape: Any) -> str:
+    if isinstance(shape, str):
+        return KINDS[shape][0]
+    if isinstance(shape, _Object):
+        return "an object"
+    if isinstance(shape, list):
+        return "a list"
+    if shape[0] is None:
+        return f"{_describe(shape[1])} or null"
+    return f"a pair [{_describe(shape[0])}, {_describe(shape[1])}]"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, list | dict) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _problem(value: Any, shape: Any, where: str) -> str | None:
+    """The first place ``value`` does not have ``shape``, as ``runs[0].ok: expected ...``."""
+    wrong = f"{where or 'document'}: expected {_describe(shape)}, got {_show(value)}"
+    if isinstance(shape, str):
+        # bool is an int to Python, not to JSON: true is no count and 1 is no flag
+        fits = isinstance(value, KINDS[shape][1]) and isinstance(value, bool) == (shape == "bool")
+        return None if fits else wrong
+    if isinstance(shape, tuple) and shape[0] is None:
+        problem = None if value is None else _problem(value, shape[1], where)
+        # wrong right here, not deeper in: say that null would do too
+        return wrong if problem and problem.startswith(f"{where or 'document'}: ") else problem
+    if isinstance(shape, tuple):  # a [first, second] pair
+        if not isinstance(value, list) or len(value) != 2:
+            return wrong
+        return _problem(value[0], shape[0], f"{where}[0]") or _problem(
+            value[1], shape[1], f"{where}[1]"
+        )
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return wrong
+        for i, item in enumerate(value):
+            problem = _problem(item, shape[0], f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if not isinstance(value, dict):
+        return wrong
+    prefix = f"{where}." if where else ""
+    if shape.values is not None:
+        for key, item in value.items():
+            problem = _problem(item, shape.values, f"{prefix}{key}")
+            if problem is not None:
+                return problem
+    names = {key.rstrip("?") for key in shape.fields}
+    for key, sub in shape.fields.items():
+        name = key.rstrip("?")
+        if name not in value:
+            if key.endswith("?"):
+                continue
+            return f"{prefix}{name}: missing"
+        problem = _problem(value[name], sub, prefix + name)
+        if problem is not None:
+            return problem
+    extra = sorted(set(value) - names) if shape.closed else []
+    return f"{prefix}{extra[0]}: unexpected key" if extra else None
 
 
 def write_result(result: Result, path: Path) -> Path:

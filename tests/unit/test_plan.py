@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dbkit.deploy import load_deploy, parse_service
+from dbkit.deploy import build_plan, load_deploy, parse_service
 from dbkit.errors import ConfigError
 from dbkit.plan import Budget, Service, format_plan, plan_fleet
+from dbkit.servers import EmbeddedServer
 from dbkit.servers.base import ServerInfo
 
 DEPLOYS = Path(__file__).resolve().parents[2] / "scenarios" / "deploys"
@@ -139,6 +140,17 @@ def test_service_rejects_bad_values(kwargs: dict[str, object], key: str) -> None
 def test_min_size_is_asyncpg_only() -> None:
     with pytest.raises(ConfigError, match="min_size"):
         Service("s", 1, 1, 10, min_size=2, driver="sqlalchemy")
+
+
+def test_max_overflow_is_sqlalchemy_only() -> None:
+    # an asyncpg pool never opens overflow connections: counting them would inflate the peak
+    with pytest.raises(ConfigError, match=r"service api: max_overflow = 5: a SQLAlchemy option"):
+        Service("api", 2, 2, 5, max_overflow=5)
+    text = "api:replicas=2,workers=2,pool_size=5,driver=asyncpg,max_overflow=5"
+    with pytest.raises(ConfigError) as err:
+        parse_service(text)
+    assert str(err.value).startswith(f"--service {text!r}: service api: max_overflow = 5")
+    assert Service("api", 2, 2, 5, max_overflow=0).peak == 20
 
 
 def test_budget_and_plan_reject_bad_input() -> None:
@@ -275,9 +287,79 @@ def test_a_pool_larger_than_the_server_is_an_error_naming_file_and_key(tmp_path:
     path.write_text(
         "[database]\nmax_connections = 100\n"
         "[services.api]\nreplicas = 1\nworkers = 1\npool_size = 100\nmax_overflow = 100\n"
+        'driver = "sqlalchemy"\n'
     )
     with pytest.raises(ConfigError) as err:
         load_deploy(path)
     message = str(err.value)
     assert str(path) in message and "services.api.pool_size = 100 (+ max_overflow 100)" in message
     assert "larger than database.max_connections 100" in message
+
+
+# --- where the budget comes from -------------------------------------------------------------
+
+FILE_SAYS_100 = "[database]\nmax_connections = 100\nreserved = 3\nheadroom = 5\n" + GOOD_SERVICE
+
+
+def test_the_server_wins_over_the_file_and_options_win_over_both(tmp_path: Path) -> None:
+    deploy = load_deploy(_write(tmp_path, FILE_SAYS_100))
+    info = ServerInfo("embedded", "17.0", 40, 2, 1, "dbkit_app", False)
+    budget = deploy.budget(info)
+    # the server's settings; headroom, which a server has no setting for, from the file
+    assert (budget.max_connections, budget.superuser_reserved, budget.reserved) == (40, 2, 1)
+    assert budget.headroom == 5 and budget.available == 40 - 2 - 1 - 5
+    chosen = deploy.budget(info, max_connections=60, reserved=0, headroom=0)
+    assert (chosen.max_connections, chosen.superuser_reserved, chosen.headroom) == (60, 0, 0)
+    assert deploy.budget(max_connections=50).available == 50 - 3 - 5
+
+
+def test_plan_budget_from_a_live_server_not_the_file(tmp_path: Path, pg20: EmbeddedServer) -> None:
+    path = _write(tmp_path, FILE_SAYS_100)
+    plan = build_plan(path, dsn=pg20.admin_dsn)
+    assert plan.budget.max_connections == 20  # the server's, not the file's 100
+    assert plan.budget.superuser_reserved == pg20.info.superuser_reserved_connections
+    assert plan.budget.headroom == 5
+    assert build_plan(path, dsn=pg20.admin_dsn, max_connections=30).budget.max_connections == 30
+
+
+def test_no_max_connections_names_every_remedy() -> None:
+    with pytest.raises(ConfigError) as err:
+        build_plan(services=["api:replicas=2,workers=2,pool_size=5"])
+    message = str(err.value)
+    for remedy in ("--max-connections N", "--dsn", "[database] max_connections"):
+        assert remedy in message
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (
+            {"max_connections": 100, "reserved": 200},
+            "superuser_reserved 200 (--reserved) = 200 must be below max_connections 100 "
+            "(--max-connections)",
+        ),
+        (
+            {"max_connections": 10, "reserved": 3, "headroom": 7},
+            "superuser_reserved 3 (--reserved) + headroom 7 (--headroom) = 10 must be below",
+        ),
+        ({"max_connections": 3}, "superuser_reserved 3 (default) = 3 must be below"),
+    ],
+)
+def test_reserved_slots_must_leave_some_of_max_connections(
+    options: dict[str, int], named: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_plan(services=["api:replicas=2,workers=2,pool_size=5"], **options)
+    assert named in str(err.value)
+
+
+def test_reserved_from_the_file_is_named_with_file_and_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[database]\nmax_connections = 100\nreserved = 150\n" + GOOD_SERVICE)
+    with pytest.raises(ConfigError) as err:
+        build_plan(path)
+    message = str(err.value)
+    assert f"({path}: database.reserved = 150)" in message
+    assert f"max_connections 100 ({path}: database.max_connections = 100)" in message
+    # one slot left is a budget (and a verdict), not an error
+    plan = build_plan(path, reserved=94, headroom=5)
+    assert plan.budget.available == 1 and not plan.fits

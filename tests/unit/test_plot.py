@@ -239,7 +239,14 @@ def test_csv_never_overwrites(tmp_path: Path) -> None:
     path = tmp_path / "runs.csv"
     write_csv([(Path("a.json"), storm_result())], path)
     before = path.read_text()
-    with pytest.raises(ResultExistsError):
+    # bad input like an existing --plot: a ConfigError (exit 2), naming the path
+    with pytest.raises(ConfigError, match=f"{path} already exists; dbkit never overwrites"):
         write_csv([(Path("b.json"), sleep_result())], path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_csv_to_an_unwritable_place_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^cannot write /proc/z.csv: No such file or directory$"):
+        write_csv([(Path("a.json"), storm_result())], Path("/proc/z.csv"))

@@ -137,3 +137,92 @@ def test_bad_files_are_config_errors(tmp_path: Path, content: str, message: str)
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         read_result(path)
+
+
+def _golden_with(change: str, value: object) -> dict[str, object]:
+    """The golden document with one field (``runs.0.ok``) set to ``value`` (or removed)."""
+    data = json.loads(GOLDEN.read_text())
+    *parents, last = change.split(".")
+    target = data
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if value is REMOVE:
+        del target[last]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return data
+
+
+REMOVE = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "value", "problem"),
+    [
+        ("runs.0.ok", "lots", "runs[0].ok: expected an integer, got 'lots'"),
+        ("runs.1.failed", True, "runs[1].failed: expected an integer, got True"),
+        ("runs.0.tasks", 1.5, "runs[0].tasks: expected an integer, got 1.5"),
+        ("runs.0.wall_s", "3", "runs[0].wall_s: expected a number, got '3'"),
+        ("runs.0.wall_s", None, "runs[0].wall_s: expected a number, got None"),
+        ("runs.0.ideal_s", "0.3", "runs[0].ideal_s: expected a number or null, got '0.3'"),
+        ("runs.1.latency_s.p99", "slow", "runs[1].latency_s.p99: expected a number or null"),
+        ("runs.1.latency_s.p75", 1.0, "runs[1].latency_s.p75: unexpected key"),
+        ("runs.0.errors", {}, "runs[0].errors: expected a list, got {}"),
+        ("runs.0.errors.0", "53300", "runs[0].errors[0]: expected an object, got '53300'"),
+        ("runs.0.errors.0.count", "104", "runs[0].errors[0].count: expected an integer"),
+        ("runs.0.errors.0.sqlstate", 53300, "runs[0].errors[0].sqlstate: expected a string or"),
+        ("runs.0.errors.0.example", REMOVE, "runs[0].errors[0].example: missing"),
+        ("runs.0.server_connections.1", [0.05], "runs[0].server_connections[1]: expected a pair"),
+        ("runs.0.faults", [{"kind": "restart"}], "runs[0].faults[0].at_s: missing"),
+        ("runs.1.params", [], "runs[1].params: expected an object, got []"),
+        ("runs.1.name", REMOVE, "runs[1].name: missing"),
+        ("runs", {}, "runs: expected a list, got {}"),
+        ("metadata.max_connections", "100", "metadata.max_connections: expected an integer or"),
+        ("interrupted", "no", "interrupted: expected true or false, got 'no'"),
+        ("sweep", {"param": "pool_size", "tolerance": 0.05, "knee": {"value": "4"}}, "sweep.knee"),
+        ("fleet", {"budget": 97}, "fleet.max_connections: missing"),
+    ],
+)
+def test_wrongly_typed_fields_are_named(
+    tmp_path: Path, change: str, value: object, problem: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_golden_with(change, value)))
+    with pytest.raises(ConfigError) as err:
+        read_result(path)
+    assert str(err.value).startswith(f"{path}: malformed dbkit.result/1 document ({problem}")
+
+
+def test_the_qa_document_gets_the_exact_message(tmp_path: Path) -> None:
+    path = tmp_path / "lots.json"
+    path.write_text(json.dumps(_golden_with("runs.0.ok", "lots")))
+    with pytest.raises(ConfigError) as err:
+        read_result(path)
+    assert str(err.value) == (
+        f"{path}: malformed dbkit.result/1 document (runs[0].ok: expected an integer, got 'lots')"
+    )
+
+
+def test_a_document_without_runs_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(_golden_with("runs", [])))
+    with pytest.raises(ConfigError, match=r"empty.json: no runs to report \(runs is \[\]\)"):
+        read_result(path)
+    data = _golden_with("runs", [])
+    data["interrupted"] = True
+    path.unlink()
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="interrupted before any run finished"):
+        read_result(path)
+
+
+def test_older_documents_without_the_optional_run_fields_still_read(tmp_path: Path) -> None:
+    data = json.loads(GOLDEN.read_text())
+    for run in data["runs"]:
+        for key in ("server_connections", "retries", "faults", "interrupted"):
+            del run[key]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    assert [run.name for run in read_result(path).runs] == ["unbatched", "pool-20"]
