@@ -14,6 +14,8 @@ pool_size = 90
 
 from __future__ import annotations
 
+import math
+import stat
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -22,7 +24,7 @@ from typing import Any
 
 from dbkit.errors import ConfigError
 from dbkit.spec import RunSpec
-from dbkit.tomlfile import no_unknown, read_toml, table
+from dbkit.tomlfile import kind, no_unknown, read_toml, table
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
 TOP_KEYS = {"description", "server", "defaults", "runs"}
@@ -39,18 +41,42 @@ class Scenario:
 
 
 def find_scenario(name: str) -> Path:
-    """A path to a file, or a name looked up in ./scenarios and the kit's own scenarios/."""
+    """A path to a file, or a name looked up in ./scenarios and the kit's own scenarios/.
+
+    A bare name (no ``.toml``, no ``/``) is looked up first, then taken as a file of any
+    extension; a name with either is only ever a path.
+    """
+    if not name.strip():
+        raise ConfigError("no scenario given: a name (see scenarios/) or a path to a .toml file")
     direct = Path(name)
-    if direct.suffix == ".toml" or "/" in name:
-        if direct.is_file():
-            return direct
+    is_path = direct.suffix == ".toml" or "/" in name
+    if not is_path:
+        for folder in SCENARIO_DIRS:
+            candidate = folder / f"{name}.toml"
+            if _file_kind(candidate) == "file":
+                return candidate
+    found = _file_kind(direct)
+    if found == "file":
+        return direct
+    if found == "directory":
+        raise ConfigError(f"{name}: is a directory, not a scenario file")
+    if found == "other":
+        raise ConfigError(f"{name}: not a regular file, so not a scenario file")
+    if is_path:
         raise ConfigError(f"no scenario file {name}")
-    for folder in SCENARIO_DIRS:
-        candidate = folder / f"{name}.toml"
-        if candidate.is_file():
-            return candidate
     known = sorted({p.stem for folder in SCENARIO_DIRS for p in folder.glob("*.toml")})
     raise ConfigError(f"no scenario {name!r}; known: {', '.join(known) or 'none'}")
+
+
+def _file_kind(path: Path) -> str | None:
+    """file, directory, other, or None when there is nothing readable by that name."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # ENAMETOOLONG and EACCES too, which is_file() would raise
+        return None
+    if stat.S_ISREG(mode):
+        return "file"
+    return "directory" if stat.S_ISDIR(mode) else "other"
 
 
 def load_scenario(name_or_path: str) -> Scenario:
@@ -75,8 +101,13 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
     keys = set(_spec_types())
     defaults = table(data.get("defaults", {}), path, "defaults")
     no_unknown(defaults, keys - {"strategy"}, path, "defaults.")
-    raw_runs = data.get("runs")
-    if not isinstance(raw_runs, list) or not raw_runs:
+    check_values(defaults, path, "defaults")
+    raw_runs = data.get("runs", [])
+    if not isinstance(raw_runs, list):
+        raise ConfigError(
+            f"{path}: runs must be an array of tables ([[runs]]), got {kind(raw_runs)}"
+        )
+    if not raw_runs:
         raise ConfigError(f"{path}: runs: needs at least one [[runs]] table")
     runs = []
     for i, raw in enumerate(raw_runs):
@@ -109,16 +140,27 @@ def _fits_server(spec: RunSpec, max_connections: int, path: Path, where: str) ->
 
 def build_spec(entry: dict[str, Any], path: Path | str, where: str) -> RunSpec:
     """A RunSpec from plain values, type-checked; errors name ``path`` and ``where.key``."""
+    check_values(entry, path, where)
+    try:
+        return RunSpec(**entry)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {where}: {exc}") from None
+
+
+def check_values(entry: dict[str, Any], path: Path | str, where: str) -> None:
+    """Each value has its RunSpec field's type, and each number is finite.
+
+    TOML has nan and inf; RunSpec's range checks let nan through (every comparison with it is
+    false), and a nan hold would end up in the result as JSON that is not JSON.
+    """
     types_ = _spec_types()
     for key, value in entry.items():
         if not _fits(value, types_[key]):
             raise ConfigError(
                 f"{path}: {where}.{key}: wrong type {type(value).__name__} ({value!r})"
             )
-    try:
-        return RunSpec(**entry)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {where}: {exc}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{path}: {where}.{key} = {value!r}: must be a finite number")
 
 
 def _spec_types() -> dict[str, Any]:

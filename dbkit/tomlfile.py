@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,23 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
 
 
+def kind(value: Any) -> str:
+    """What a TOML value is, in TOML's words: ``a string``, ``an array``, ``a table``..."""
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "a boolean"
+    for types, name in (
+        (str, "a string"), (int, "an integer"), (float, "a float"), (dict, "a table"),
+        (list, "an array"), (dt.datetime, "a date-time"), (dt.date, "a date"), (dt.time, "a time"),
+    ):  # fmt: skip
+        if isinstance(value, types):
+            return name
+    return f"a {type(value).__name__}"
+
+
 def table(value: Any, path: Path, where: str) -> dict[str, Any]:
     """``value`` if it is a TOML table, else a ConfigError naming the file and key."""
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: {where} = {value!r}: must be a table")
+        raise ConfigError(f"{path}: {where} = {value!r}: must be a table, got {kind(value)}")
     return value
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+
 from dbkit.servers import ServerSpec
 from dbkit.spec import RunSpec
 from dbkit.sweep import run_sweep
@@ -20,3 +24,24 @@ def test_sweep_over_three_sizes_names_a_knee() -> None:
     # pg_sleep scales with connections: 2 connections cannot be within 5 % of 10
     assert knee["pool_size"] != 2
     assert all(r.peak_server_connections <= r.params["pool_size"] for r in result.runs)
+
+
+def test_ctrl_c_in_a_sweep_keeps_the_partial_result() -> None:
+    # Ctrl-C while pool-2 runs: asyncio.Runner turns SIGINT into cancelling the run, which keeps
+    # its partial outcome and skips pool-5. The knee must come from finished runs only (none).
+    sent = []
+
+    def progress(index: int, name: str, done: int, total: int) -> None:
+        if done >= 4 and not sent:
+            sent.append(name)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    base = RunSpec("pool", tasks=40, queries=1, hold=0.05)
+    result = run_sweep(base, [2, 5], ServerSpec("embedded", max_connections=30), progress=progress)
+    assert sent == ["pool-2"]
+    assert result.interrupted
+    assert [(r.name, r.interrupted) for r in result.runs] == [("pool-2", True)]
+    assert 0 < result.runs[0].ok < 40
+    assert result.sweep is not None and result.sweep["values"] == [2, 5]
+    assert result.sweep["knee"] is None
+    json.loads(result.dumps())  # the document is still written whole

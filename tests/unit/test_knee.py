@@ -6,16 +6,18 @@ import pytest
 
 from dbkit.errors import ConfigError
 from dbkit.report import format_sweep
-from dbkit.results import Run
+from dbkit.results import Result, Run
+from dbkit.servers import ServerSpec
 from dbkit.spec import RunSpec
 from dbkit.stats import LatencySummary
-from dbkit.sweep import find_knee, parse_sizes, sweep_specs
+from dbkit.sweep import find_knee, parse_sizes, run_sweep, sweep_result, sweep_specs
 
 
-def _run(qps: float, ok: int = 10) -> Run:
+def _run(qps: float, ok: int = 10, interrupted: bool = False) -> Run:
     return Run(
         strategy="pool", name="p", params={}, tasks=10, ok=ok, failed=10 - ok,
         queries_ok=int(qps), wall_s=1.0, setup_s=0.0, ideal_s=None, latency_s=LatencySummary(),
+        interrupted=interrupted,
     )  # fmt: skip
 
 
@@ -36,9 +38,7 @@ def test_knee_ignores_points_where_nothing_succeeded() -> None:
 
 def test_parse_sizes() -> None:
     assert parse_sizes("90, 10,50") == [10, 50, 90]
-    for bad in ("", "a,b", "0,5", "5,5"):
-        with pytest.raises(ConfigError):
-            parse_sizes(bad)
+    assert parse_sizes(" 7 ") == [7]
 
 
 def test_sweep_specs_set_the_param() -> None:
@@ -48,3 +48,85 @@ def test_sweep_specs_set_the_param() -> None:
     assert [s.pool_size for s in specs] == [3, 7]
     with pytest.raises(ConfigError, match="cannot sweep"):
         sweep_specs(RunSpec("pool"), [3], "queries")
+    with pytest.raises(ConfigError, match="at least one value"):
+        sweep_specs(RunSpec("pool"), [])
+    with pytest.raises(ConfigError, match="pool_size 3 twice"):
+        sweep_specs(RunSpec("pool"), [3, 3])
+
+
+def test_knee_of_an_interrupted_sweep_counts_only_finished_runs() -> None:
+    # Ctrl-C in the second of three runs: two runs, the last partial, for three values.
+    runs = [_run(100), _run(5000, ok=3, interrupted=True)]
+    knee = find_knee(runs, [1, 2, 4])
+    assert knee is not None and (knee["value"], knee["best_value"]) == (1, 1)
+    assert find_knee([_run(5000, interrupted=True)], [1, 2]) is None
+    assert find_knee([], [1, 2]) is None
+
+
+def test_an_interrupted_sweep_keeps_its_partial_document() -> None:
+    partial = Result({}, (_run(100), _run(900, interrupted=True)), interrupted=True)
+    result = sweep_result(partial, [2, 5, 10], "pool_size")
+    assert result.interrupted and len(result.runs) == 2
+    assert result.sweep is not None
+    assert result.sweep["values"] == [2, 5, 10]
+    assert result.sweep["knee"] is not None and result.sweep["knee"]["pool_size"] == 2
+    assert sweep_result(Result({}, (), interrupted=True), [2], "pool_size").sweep == {
+        "param": "pool_size", "values": [2], "tolerance": 0.05, "knee": None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "--sizes: '' is not a positive integer"),
+        ("1,,2", "--sizes: '' is not a positive integer"),
+        ("1,2,", "--sizes: '' is not a positive integer"),
+        ("a,b", "--sizes: 'a' is not a positive integer"),
+        ("1.5", "--sizes: '1.5' is not a positive integer"),
+        ("0,5", "--sizes: '0' is not a positive integer"),
+        ("5,-3", "--sizes: '-3' is not a positive integer"),
+        ("1_000", "--sizes: '1_000' is not a positive integer"),
+        ("5,5", "--sizes: '5' repeats an earlier value"),
+        ("5,05", "--sizes: '05' repeats an earlier value"),
+        ("00", "--sizes: '00' is not a positive integer"),
+        ("9" * 5000, "--sizes: 99999999999999999999... is too large"),
+    ],
+)
+def test_bad_sizes_name_the_item(text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_sizes(text)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "param", "needle"),
+    [
+        ("pool", "batch_size", "pool does not use batch_size; sweep one of: pool_size, tasks"),
+        ("pool", "limit", "pool does not use limit; sweep one of: pool_size, tasks"),
+        ("semaphore", "pool_size", "semaphore does not use pool_size; sweep one of: limit, tasks"),
+        ("batched", "limit", "batched does not use limit; sweep one of: batch_size, tasks"),
+        ("unbatched", "pool_size", "unbatched does not use pool_size; sweep one of: tasks"),
+        ("sqlalchemy", "limit", "sqlalchemy does not use limit; sweep one of: pool_size, tasks"),
+        ("pool", "queries", "cannot sweep 'queries'; sweep one of: pool_size, tasks"),
+    ],
+)
+def test_a_param_the_strategy_does_not_use_is_refused(
+    strategy: str, param: str, needle: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        sweep_specs(RunSpec(strategy), [1, 2], param)
+    assert str(info.value) == needle
+
+
+def test_every_strategy_can_sweep_what_it_uses() -> None:
+    for strategy, param in [("pool", "tasks"), ("semaphore", "limit"), ("batched", "batch_size"),
+                            ("sqlalchemy", "pool_size"), ("unbatched", "tasks")]:  # fmt: skip
+        specs = sweep_specs(RunSpec(strategy), [3, 7], param)
+        assert [getattr(s, param) for s in specs] == [3, 7]
+
+
+def test_run_sweep_refuses_an_unused_param_before_starting_a_server() -> None:
+    # A server that cannot start: reaching it would be a ServerError, not this ConfigError.
+    server = ServerSpec("dsn", dsn="postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(ConfigError, match="pool does not use batch_size"):
+        run_sweep(RunSpec("pool"), [1, 2], server, param="batch_size")

@@ -59,6 +59,28 @@ def _write(tmp_path: Path, text: str) -> str:
         ('[server]\nmax_connections = 0\n[[runs]]\nstrategy = "pool"', "server.max_connections"),
         ('[defaults]\nstrategy = "pool"\n[[runs]]\ntasks = 1', "unknown key defaults.strategy"),
         ("description = 'x'", "runs: needs at least one"),
+        ("runs = []", "runs: needs at least one"),
+        ('runs = "x"', "runs must be an array of tables ([[runs]]), got a string"),
+        ("runs = 3", "runs must be an array of tables ([[runs]]), got an integer"),
+        ('[runs]\nstrategy = "pool"', "runs must be an array of tables ([[runs]]), got a table"),
+        ("runs = [1]", "runs[0] = 1: must be a table, got an integer"),
+        ('server = "big"', "server = 'big': must be a table, got a string"),
+        ('[[runs]]\nstrategy = "pool"\nhold = nan', "runs[0].hold = nan: must be a finite number"),
+        ('[[runs]]\nstrategy = "pool"\nhold = inf', "runs[0].hold = inf: must be a finite number"),
+        (
+            '[[runs]]\nstrategy = "pool"\nacquire_timeout = -inf',
+            "runs[0].acquire_timeout = -inf: must be a finite number",
+        ),
+        (
+            '[[runs]]\nstrategy = "pool"\nconnect_timeout = +nan',
+            "runs[0].connect_timeout = nan: must be a finite number",
+        ),
+        (
+            '[[runs]]\nstrategy = "pool"\nstatement_timeout = inf',
+            "runs[0].statement_timeout = inf: must be a finite number",
+        ),
+        ('[defaults]\nhold = nan\n[[runs]]\nstrategy = "pool"', "defaults.hold = nan: must be"),
+        ('[defaults]\nhold = "x"\n[[runs]]\nstrategy = "pool"', "defaults.hold: wrong type"),
         (
             '[[runs]]\nstrategy = "pool"\npool_size = 150',
             "runs[0].pool_size = 150: larger than server.max_connections 100",
@@ -81,6 +103,44 @@ def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
 def test_missing_scenario_lists_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"no scenario 'nope'; known: .*pool"):
         find_scenario("nope")
+    with pytest.raises(ConfigError, match=r"no scenario file nope/x.toml"):
+        find_scenario("nope/x.toml")
+
+
+def test_an_existing_file_without_toml_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("noext.txt").write_text('description = "d"\n[[runs]]\nstrategy = "pool"\n')
+    Path("plain").write_text('[[runs]]\nstrategy = "semaphore"\n')
+    assert load_scenario("noext.txt").runs[0].strategy == "pool"
+    assert load_scenario("plain").runs[0].strategy == "semaphore"
+    assert load_scenario(str(tmp_path / "noext.txt")).name == "noext"
+
+
+def test_a_named_scenario_wins_over_a_local_file_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("pool").mkdir()
+    assert find_scenario("pool").name == "pool.toml"
+
+
+@pytest.mark.parametrize("name", ["dir.toml", "dir.toml/", "plaindir"])
+def test_a_directory_is_named_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("dir.toml").mkdir()
+    Path("plaindir").mkdir()
+    with pytest.raises(ConfigError, match=r"is a directory, not a scenario file"):
+        find_scenario(name)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 5000, "/dev/null"])
+def test_odd_names_are_config_errors(name: str) -> None:
+    with pytest.raises(ConfigError):
+        load_scenario(name)
 
 
 @pytest.mark.parametrize(
