@@ -7,7 +7,6 @@ input, 1 for anything else the user should know; no traceback.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -21,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dbkit.deploy import build_plan, collect_deploy
 from dbkit.dsn import mask_text, read_dsn_file, remember_secret
-from dbkit.errors import ConfigError, DbkitError
+from dbkit.errors import ConfigError, DbkitError, ResultExistsError
 from dbkit.experiment import LOOPS, run_experiment
+from dbkit.files import check_writable, rescue_copy
 from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import format_plan
 from dbkit.recorder import quiet_driver_logs
@@ -40,8 +40,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say [default: ...] and [services.NAME] literally
 )
-server_app = typer.Typer(help="Start a throwaway PostgreSQL.", no_args_is_help=True)
+server_app = typer.Typer(
+    help="Start a throwaway PostgreSQL.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(server_app, name="server")
 
 err = Console(stderr=True, highlight=False)
@@ -145,25 +148,38 @@ def _interrupt_code() -> int:
 
 def guarded(func: Callable[[], Any]) -> Any:
     """Run a library call; DbkitError -> one line and exit 2 (bad input) or 1."""
-    previous = signal.getsignal(signal.SIGTERM)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    previous_int = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, _sigterm)
+    if previous_int == signal.SIG_IGN:
+        # Started in the background by a shell without job control: SIGINT arrives ignored.
+        # Take it back, so that SIGTERM (which takes the Ctrl-C path) and kill -INT still work.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return func()
     except ConfigError as exc:
         fail(mask_text(str(exc)), 2)
     except DbkitError as exc:
         fail(mask_text(str(exc)), 1)
+    except OSError as exc:  # a file or folder the kit was pointed at: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(mask_text(f"{where}{exc.strerror or exc}"), 1)
     except KeyboardInterrupt:
         fail("interrupted; the server was stopped", _interrupt_code())
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
-def _sigterm(signum: int, frame: object) -> None:
-    # SIGTERM takes the Ctrl-C path: inside a run, asyncio cancels the tasks and the partial
-    # result is kept; elsewhere KeyboardInterrupt unwinds and closes servers on the way out.
+def _sigterm(signum: int, frame: Any) -> None:
+    # SIGTERM takes the Ctrl-C path: inside a run, asyncio's SIGINT handler cancels the tasks
+    # and the partial result is kept; elsewhere KeyboardInterrupt unwinds and closes servers.
     _signals["term"] = True
-    os.kill(os.getpid(), signal.SIGINT)
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint):
+        on_sigint(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
 
 
 class ProgressDisplay:
@@ -220,7 +236,8 @@ def _server_spec(
         dsn = None
     if dsn is not None:
         remember_secret(dsn)  # masked from here on, wherever it shows up
-    return ServerSpec(kind=server, max_connections=max_connections or default, dsn=dsn)
+    limit = default if max_connections is None else max_connections
+    return ServerSpec(kind=server, max_connections=limit, dsn=dsn)
 
 
 def _command() -> list[str]:
@@ -241,18 +258,25 @@ def _save_and_show(
 ) -> Result:
     """Run ``measure`` with a progress display, write its result, then print it."""
     path = out or default_path(stem, results_dir)
-    if path.exists():  # checked before the run too, so no time is spent on a doomed result
-        raise ConfigError(f"{path} already exists; dbkit never overwrites a result")
+    check_writable(path)  # before the run, so no time is spent on a result that cannot be kept
+    if plot:
+        check_writable(path.with_suffix(".png"))
     started = time.perf_counter()
     with ProgressDisplay(enabled=True) as progress:
         result = measure(progress)
-    write_result(result, path)
+    path, problem = _keep(result, path, stem, results_dir if out is None else None)
     if as_json:
         sys.stdout.write(result.dumps())
     else:
         lines = formatter(result) if formatter else format_result(result, title=title)
         for line in lines:
             typer.echo(line)
+    if problem:
+        fail(problem, 1)
+    for run in result.runs:
+        fault = run.params.get("fault")
+        if fault and not run.faults and not run.interrupted:
+            err.print(f"note: fault {fault} never fired: {run.name} ended at {run.wall_s:.2f} s")
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
     if result.interrupted:
         err.print("interrupted: the partial result above was kept", markup=False)
@@ -262,11 +286,31 @@ def _save_and_show(
     return result
 
 
+def _keep(result: Result, path: Path, stem: str, auto_dir: Path | None) -> tuple[Path, str | None]:
+    """Write the result, never losing it: returns where it went and what went wrong, if any.
+
+    An auto-named file whose name another dbkit took meanwhile takes the next free name; any
+    other failure saves a copy in the temp folder and says where.
+    """
+    while True:
+        try:
+            return write_result(result, path), None
+        except ResultExistsError as exc:
+            if auto_dir is None:
+                reason = str(exc)
+                break
+            path = default_path(stem, auto_dir)
+        except OSError as exc:
+            reason = f"cannot write {path}: {exc.strerror or exc}"
+            break
+    rescued = rescue_copy(lambda f: f.write(result.dumps().encode()), stem)
+    return rescued, f"{reason}; the result was saved to {rescued}"
+
+
 def _plot(results: list[Result], path: Path) -> None:
     from dbkit.plot import plot_results
 
-    if path.exists():
-        raise ConfigError(f"{path} already exists; dbkit never overwrites a plot")
+    check_writable(path)
     panels = plot_results(results, path)
     err.print(f"plot: {path} ({', '.join(panels)})", markup=False)
 
@@ -502,6 +546,9 @@ def report(
 
     def go() -> None:
         results: list[tuple[Path, Result]] = [(f, read_result(f)) for f in files]
+        for target in (csv, plot):
+            if target is not None:
+                check_writable(target)
         for i, (path, result) in enumerate(results):
             if i:
                 typer.echo("")

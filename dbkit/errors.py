@@ -13,5 +13,5 @@ class ServerError(DbkitError):
     """A PostgreSQL server could not be started, reached or prepared."""
 
 
-class ResultExistsError(DbkitError):
-    """A result file is already there; dbkit never overwrites one."""
+class ResultExistsError(ConfigError):
+    """An output file is already there; dbkit never overwrites one (bad input: exit 2)."""

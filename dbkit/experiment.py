@@ -251,8 +251,7 @@ async def _measure(
     helpers = []
     if progress is not None:
         helpers.append(asyncio.create_task(_tick(spec, rec, progress)))
-    if injector is not None:
-        helpers.append(asyncio.create_task(injector.run()))
+    injecting = None if injector is None else asyncio.create_task(injector.run())
     setup_started = perf_counter()
     interrupted = False
     try:
@@ -267,8 +266,9 @@ async def _measure(
             rec.end()
         for helper in helpers:
             helper.cancel()
-        # gather: wait for the ticker and the injector to finish cancelling, ignoring both.
-        await asyncio.gather(*helpers, return_exceptions=True)
+        # The injector ends by itself once the run has (never mid-restart); the ticker is
+        # cancelled. gather: wait for both, ignoring what they raise.
+        await asyncio.gather(*helpers, *filter(None, [injecting]), return_exceptions=True)
     if progress is not None:
         progress(rec.done, spec.tasks)
     fault = injector.record() if injector is not None else None

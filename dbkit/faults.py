@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -20,6 +21,7 @@ from dbkit.recorder import Recorder
 
 FAULT_KINDS = ("terminate", "restart", "stop")
 RECOVERY_POLL_S = 0.005
+WAIT_SLICE_S = 0.05  # how soon a waiting injector notices that the run has ended
 
 TERMINATE_WORKLOAD = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -40,7 +42,7 @@ class Fault:
             at_s = float(at) if sep else -1.0
         except ValueError:
             at_s = -1.0
-        if kind not in FAULT_KINDS or at_s < 0:
+        if kind not in FAULT_KINDS or not 0 <= at_s < math.inf:
             raise ConfigError(
                 f"fault must be KIND@SECONDS with KIND one of {', '.join(FAULT_KINDS)} "
                 f"(got {text!r})"
@@ -122,12 +124,16 @@ class Injector:
         self._fired_at: float | None = None
 
     async def run(self) -> None:
+        """Ends by itself soon after the run does: the caller waits for it rather than cancel
+        it, so that a restart is never left half done (server down) when the run ends early."""
         rec = self.rec
         while not rec.started:  # the measured window starts after pools are ready
+            if rec.t_end is not None:
+                return  # the run ended during its setup
             await asyncio.sleep(RECOVERY_POLL_S)
-        delay = rec.t0 + self.fault.at_s - perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        due = rec.t0 + self.fault.at_s
+        while rec.t_end is None and (left := due - perf_counter()) > 0:
+            await asyncio.sleep(min(left, WAIT_SLICE_S))
         if rec.t_end is not None:
             return  # the run ended before the fault was due
         self._fired_at = perf_counter()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from dbkit.errors import ResultExistsError
+from dbkit.errors import ConfigError, ResultExistsError
 
 
 def _umask() -> int:
@@ -40,3 +40,30 @@ def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return path
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, before any work, if ``path`` could not be written later.
+
+    ResultExistsError if it exists; ConfigError naming the path if its folder cannot be made
+    or written to (a file in the way, no permission, a read-only or pseudo file system).
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def rescue_copy(write: Callable[[IO[bytes]], object], stem: str) -> Path:
+    """Write to a new file in the system's temp folder: the last resort for a result."""
+    fd, name = tempfile.mkstemp(prefix=f"dbkit-{stem}-", suffix=".json")
+    os.fchmod(fd, 0o666 & ~_umask())
+    with os.fdopen(fd, "wb") as out:
+        write(out)
+    return Path(name)

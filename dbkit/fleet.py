@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from time import monotonic, perf_counter
@@ -46,6 +47,7 @@ DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 10.0
 START_DELAY_S = 0.3  # the common start lies this far ahead of the start signal
 
+MAX_DURATION_S = 24 * 3600.0
 # (seconds since the common start, duration): called on a timer, never per task.
 FleetProgress = Callable[[float, float], None]
 
@@ -183,12 +185,17 @@ def _check(
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
         raise ConfigError(f"fleet: service {duplicate} given twice")
-    if not duration > 0:
-        raise ConfigError(f"fleet: duration must be more than 0 seconds (got {duration})")
-    if not hold >= 0:
-        raise ConfigError(f"fleet: hold must be zero or more seconds (got {hold})")
-    if not acquire_timeout > 0:
-        raise ConfigError(f"fleet: acquire timeout must be more than 0 (got {acquire_timeout})")
+    if not 0 < duration <= MAX_DURATION_S:
+        raise ConfigError(
+            f"fleet: duration must be more than 0 and at most {MAX_DURATION_S:.0f} seconds "
+            f"(got {duration})"
+        )
+    if not 0 <= hold < math.inf:
+        raise ConfigError(f"fleet: hold must be a finite number of seconds, 0 or more (got {hold})")
+    if not 0 < acquire_timeout < math.inf:
+        raise ConfigError(
+            f"fleet: acquire timeout must be a finite number above 0 (got {acquire_timeout})"
+        )
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"fleet: concurrency must be at least 1 (got {concurrency})")
     if procs is not None and procs < 1:

@@ -13,6 +13,8 @@ from dbkit.workload import Workload
 STRATEGY_NAMES = ("sleep", "unbatched", "batched", "semaphore", "pool", "sqlalchemy")
 SLEEP_MODES = ("unbatched", "batched")
 MAX_TASKS = 10_000_000
+MAX_RETRIES = 100  # with a 1 s backoff cap, a task gives up within two minutes at most
+FLOAT_FIELDS = ("hold", "acquire_timeout", "connect_timeout", "statement_timeout")
 DEFAULT_BATCHES = 5  # the background post's batching: five sequential gathers
 
 
@@ -45,6 +47,10 @@ class RunSpec:
             raise ConfigError(
                 f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}"
             )
+        for name in FLOAT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number (got {value})")
         _at_least("tasks", self.tasks, 1)
         if self.tasks > MAX_TASKS:
             raise ConfigError(f"tasks must be at most {MAX_TASKS:,} (got {self.tasks:,})")
@@ -63,6 +69,10 @@ class RunSpec:
         if self.connect_timeout <= 0:
             raise ConfigError(f"connect_timeout must be above 0 (got {self.connect_timeout})")
         _at_least("retries", self.retries, 0)
+        if self.retries > MAX_RETRIES:
+            raise ConfigError(f"retries must be at most {MAX_RETRIES} (got {self.retries})")
+        if self.strategy == "sqlalchemy" and self.pool_size == 0 and self.max_overflow:
+            raise ConfigError("pool_size 0 is NullPool, which has no overflow: drop max_overflow")
         _at_least("procs", self.procs, 1)
         if self.fault is not None:
             from dbkit.faults import Fault

@@ -181,3 +181,54 @@ def test_fleet_exit_codes_follow_the_outcome(tmp_path: Path) -> None:
     assert over.returncode == 1, over.stderr
     assert "FAILED: first failure in service api" in over.stdout and "53300" in over.stdout
     assert_one_line_error(dbkit("fleet"), 2, "no services")
+
+
+def test_an_unwritable_destination_is_refused_before_the_run(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    for args in (
+        ["--out", str(in_the_way / "r.json")],
+        ["--results-dir", str(in_the_way)],
+        ["--out", "/proc/r.json"],
+    ):
+        proc = dbkit("run", "sleep", "--tasks", "10", "--mode", "unbatched", *args)
+        assert_one_line_error(proc, 2, "cannot write ")
+    result = tmp_path / "r.json"
+    assert dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(result))
+    for option, target in (("--csv", "/proc/r.csv"), ("--plot", "/proc/r.png")):
+        assert_one_line_error(dbkit("report", str(result), option, target), 2, target)
+    assert_one_line_error(dbkit("report", str(result), "--csv", str(result)), 2, "already exists")
+
+
+def test_runs_finishing_together_each_keep_their_result(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "dbkit", "run", "sleep", "--tasks", "10", "--mode", "unbatched"]
+    procs = [
+        subprocess.Popen([*args, "--results-dir", str(tmp_path)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    codes = [proc.wait(timeout=120) for proc in procs]
+    for proc in procs:
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert codes == [0, 0, 0, 0]
+    assert len(list(tmp_path.glob("*.json"))) == 4
+
+
+def test_a_result_that_cannot_be_written_is_rescued(tmp_path: Path) -> None:
+    from dbkit.cli import _keep
+    from dbkit.results import read_result
+
+    kept = tmp_path / "kept.json"
+    assert dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(kept))
+    result = read_result(kept)
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    path, problem = _keep(result, in_the_way / "r.json", "run-sleep", None)
+    try:
+        assert problem is not None and problem.startswith(f"cannot write {in_the_way}/r.json")
+        assert str(path) in problem and read_result(path).runs == result.runs
+    finally:
+        path.unlink()
+    # an auto-named result whose name was taken meanwhile takes the next free one
+    path, problem = _keep(result, kept, "kept", tmp_path)
+    assert problem is None and path != kept and path.parent == tmp_path

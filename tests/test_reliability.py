@@ -21,13 +21,19 @@ from tests.test_cli import assert_one_line_error, dbkit
 SECRET = "orange"  # a password that is also a plausible word, to catch any leak
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _spawn(*args: str, sigint_ignored: bool = False) -> subprocess.Popen[str]:
+    """``dbkit ARGS``; ``sigint_ignored`` as a shell without job control starts `cmd &`."""
     return subprocess.Popen(
         [sys.executable, "-m", "dbkit", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
 
 
@@ -55,9 +61,12 @@ def _server_folders_of(pid: int) -> list[Path]:
     return found
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("sig", "code", "sigint_ignored"),
+    [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False), (signal.SIGTERM, 143, True)],
+)
 def test_signal_mid_run_keeps_a_partial_result_and_stops_the_server(
-    tmp_path: Path, sig: signal.Signals, code: int
+    tmp_path: Path, sig: signal.Signals, code: int, sigint_ignored: bool
 ) -> None:
     out = tmp_path / "partial.json"
     proc = _spawn(

@@ -27,6 +27,9 @@ __all__ = [
 ]
 
 
+MIN_MAX_CONNECTIONS = 4  # PostgreSQL's 3 superuser-reserved slots, plus one for the workload
+
+
 @dataclass(frozen=True)
 class ServerSpec:
     """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN."""
@@ -38,10 +41,18 @@ class ServerSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown server {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if self.max_connections < 1:
-            raise ConfigError(f"max_connections must be at least 1 (got {self.max_connections})")
+        if self.max_connections < MIN_MAX_CONNECTIONS:
+            raise ConfigError(
+                f"max_connections must be at least {MIN_MAX_CONNECTIONS}: 3 are reserved for "
+                f"superusers and the workload needs one (got {self.max_connections})"
+            )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
+        if self.kind in ("embedded", "docker") and self.dsn:
+            raise ConfigError(
+                f"--server {self.kind} starts its own server, but a DSN was given "
+                "(--dsn, --dsn-file or DBKIT_DSN): drop one of them"
+            )
 
 
 def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
