@@ -140,8 +140,9 @@ class Injector:
         self._before = (rec.failed, _errors_by_state(rec))
         await self._act()
         self._action_s = perf_counter() - self._fired_at
-        # Recovery: the first statement that succeeds after the fault's action is done.
-        if await watch_recovery(lambda: rec.queries_live, lambda: rec.t_end is None):
+        # Recovery: the first statement that started after the action and succeeded.
+        rec.fault_done = True
+        if await watch_recovery(lambda: rec.queries_after_fault, lambda: rec.t_end is None):
             self._recovered_at = perf_counter()
 
     async def _act(self) -> None:

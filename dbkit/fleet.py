@@ -25,6 +25,7 @@ from dbkit.fleet_worker import (
     CLOSE_TIMEOUT_S,
     JOIN_TIMEOUT_S,
     POLL_S,
+    PUBLISH_S,
     Child,
     ProcessJob,
     ServiceRecord,
@@ -154,6 +155,9 @@ class FleetFault:
         self.fired_s = fired - start_at
         self.terminated = await perform(self.fault, self.target)
         self.action_s = monotonic() - fired
+        # Workers publish their counts every PUBLISH_S: successes of statements that ended
+        # before the action may still arrive for a moment, and are not a recovery.
+        await asyncio.sleep(2 * PUBLISH_S)
         end = start_at + self.duration
         if await watch_recovery(self._ok, lambda: monotonic() < end):
             self.recovery_s = monotonic() - fired

@@ -89,8 +89,8 @@ class Recorder:
     """Collects the outcome of every task of one run."""
 
     __slots__ = (
-        "errors", "failed", "latencies", "queries_live", "queries_ok", "retries", "started", "t0",
-        "t_end",
+        "errors", "failed", "fault_done", "latencies", "queries_after_fault", "queries_ok",
+        "retries", "started", "t0", "t_end",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -99,7 +99,11 @@ class Recorder:
         self.queries_ok = 0
         self.errors: ErrorTallies = {}
         self.retries = 0
-        self.queries_live = 0  # bumped per statement, for fault recovery; no clock read
+        # Fault recovery, without a clock read per statement: statements that started after a
+        # fault's action had finished and then succeeded (one that started before may complete
+        # after it, so it proves nothing about recovery).
+        self.fault_done = False
+        self.queries_after_fault = 0
         self.t0 = perf_counter()
         self.started = False
         self.t_end: float | None = None

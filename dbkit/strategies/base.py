@@ -63,9 +63,11 @@ async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Re
     if spec.rolls_back:
         await conn.execute("BEGIN")
     for _ in range(spec.queries):
+        after_fault = rec.fault_done
         await conn.execute(statement)
         done[0] += 1
-        rec.queries_live += 1
+        if after_fault:
+            rec.queries_after_fault += 1
     if spec.rolls_back:
         await conn.execute("ROLLBACK")
 

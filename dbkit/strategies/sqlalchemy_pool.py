@@ -66,9 +66,11 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
             # The connection's implicit transaction is rolled back on close unless committed.
             async with engine.connect() as conn:
                 for _ in range(queries):
+                    after_fault = rec.fault_done
                     await conn.exec_driver_sql(statement)
                     done[0] += 1
-                    rec.queries_live += 1
+                    if after_fault:
+                        rec.queries_after_fault += 1
                 if spec.sql is not None and spec.commit:
                     await conn.commit()
 

@@ -77,13 +77,24 @@ def test_server_is_stopped_when_the_run_raises() -> None:
 
 
 def test_a_run_leaves_no_postgres_behind() -> None:
-    before = _postgres_pids()
+    seen: dict[str, object] = {}
+
+    def grab(server: object) -> None:
+        seen["pid"] = server.pid  # type: ignore[attr-defined]
+        seen["folder"] = server.folder  # type: ignore[attr-defined]
+        seen["backends"] = _children_of(server.pid)  # type: ignore[attr-defined]
+
     result = run_experiment(
-        [RunSpec("pool", tasks=10, pool_size=2, queries=1, hold=0.01)], ServerSpec("embedded")
+        [RunSpec("pool", tasks=10, pool_size=2, queries=1, hold=0.01)],
+        ServerSpec("embedded"),
+        on_server=grab,
     )
     assert result.runs[0].ok == 10
-    time.sleep(0.2)
-    assert _postgres_pids() <= before
+    pid, backends = seen["pid"], seen["backends"]
+    assert isinstance(pid, int) and isinstance(backends, set) and backends  # checkpointer etc.
+    assert _wait_gone(pid)
+    assert all(_wait_gone(child) for child in backends)
+    assert isinstance(seen["folder"], Path) and not seen["folder"].exists()
 
 
 def test_sigkill_of_the_kit_takes_the_server_down(tmp_path: Path) -> None:
@@ -121,14 +132,15 @@ def test_clear_stale_keeps_folders_of_live_owners(tmp_path: Path) -> None:
     assert live.exists() and not dead.exists()
 
 
-def _postgres_pids() -> set[int]:
-    pids = set()
+def _children_of(parent: int) -> set[int]:
+    """The live processes whose parent is ``parent`` (a server's background workers)."""
+    found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")[0]
+                status = (entry / "status").read_text()
             except OSError:
                 continue
-            if cmd.endswith(b"/postgres") and _alive(int(entry.name)):
-                pids.add(int(entry.name))
-    return pids
+            if f"\nPPid:\t{parent}\n" in status and _alive(int(entry.name)):
+                found.add(int(entry.name))
+    return found

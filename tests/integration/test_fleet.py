@@ -13,6 +13,7 @@ from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import Service
 from dbkit.results import Result
 from dbkit.servers import ServerSpec
+from tests.integration.test_faults import LOST
 
 SERVER = ServerSpec("embedded", max_connections=100)
 
@@ -146,8 +147,10 @@ def test_pool_timeouts_are_counted_per_driver() -> None:
 def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
     result = run_fleet(
         [Service("api", replicas=2, workers=2, pool_size=4)],
-        ServerSpec("embedded", max_connections=30),
-        duration=2.5,
+        # 100 slots: pg_terminate_backend returns before the old backends are gone, and the
+        # pools reconnect at once, so for a moment old and new backends both hold a slot.
+        ServerSpec("embedded", max_connections=100),
+        duration=5.0,
         procs=2,
         fault="terminate@1",
     )
@@ -155,7 +158,7 @@ def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
     fault = result.fleet["fault"]
     assert fault["kind"] == "terminate" and fault["at_s"] >= 1.0
     assert fault["terminated"] >= 1
-    assert fault["recovery_s"] is not None and 0 < fault["recovery_s"] < 1.5
+    assert fault["recovery_s"] is not None and fault["action_s"] < fault["recovery_s"] < 4.0
     assert result.fleet["failed"] > 0
-    states = {e["sqlstate"] for e in result.fleet["errors"]}
-    assert states <= {"08003", "08006", "57P01"}, states
+    classes = {e["sqlstate"] or e["type"] for e in result.fleet["errors"]}
+    assert classes <= LOST, classes
