@@ -32,7 +32,7 @@ from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import KINDS, Server, ServerSpec, start_server
 from dbkit.spec import STRATEGY_NAMES, RunSpec
 from dbkit.strategies import STRATEGIES
-from dbkit.sweep import parse_sizes, run_sweep
+from dbkit.sweep import parse_sizes, run_sweep, sweep_specs
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -283,6 +283,9 @@ def _save_and_show(
         raise typer.Exit(_interrupt_code())
     if plot:
         _plot([result], path.with_suffix(".png"))
+    barren = [run.name for run in result.runs if run.tasks and not run.ok]
+    if barren:  # a storm still has its survivors; nothing at all is a broken setup or statement
+        fail(f"no task succeeded in {', '.join(barren)} (errors above; result kept)", 1)
     return result
 
 
@@ -509,6 +512,7 @@ def sweep(
         }  # fmt: skip
         base = build_spec(values, "options", "sweep")
         grid = parse_sizes(sizes)
+        sweep_specs(base, grid, param)  # refused before any server starts
         spec = _server_spec(server, dsn, max_connections, 100)
         _save_and_show(
             lambda progress: run_sweep(

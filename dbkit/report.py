@@ -140,11 +140,13 @@ def format_post_comparison(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
-def format_sweep(sweep: dict[str, Any] | None) -> list[str]:
+def format_sweep(sweep: dict[str, Any] | None, interrupted: bool = False) -> list[str]:
     """``knee: pool_size 4 (1,234 q/s, within 5 % of the best: 1,250 q/s at pool_size 16)``."""
     if not sweep:
         return []
     knee, param = sweep.get("knee"), sweep.get("param")
+    if knee is None and interrupted:
+        return [f"knee: none (interrupted before any {param} value finished)"]
     if knee is None:
         return [f"knee: none (no {param} value completed any task)"]
     return [
@@ -170,7 +172,7 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
     errors = format_errors(result.runs)
     if errors:
         lines += ["", "errors by SQLSTATE:", *("  " + e for e in errors)]
-    knee = format_sweep(dict(result.sweep) if result.sweep else None)
+    knee = format_sweep(dict(result.sweep) if result.sweep else None, result.interrupted)
     if knee:
         lines += ["", *knee]
     post = format_post_comparison(result.runs)

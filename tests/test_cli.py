@@ -232,3 +232,17 @@ def test_a_result_that_cannot_be_written_is_rescued(tmp_path: Path) -> None:
     # an auto-named result whose name was taken meanwhile takes the next free one
     path, problem = _keep(result, kept, "kept", tmp_path)
     assert problem is None and path != kept and path.parent == tmp_path
+
+
+def test_a_run_where_nothing_succeeds_exits_1_and_keeps_its_result(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    proc = dbkit(
+        "run", "pool", "--tasks", "20", "--sql", "SELEC bad", "--dsn", pg.app_dsn,
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "no task succeeded in pool-10" in proc.stderr.splitlines()[-1]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["failed"] == 20 and run["errors"][0]["sqlstate"] == "42601"
