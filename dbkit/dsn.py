@@ -63,9 +63,7 @@ def check_dsn(dsn: str) -> str:
     except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
         raise ValueError(f"DSN is not a valid URL ({exc}): {mask_text(dsn)}") from None
     if "@" in parts.netloc.rpartition("@")[0]:
-        raise ValueError(
-            f"DSN has an @ in its user or password; write it as %40: {mask_text(dsn)}"
-        )
+        raise ValueError(f"DSN has an @ in its user or password; write it as %40: {mask_text(dsn)}")
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError(
             f"DSN must start with postgresql:// (got {parts.scheme or 'no scheme'!r}: "
