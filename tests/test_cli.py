@@ -47,6 +47,18 @@ def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore
         (["run", "pool", "--dsn", "mysql://u:orange@h/d"], "must start with postgresql://"),
         (["scenario", "nope"], "no scenario 'nope'"),
         (["report", "/nonexistent/r.json"], "no such file"),
+        (["run", "sleep", "--hold", "nan"], "hold = nan: must be a finite number"),
+        (["run", "pool", "--retry", "1000"], "retries must be at most 100"),
+        (["run", "pool", "--fault", "stop@inf"], "KIND@SECONDS"),
+        (["run", "pool", "--max-connections", "0"], "max_connections must be at least 4"),
+        (
+            ["run", "pool", "--server", "embedded", "--dsn", "postgresql://u@127.0.0.1:1/d"],
+            "--server embedded starts its own server",
+        ),
+        (["run", "sqlalchemy", "--pool-size", "0", "--max-overflow", "5"], "NullPool"),
+        (["run", "pool", "--dsn", "postgresql://u:a@b@127.0.0.1:1/d"], "write it as %40"),
+        (["fleet", "scenarios/deploys/fits.toml", "--duration", "inf"], "at most 86400"),
+        (["sweep", "pool", "--param", "batch_size"], "pool does not use batch_size"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
