@@ -10,9 +10,11 @@ paper; the fleet shows what the server does when they do not: 53300, and where i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import math
+import os
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from time import monotonic, perf_counter
@@ -26,6 +28,7 @@ from dbkit.fleet_worker import (
     JOIN_TIMEOUT_S,
     POLL_S,
     PUBLISH_S,
+    STOP_SIGNAL,
     Child,
     ProcessJob,
     ServiceRecord,
@@ -108,7 +111,7 @@ def run_fleet(
             if planned_fault is not None:
                 injection = FleetFault(planned_fault, target, counters, duration)
             with asyncio.Runner(loop_factory=factory) as runner:
-                records, samples, in_use, wall_s = runner.run(
+                records, samples, in_use, wall_s, interrupted = runner.run(
                     _observe(
                         children, srv.admin_dsn, duration, acquire_timeout, progress, injection
                     )
@@ -126,6 +129,9 @@ def run_fleet(
         jobs=jobs,
         metadata=collect_metadata(info, loop, command, started_at),
     )  # fmt: skip
+    if interrupted:
+        runs = tuple(dataclasses.replace(run, interrupted=True) for run in result.runs)
+        result = dataclasses.replace(result, runs=runs, interrupted=True)
     if fault_record is None:
         return result
     assert result.fleet is not None
@@ -258,8 +264,9 @@ async def _observe(
     acquire_timeout: float,
     progress: FleetProgress | None,
     injection: FleetFault | None = None,
-) -> tuple[list[ServiceRecord], list[tuple[float, int]], int, float]:
-    """Monitor the server, give the common start, and collect every process's records."""
+) -> tuple[list[ServiceRecord], list[tuple[float, int]], int, float, bool]:
+    """Monitor the server, give the common start, and collect every process's records
+    (those measured until a Ctrl-C too: the last value says whether one came)."""
     async with Monitor(admin_dsn) as monitor:
         in_use = monitor.samples[0][1]  # clients other than ours, before the fleet starts
         start_at = monotonic() + START_DELAY_S
@@ -271,6 +278,7 @@ async def _observe(
         give_up = start_at + duration + acquire_timeout + CONNECT_TIMEOUT_S + CLOSE_TIMEOUT_S + 10
         records: list[ServiceRecord] = []
         pending = list(children)
+        interrupted = False
         while pending:
             if progress is not None:
                 progress(max(0.0, min(monotonic() - start_at, duration)), duration)
@@ -291,7 +299,17 @@ async def _observe(
                     raise DbkitError(
                         f"fleet processes did not finish by {give_up - start_at:.0f} s"
                     )
-                await asyncio.sleep(POLL_S)
+                try:
+                    await asyncio.sleep(POLL_S)
+                except asyncio.CancelledError:
+                    if interrupted:
+                        raise  # a second Ctrl-C: give up on the reports
+                    # Ctrl-C or SIGTERM: every process stops its work now and reports it.
+                    interrupted = True
+                    for proc, _ in pending:
+                        if proc.pid is not None:
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(proc.pid, STOP_SIGNAL)
         if progress is not None:
             progress(duration, duration)
         wall_s = monotonic() - start_at
@@ -300,7 +318,7 @@ async def _observe(
             # gather: wait for the cancelled injector, whatever it was doing.
             await asyncio.gather(fault_task, return_exceptions=True)
     samples = [(round(t - perf_at_start, 4), n) for t, n in monitor.samples]
-    return records, samples, in_use, wall_s
+    return records, samples, in_use, wall_s, interrupted
 
 
 def _budget(info: ServerInfo, headroom: int, in_use: int) -> Budget:

@@ -165,11 +165,31 @@ def _is_pool_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or type_name(type(exc)) == "sqlalchemy.exc.TimeoutError"
 
 
+STOP_SIGNAL = signal.SIGUSR1  # the parent's "stop now" (Ctrl-C): results so far still count
+_stop = {"requested": False}
+
+
+def _request_stop(signum: int, frame: Any) -> None:
+    _stop["requested"] = True
+
+
+class Deadline:
+    """When this process's workers stop: the planned end, or now once the parent asks."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def left(self) -> float:
+        return 0.0 if _stop["requested"] else self.at - monotonic()
+
+
 async def _load(
-    acquire: Acquire, run: Callable[[Any], Any], stats: ServiceStats, deadline: float
+    acquire: Acquire, run: Callable[[Any], Any], stats: ServiceStats, deadline: Deadline
 ) -> None:
     """One request handler: acquire, run the statement, release; until the deadline."""
-    while monotonic() < deadline:
+    while deadline.left() > 0:
         started = perf_counter()
         acquired = False
         try:
@@ -181,7 +201,7 @@ async def _load(
             if not acquired and _is_pool_timeout(exc):
                 stats.pool_timeouts += 1
             stats.failure(exc)
-            await asyncio.sleep(max(0.0, min(FAILURE_BACKOFF_S, deadline - monotonic())))
+            await asyncio.sleep(max(0.0, min(FAILURE_BACKOFF_S, deadline.left())))
             continue
         stats.tasks += 1
         stats.ok += 1
@@ -189,11 +209,11 @@ async def _load(
 
 
 async def _asyncpg_worker(
-    job: ProcessJob, worker: WorkerJob, stats: ServiceStats, deadline: float
+    job: ProcessJob, worker: WorkerJob, stats: ServiceStats, deadline: Deadline
 ) -> None:
     statement = f"SELECT pg_sleep({job.hold!r})"
     pool: asyncpg.Pool | None = None
-    while pool is None and monotonic() < deadline:
+    while pool is None and deadline.left() > 0:
         # create_pool opens min_size connections now and closes them again if one fails.
         candidate = asyncpg.create_pool(
             job.app_dsn,
@@ -205,7 +225,7 @@ async def _asyncpg_worker(
             pool = await candidate
         except Exception as exc:
             stats.failure(exc)  # one failed attempt: the worker cannot serve yet
-            await asyncio.sleep(max(0.0, min(POOL_RETRY_S, deadline - monotonic())))
+            await asyncio.sleep(max(0.0, min(POOL_RETRY_S, deadline.left())))
     if pool is None:
         return
     stats.pools_opened += 1
@@ -227,7 +247,7 @@ async def _asyncpg_worker(
 
 
 async def _sqlalchemy_worker(
-    job: ProcessJob, worker: WorkerJob, stats: ServiceStats, deadline: float
+    job: ProcessJob, worker: WorkerJob, stats: ServiceStats, deadline: Deadline
 ) -> None:
     from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -268,7 +288,7 @@ async def run_process(job: ProcessJob, start_at: float, counter: Any = None) -> 
     for worker in job.workers:
         stats.setdefault(worker.service, ServiceStats(worker.service, start_at, rng))
     await asyncio.sleep(max(0.0, start_at - monotonic()))
-    deadline = start_at + job.duration
+    deadline = Deadline(start_at + job.duration)
     coros = [
         (_asyncpg_worker if w.driver == "asyncpg" else _sqlalchemy_worker)(
             job, w, stats[w.service], deadline
@@ -298,9 +318,11 @@ def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, An
     """A spawned process's life: say "ready", wait for the start time, run ``work(start_at)``
     in one event loop, send ("done", its result) or ("error", text).
 
-    The parent owns Ctrl-C: it terminates its children, so they ignore SIGINT.
+    The parent owns Ctrl-C, so children ignore SIGINT; on Ctrl-C the parent sends STOP_SIGNAL,
+    and fleet workers end their work at once and report what they measured.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(STOP_SIGNAL, _request_stop)
     from dbkit.experiment import loop_factory, raise_fd_limit
 
     quiet_driver_logs()

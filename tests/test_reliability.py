@@ -51,7 +51,12 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30
 
 def _wait_for_busy_pool(folder: Path, size: int, timeout: float = 60) -> None:
     """Until ``size`` workload backends of the server in ``folder`` run a statement."""
-    port = int((folder / "data" / "postmaster.pid").read_text().splitlines()[3])
+    pid_file = folder / "data" / "postmaster.pid"
+    deadline = time.monotonic() + timeout
+    while len(lines := (pid_file.read_text() if pid_file.exists() else "").splitlines()) < 8:
+        assert time.monotonic() < deadline, f"{pid_file} never said the server was ready"
+        time.sleep(0.05)
+    port = int(lines[3])
     busy = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
 
     async def poll() -> None:
@@ -238,3 +243,26 @@ def test_100000_task_storm_completes_counts_every_task_and_stays_bounded(tmp_pat
     assert run["peak_server_connections"] <= 100
     rss_kb = int(proc.stderr.split("RSS_KB")[1].split()[0])
     assert rss_kb < 1_500_000, f"peak RSS {rss_kb / 1024:.0f} MB"
+
+
+def test_ctrl_c_mid_fleet_keeps_what_every_process_measured(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+    proc = _spawn(
+        "fleet", "scenarios/deploys/fits.toml", "--duration", "60", "--server", "embedded",
+        "--out", str(out),
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (folders := _server_folders_of(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < deadline, "no server started"
+        time.sleep(0.05)
+    _wait_for_busy_pool(folders[0], 10)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)  # far less than the 60 s planned
+    assert "interrupted" in stderr and "api" in stdout
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and doc["fleet"]["failed"] == 0
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True and run["failed"] == 0 and run["wall_s"] < 60
+    assert _server_folders_of(proc.pid) == []

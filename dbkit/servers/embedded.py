@@ -311,6 +311,10 @@ class EmbeddedServer:
                 env=self._env(bindir), cwd=self.folder,
                 preexec_fn=_child_setup(os.getpid()), user=uid, group=gid,
                 extra_groups=groups,
+                # Its own process group: a terminal's Ctrl-C goes to the kit's whole group, and
+                # the kit, not the server, decides when the server stops (after the partial
+                # result is measured). PDEATHSIG still takes it down with the kit.
+                process_group=0,
             )  # fmt: skip
 
     def _state(self) -> str:
