@@ -337,11 +337,48 @@ def _run_and_save(
     )  # fmt: skip
 
 
+# Options that only some strategies use: option name -> RunSpec field.
+STRATEGY_OPTIONS = {
+    "--batch-size": "batch_size", "--limit": "limit", "--pool-size": "pool_size",
+    "--min-size": "min_size", "--max-overflow": "max_overflow",
+    "--acquire-timeout": "acquire_timeout", "--mode": "mode", "--sql": "sql",
+    "--connect-timeout": "connect_timeout", "--statement-timeout": "statement_timeout",
+    "--retry": "retries", "--procs": "procs",
+}  # fmt: skip
+CLI_NAMES = {"retries": "retry"}  # RunSpec field -> the command's parameter, where they differ
+
+
+def _typed_here(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` was given on the command line (not a default or variable)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _refuse_unused_options(
+    ctx: typer.Context, strategy: str, *, commit: bool, sql: str | None
+) -> None:
+    """An option the strategy ignores is a mistake to say, not to drop silently."""
+    uses = STRATEGIES[strategy].params
+    unused = [
+        option
+        for option, field in STRATEGY_OPTIONS.items()
+        if field not in uses and _typed_here(ctx, CLI_NAMES.get(field, field))
+    ]
+    if unused:
+        raise ConfigError(
+            f"{strategy} does not use {', '.join(unused)}; it takes "
+            + ", ".join(o for o, f in STRATEGY_OPTIONS.items() if f in uses)
+        )
+    if commit and sql is None:
+        raise ConfigError("--commit applies to a custom --sql statement; there is none")
+
+
 # -- commands -------------------------------------------------------------------------------
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     strategy: Annotated[
         str,
         typer.Argument(
@@ -415,6 +452,7 @@ def run(
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
             "commit": commit, "procs": procs,
         }  # fmt: skip
+        _refuse_unused_options(ctx, strategy, commit=commit, sql=sql)
         spec = build_spec(values, "options", "run")
         _run_and_save(
             [spec],

@@ -59,6 +59,9 @@ def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore
         (["run", "pool", "--dsn", "postgresql://u:a@b@127.0.0.1:1/d"], "write it as %40"),
         (["fleet", "scenarios/deploys/fits.toml", "--duration", "inf"], "at most 86400"),
         (["sweep", "pool", "--param", "batch_size"], "pool does not use batch_size"),
+        (["run", "pool", "--limit", "4"], "pool does not use --limit"),
+        (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
+        (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
