@@ -110,7 +110,8 @@ def test_signal_mid_run_keeps_a_partial_result_and_stops_the_server(
     assert run["interrupted"] is True
     assert 0 <= run["ok"] < 3000
     assert run["ok"] + run["failed"] < 3000
-    assert len(run["latency_s"]) == 4 and run["peak_server_connections"] == 10
+    # the pool's 10, and the test's own poller while it waited
+    assert len(run["latency_s"]) == 4 and run["peak_server_connections"] in (10, 11)
     assert "INTERRUPTED" in stdout
     assert _server_folders_of(proc.pid) == []  # the server was stopped and its folder removed
 
