@@ -110,6 +110,10 @@ def run_experiment(
     factory = loop_factory(loop)
     for spec in runs:
         check_memory(spec)
+        if spec.procs > 1:
+            from dbkit.procs import split
+
+            split(spec, spec.procs)  # refused before a server starts, not after
     raise_fd_limit()
     started_at = dt.datetime.now(dt.UTC)
     needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
@@ -248,6 +252,8 @@ async def _measure(
     strategy = get_strategy(spec.strategy)
     rec = injector.rec if injector is not None else Recorder()
     monitor = Monitor(admin_dsn) if strategy.needs_server and admin_dsn else None
+    if monitor is not None:
+        rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
     if progress is not None:
         helpers.append(asyncio.create_task(_tick(spec, rec, progress)))

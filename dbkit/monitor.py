@@ -58,12 +58,16 @@ class Monitor:
             raise self._error
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._stopping.set()
+    def poke(self) -> None:
+        """Take a sample now rather than at the next tick; callable from any thread."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
             with contextlib.suppress(RuntimeError):  # its loop has already closed
                 loop.call_soon_threadsafe(wake.set)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        self.poke()
         thread = self._thread
         while thread is not None and thread.is_alive():
             await asyncio.sleep(POLL_S)
@@ -85,6 +89,7 @@ class Monitor:
             while not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.interval)
+                self._wake.clear()
                 try:
                     await self._sample()
                 except Exception:

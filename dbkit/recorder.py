@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -89,8 +90,8 @@ class Recorder:
     """Collects the outcome of every task of one run."""
 
     __slots__ = (
-        "errors", "failed", "fault_done", "latencies", "queries_after_fault", "queries_ok",
-        "retries", "started", "t0", "t_end",
+        "errors", "failed", "fault_done", "latencies", "on_begin", "queries_after_fault",
+        "queries_ok", "retries", "started", "t0", "t_end",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -106,12 +107,15 @@ class Recorder:
         self.queries_after_fault = 0
         self.t0 = perf_counter()
         self.started = False
+        self.on_begin: Callable[[], None] | None = None  # e.g. the monitor: sample the pools now
         self.t_end: float | None = None
 
     def begin(self) -> None:
         """The measured window starts (after pools and engines are ready)."""
         self.t0 = perf_counter()
         self.started = True
+        if self.on_begin is not None:
+            self.on_begin()
 
     def end(self) -> float:
         """The measured window ends; returns its length in seconds."""

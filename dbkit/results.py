@@ -77,8 +77,8 @@ class Run:
 
     @property
     def efficiency(self) -> float | None:
-        if self.ideal_s is None or self.wall_s <= 0 or self.tasks == 0:
-            return None
+        if not self.ideal_s or self.wall_s <= 0 or self.tasks == 0:
+            return None  # unknown, or nothing to compare (a workload that holds for 0 s)
         # Failed tasks end early, so a run that lost most of its tasks can finish before its
         # ideal time: never more than 1 for the time, weighted by the share of tasks that made it.
         return min(1.0, self.ideal_s / self.wall_s) * self.ok / self.tasks
