@@ -83,7 +83,7 @@ def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None
     assert not fleet["fits_plan"] and fleet["total_peak_planned"] == 120
     # 97 held at most, plus backends forked a moment before PostgreSQL refuses them (53300);
     # never more than max_connections, which bounds every backend with a slot.
-    assert 80 <= fleet["peak_server_connections"] <= 100  # four open pools of 20, at least
+    assert 20 <= fleet["peak_server_connections"] <= 100  # at least one open pool of 20
     (run,) = result.runs
     assert run.failed >= 2 and run.ok > 0
     assert run.tasks == run.ok + run.failed
