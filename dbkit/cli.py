@@ -260,6 +260,8 @@ def _save_and_show(
     path = out or default_path(stem, results_dir)
     check_writable(path)  # before the run, so no time is spent on a result that cannot be kept
     if plot:
+        if path.suffix == ".png":
+            raise ConfigError(f"{path}: the result is JSON; --plot writes the PNG next to it")
         check_writable(path.with_suffix(".png"))
     started = time.perf_counter()
     with ProgressDisplay(enabled=True) as progress:
@@ -492,7 +494,7 @@ def scenario(
     def go() -> None:
         scen = load_scenario(name)
         runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
-        if not as_json:
+        if not as_json and scen.description:
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)
         _run_and_save(
             runs,

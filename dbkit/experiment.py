@@ -108,6 +108,7 @@ def run_experiment(
     if not runs:
         raise ConfigError("nothing to run")
     factory = loop_factory(loop)
+    _check_stop_is_last(runs)
     for spec in runs:
         check_memory(spec)
         if spec.procs > 1:
@@ -154,6 +155,18 @@ def run_experiment(
     interrupted = any(run.interrupted for run in done)
     metadata = collect_metadata(info, loop, command, started_at)
     return Result(metadata, tuple(done), interrupted=interrupted)
+
+
+def _check_stop_is_last(runs: Sequence[RunSpec]) -> None:
+    """A stop fault leaves no server for the runs after it: refuse before anything runs."""
+    for i, spec in enumerate(runs):
+        if spec.fault is not None and spec.fault.startswith("stop@"):
+            later = [s.name for s in runs[i + 1 :] if get_strategy(s.strategy).needs_server]
+            if later:
+                raise ConfigError(
+                    f"{spec.name}: a stop fault leaves no server for the runs after it "
+                    f"({', '.join(later)}); make it the last run, or use restart"
+                )
 
 
 def check_free(spec: RunSpec, info: ServerInfo, in_use: int) -> None:

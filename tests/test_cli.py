@@ -259,5 +259,6 @@ def test_a_run_where_nothing_succeeds_exits_1_and_keeps_its_result(
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "no task succeeded in pool-10" in proc.stderr.splitlines()[-1]
+    assert "Resetting connection" not in proc.stderr  # each failed transaction rolled back
     (run,) = json.loads(out.read_text())["runs"]
     assert run["failed"] == 20 and run["errors"][0]["sqlstate"] == "42601"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
@@ -59,17 +60,29 @@ class Executes(Protocol):
 
 async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
     """The task's statements on one connection; ``done[0]`` counts the successful ones."""
+    if not spec.rolls_back:
+        await _statements(conn, spec, done, rec)
+        return
+    await conn.execute("BEGIN")
+    try:
+        await _statements(conn, spec, done, rec)
+    except Exception:
+        # Roll back here, so that the pool does not release a connection with an open (failed)
+        # transaction, which asyncpg resets with a warning per connection on stderr.
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("ROLLBACK")
+
+
+async def _statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
     statement = spec.workload.statement
-    if spec.rolls_back:
-        await conn.execute("BEGIN")
     for _ in range(spec.queries):
         after_fault = rec.fault_done
         await conn.execute(statement)
         done[0] += 1
         if after_fault:
             rec.queries_after_fault += 1
-    if spec.rolls_back:
-        await conn.execute("ROLLBACK")
 
 
 async def measured(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from dbkit.errors import ConfigError
-from dbkit.experiment import run_experiment
+from dbkit.experiment import _check_stop_is_last, run_experiment
 from dbkit.faults import Fault
 from dbkit.results import Run
 from dbkit.servers import EmbeddedServer, ServerSpec
@@ -117,3 +117,11 @@ def test_statement_errors_and_timeouts_are_recorded_per_task(pg: EmbeddedServer)
     assert (div0.failed, _classes(div0)) == (10, {"22012"})
     assert (timeout.failed, _classes(timeout)) == (10, {"57014"})
     assert timeout.wall_s < 10  # bounded by the statement timeout, not the 30 s sleep
+
+
+def test_a_stop_fault_before_other_runs_is_refused_before_any_server_starts() -> None:
+    runs = [RunSpec("pool", tasks=10, fault="stop@1"), RunSpec("semaphore", tasks=10)]
+    with pytest.raises(ConfigError, match="a stop fault leaves no server for the runs after it"):
+        run_experiment(runs, ServerSpec("embedded"))
+    _check_stop_is_last(runs[::-1])  # as the last run it is fine
+    _check_stop_is_last([runs[0], RunSpec("sleep", tasks=10)])  # and sleep needs no server
