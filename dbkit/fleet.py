@@ -538,4 +538,6 @@ def format_fleet(result: Result) -> list[str]:
         lines.append(
             f"FAILED: first failure in service {first['service']} at {first['at_s']:.2f} s: {what}"
         )
+    if result.interrupted and result.runs:
+        lines.insert(-1, f"INTERRUPTED after {result.runs[0].wall_s:.2f} s: figures so far")
     return lines

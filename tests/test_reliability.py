@@ -259,7 +259,7 @@ def test_ctrl_c_mid_fleet_keeps_what_every_process_measured(tmp_path: Path) -> N
     _wait_for_busy_pool(folders[0], 10)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)  # far less than the 60 s planned
-    assert "interrupted" in stderr and "api" in stdout
+    assert "interrupted" in stderr and "api" in stdout and "INTERRUPTED after" in stdout
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     doc = json.loads(out.read_text())
