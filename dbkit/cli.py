@@ -123,6 +123,26 @@ AllowStormOpt = Annotated[
         help="On a --dsn server, run even what may take more connections than are free.",
     ),
 ]
+DeployFileArg = Annotated[
+    Path | None,
+    typer.Argument(help="Deploy file (TOML) listing [services.NAME].", show_default=False),
+]
+ServiceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--service",
+        help="NAME:replicas=8,workers=4,pool_size=10[,max_overflow=5,min_size=2,"
+        "driver=sqlalchemy]; repeatable, added to the file's services.",
+        show_default=False,
+    ),
+]
+HeadroomOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Slots kept for admin and migrations [default: the file's, or 0].",
+        show_default=False,
+    ),
+]
 FaultOpt = Annotated[
     str | None,
     typer.Option(
@@ -611,19 +631,8 @@ def report(
 
 @app.command()
 def plan(
-    deploy_file: Annotated[
-        Path | None,
-        typer.Argument(help="Deploy file (TOML) listing [services.NAME].", show_default=False),
-    ] = None,
-    service: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--service",
-            help="NAME:replicas=8,workers=4,pool_size=10[,max_overflow=5,min_size=2,"
-            "driver=sqlalchemy]; repeatable, added to the file's services.",
-            show_default=False,
-        ),
-    ] = None,
+    deploy_file: DeployFileArg = None,
+    service: ServiceOpt = None,
     max_connections: Annotated[
         int | None, typer.Option(help="The server's max_connections.", show_default=False)
     ] = None,
@@ -631,10 +640,7 @@ def plan(
         int | None,
         typer.Option(help="superuser_reserved_connections [default: 3].", show_default=False),
     ] = None,
-    headroom: Annotated[
-        int | None,
-        typer.Option(help="Slots kept for admin and migrations [default: 0].", show_default=False),
-    ] = None,
+    headroom: HeadroomOpt = None,
     dsn: Annotated[
         str | None,
         typer.Option(
@@ -675,19 +681,8 @@ def plan(
 
 @app.command()
 def fleet(
-    deploy_file: Annotated[
-        Path | None,
-        typer.Argument(help="Deploy file (TOML) listing [services.NAME].", show_default=False),
-    ] = None,
-    service: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--service",
-            help="NAME:replicas=8,workers=4,pool_size=10[,max_overflow=5,driver=sqlalchemy]; "
-            "repeatable.",
-            show_default=False,
-        ),
-    ] = None,
+    deploy_file: DeployFileArg = None,
+    service: ServiceOpt = None,
     duration: Annotated[float, typer.Option(help="Seconds of saturating load.")] = 10.0,
     hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds a connection.")] = 0.05,
     concurrency: Annotated[
@@ -703,10 +698,7 @@ def fleet(
             help="OS processes to spread the workers over [default: up to 4].", show_default=False
         ),
     ] = None,
-    headroom: Annotated[
-        int | None,
-        typer.Option(help="Slots kept for admin [default: the file's, or 0].", show_default=False),
-    ] = None,
+    headroom: HeadroomOpt = None,
     acquire_timeout: Annotated[
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
