@@ -20,8 +20,8 @@ from typing import Any
 from dbkit.errors import ConfigError
 from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
 from dbkit.monitor import Monitor
-from dbkit.recorder import Recorder
-from dbkit.results import ErrorRecord, Result, Run, collect_metadata
+from dbkit.recorder import Recorder, error_records
+from dbkit.results import Result, Run, collect_metadata
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.servers.base import read_in_use
 from dbkit.spec import SLEEP_MODES, RunSpec
@@ -328,10 +328,7 @@ def _build_run(
     interrupted: bool = False,
 ) -> Run:
     assert rec.t_end is not None
-    errors = tuple(
-        ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
-        for (kind, state), t in sorted(rec.errors.items(), key=lambda kv: -kv[1].count)
-    )
+    errors = error_records(rec.errors)
     samples: tuple[tuple[float, int], ...] = ()
     peak = None
     if monitor is not None:

@@ -25,7 +25,13 @@ import asyncpg
 
 from dbkit.dsn import mask_text, sqlalchemy_url
 from dbkit.errors import DbkitError
-from dbkit.recorder import ErrorTallies, quiet_driver_logs, tally_error, type_name
+from dbkit.recorder import (
+    ErrorTallies,
+    error_records,
+    quiet_driver_logs,
+    tally_error,
+    type_name,
+)
 from dbkit.results import ErrorRecord
 from dbkit.strategies.base import close_pool
 
@@ -131,10 +137,7 @@ class ServiceStats:
         tally_error(self.errors, exc, monotonic() - self.start_at)
 
     def record(self) -> ServiceRecord:
-        errors = tuple(
-            ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
-            for (kind, state), t in self.errors.items()
-        )
+        errors = error_records(self.errors)
         return ServiceRecord(
             service=self.service,
             tasks=self.tasks,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from time import perf_counter
 
 from dbkit.dsn import mask_text
+from dbkit.results import ErrorRecord
 
 EXAMPLE_MAX_CHARS = 300
 
@@ -72,6 +73,14 @@ class ErrorTally:
 
 
 ErrorTallies = dict[tuple[str, str | None], ErrorTally]
+
+
+def error_records(errors: ErrorTallies) -> tuple[ErrorRecord, ...]:
+    """The tallies as a result's error records, the most frequent first."""
+    return tuple(
+        ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
+        for (kind, state), t in sorted(errors.items(), key=lambda kv: -kv[1].count)
+    )
 
 
 def tally_error(errors: ErrorTallies, exc: BaseException, now: float, count: int = 1) -> None:
