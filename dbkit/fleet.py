@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing import get_context
 from time import monotonic, perf_counter
 from typing import Any
@@ -477,32 +477,32 @@ def format_fleet(result: Result) -> list[str]:
         return ["not a fleet result"]
     header = ("service", "procs", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
               "timeouts", "errors")  # fmt: skip
+
+    def figures(d: Mapping[str, Any]) -> tuple[str, ...]:  # a service's, or the fleet's totals
+        return (
+            str(d["ok"]), str(d["failed"]), f"{d['throughput_qps']:.0f}", _ms(d["p99_s"]),
+            _ms(d["acquire_wait_p99_s"]),
+        )  # fmt: skip
+
+    services = fleet["services"]
     rows = [
         (
             s["name"],
             str(s["processes"]),
             str(s["planned_peak"]),
-            str(s["ok"]),
-            str(s["failed"]),
-            f"{s['throughput_qps']:.0f}",
-            _ms(s["p99_s"]),
-            _ms(s["acquire_wait_p99_s"]),
+            *figures(s),
             str(s["pool_timeouts"]),
             ", ".join(f"{k} x{v}" for k, v in s["errors_by_sqlstate"].items()) or "-",
         )
-        for s in fleet["services"]
+        for s in services
     ]
     rows.append(
         (
             "total",
-            str(sum(s["processes"] for s in fleet["services"])),
+            str(sum(s["processes"] for s in services)),
             str(fleet["total_peak_planned"]),
-            str(fleet["ok"]),
-            str(fleet["failed"]),
-            f"{fleet['throughput_qps']:.0f}",
-            _ms(fleet["p99_s"]),
-            _ms(fleet["acquire_wait_p99_s"]),
-            str(sum(s["pool_timeouts"] for s in fleet["services"])),
+            *figures(fleet),
+            str(sum(s["pool_timeouts"] for s in services)),
             "",
         )
     )
