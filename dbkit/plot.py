@@ -388,28 +388,9 @@ def plot_sleep(ax: Axes, runs: Sequence[Run]) -> str:
     return title
 
 
-def _pairs(value: Any) -> list[tuple[float, int]]:
-    out = []
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        for item in value:
-            if isinstance(item, Sequence) and len(item) == 2:
-                t, n = item
-                if isinstance(t, int | float) and isinstance(n, int | float):
-                    out.append((float(t), int(n)))
-    return out
-
-
-def _fleet_timelines(result: Result) -> list[tuple[str, list[tuple[float, int]]]]:
-    fleet = result.fleet or {}
-    for key in ("server_connections", "timeline", "connections"):
-        pairs = _pairs(fleet.get(key))
-        if pairs:
-            return [("server connections (all services)", pairs)]
-    # Every service's run carries the same server-wide timeline: draw it once.
-    for run in result.runs:
-        if run.server_connections:
-            return [("server connections (all services)", list(run.server_connections))]
-    return []
+def _fleet_timeline(result: Result) -> list[tuple[float, int]]:
+    """The server-wide connection samples: every service's run carries the same ones."""
+    return next((list(run.server_connections) for run in result.runs if run.server_connections), [])
 
 
 def plot_fleet(ax: Axes, result: Result) -> str:
@@ -418,12 +399,11 @@ def plot_fleet(ax: Axes, result: Result) -> str:
     budget = fleet.get("budget")
     top = fleet.get("max_connections", result.metadata.get("max_connections"))
     planned = fleet.get("total_peak_planned", fleet.get("total_peak"))
-    timelines = _fleet_timelines(result)
+    timeline = _fleet_timeline(result)
     peak = 0
-    if timelines:
-        for name, pairs in timelines:
-            peak = max(peak, *(n for _, n in pairs))
-            _draw_samples(ax, name, pairs)
+    if timeline:
+        peak = max(n for _, n in timeline)
+        _draw_samples(ax, "server connections (all services)", timeline)
         ax.set_xlabel("time since the run started (s)")
         ax.set_ylabel("server connections")
         if isinstance(planned, int):
@@ -447,9 +427,9 @@ def plot_fleet(ax: Axes, result: Result) -> str:
         ax.axhline(top, color="black", linestyle="--", label=f"max_connections ({top})")
     ax.set_ylim(0, max(peak, budget or 0, top or 0, planned or 0) * 1.12 or 1)
     ax.grid(alpha=0.3)
-    _legend(ax, loc="lower right" if timelines else "upper left")
+    _legend(ax, loc="lower right" if timeline else "upper left")
     first = fleet.get("first_failure")
-    if isinstance(first, Mapping) and isinstance(first.get("at_s"), int | float) and timelines:
+    if isinstance(first, Mapping) and isinstance(first.get("at_s"), int | float) and timeline:
         ax.axvline(
             float(first["at_s"]), color="tab:red", linestyle=":",
             label=f"first failure: {first.get('service')} {first.get('sqlstate') or ''}".rstrip(),
@@ -462,7 +442,7 @@ def plot_fleet(ax: Axes, result: Result) -> str:
         worst = planned if isinstance(planned, int) else peak
         verdict = f"over by {worst - budget}" if worst > budget else "fits"
         title = f"Fleet: planned peak {worst} vs budget {budget} ({verdict})"
-        if timelines:
+        if timeline:
             title += f", measured peak {peak}"
         title += outcome
     else:
