@@ -41,7 +41,7 @@ from dbkit.fleet_worker import (
     spawn,
 )
 from dbkit.monitor import Monitor
-from dbkit.plan import Budget, Service, plan_fleet
+from dbkit.plan import Budget, Service, check_services, plan_fleet
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
 from dbkit.servers import ServerInfo, ServerSpec, start_server
 from dbkit.stats import LatencySummary, percentile
@@ -189,12 +189,7 @@ def _check(
     headroom: int,
     acquire_timeout: float,
 ) -> None:
-    if not services:
-        raise ConfigError("fleet: no services given")
-    names = [s.name for s in services]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate is not None:
-        raise ConfigError(f"fleet: service {duplicate} given twice")
+    check_services(services, "fleet")
     if not 0 < duration <= MAX_DURATION_S:
         raise ConfigError(
             f"fleet: duration must be more than 0 and at most {MAX_DURATION_S:.0f} seconds "
@@ -235,7 +230,7 @@ def _jobs(
             driver=s.driver,
             pool_size=s.pool_size,
             max_overflow=s.max_overflow,
-            min_size=s.pool_size if s.min_size is None else s.min_size,
+            min_size=s.per_worker_steady,
             concurrency=_concurrency(s, concurrency),
         )
         for s in services

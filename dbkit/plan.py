@@ -229,18 +229,23 @@ class Plan:
         return out
 
 
+def check_services(services: Sequence[Service], who: str) -> None:
+    """At least one service, and no name twice (ConfigError prefixed with ``who``)."""
+    if not services:
+        raise ConfigError(f"{who}: no services given")
+    seen: set[str] = set()
+    for service in services:
+        if service.name in seen:
+            raise ConfigError(f"{who}: service {service.name} given twice")
+        seen.add(service.name)
+
+
 def plan_fleet(services: Sequence[Service], budget: Budget, scale_to: int | None = None) -> Plan:
     """Measure a fleet against a budget; `scale_to` also checks a rolling deploy's surge.
 
     Raises ConfigError for an empty fleet, a repeated service name or a scale_to below 1.
     """
-    if not services:
-        raise ConfigError("plan: no services given")
-    seen: set[str] = set()
-    for service in services:
-        if service.name in seen:
-            raise ConfigError(f"plan: service {service.name} given twice")
-        seen.add(service.name)
+    check_services(services, "plan")
     if scale_to is not None:
         _whole("plan: ", "scale_to", scale_to, 1)
     return Plan(tuple(services), budget, scale_to)
