@@ -115,14 +115,14 @@ class RunSpec:
             return f"batched-{self.effective_batch_size}"
         return self.strategy
 
-    @property
+    @functools.cached_property  # read per connect on the hot path: built once (asyncpg copies it)
     def server_settings(self) -> dict[str, str]:
         """Session settings every workload connection gets."""
         if self.statement_timeout is None:
             return {}
         return {"statement_timeout": f"{max(1, round(self.statement_timeout * 1000))}ms"}
 
-    @property
+    @functools.cached_property  # read per task on the hot path
     def rolls_back(self) -> bool:
         """Custom SQL runs in a transaction that is rolled back unless ``commit`` is set."""
         return self.sql is not None and not self.commit

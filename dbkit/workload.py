@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from dbkit.errors import ConfigError
@@ -23,7 +24,7 @@ class Workload:
         if self.sql is not None and not self.sql.strip():
             raise ConfigError("sql must not be empty")
 
-    @property
+    @functools.cached_property  # read per statement on the hot path: built once
     def statement(self) -> str:
         return self.sql if self.sql is not None else f"SELECT pg_sleep({self.hold!r})"
 
