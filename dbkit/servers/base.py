@@ -36,11 +36,7 @@ class ServerInfo:
     @property
     def app_slots(self) -> int:
         """Connections the workload role may open (before the monitor takes its own)."""
-        if self.app_role_is_superuser:
-            return self.max_connections
-        return (
-            self.max_connections - self.superuser_reserved_connections - self.reserved_connections
-        )
+        return self.max_connections - self.app_reserved
 
 
 class Server(Protocol):

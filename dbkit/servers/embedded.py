@@ -362,10 +362,6 @@ class EmbeddedServer:
         if state != "ready":
             raise ServerError(f"PostgreSQL did not come back: {self._log_tail()}")
 
-    async def restart(self) -> None:
-        await self.halt()
-        await self.resume()
-
     def _log_tail(self) -> str:
         assert self.folder is not None
         try:
