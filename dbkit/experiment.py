@@ -161,7 +161,7 @@ def run_experiment(
 def _check_stop_is_last(runs: Sequence[RunSpec]) -> None:
     """A stop fault leaves no server for the runs after it: refuse before anything runs."""
     for i, spec in enumerate(runs):
-        if spec.fault is not None and spec.fault.startswith("stop@"):
+        if spec.fault is not None and Fault.parse(spec.fault).kind == "stop":
             later = [s.name for s in runs[i + 1 :] if get_strategy(s.strategy).needs_server]
             if later:
                 raise ConfigError(
