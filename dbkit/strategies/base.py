@@ -60,12 +60,13 @@ class Executes(Protocol):
 
 async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
     """The task's statements on one connection; ``done[0]`` counts the successful ones."""
+    statement, queries = spec.workload.statement, spec.queries
     if not spec.rolls_back:
-        await _statements(conn, spec, done, rec)
+        await statements(conn.execute, statement, queries, done, rec)
         return
     await conn.execute("BEGIN")
     try:
-        await _statements(conn, spec, done, rec)
+        await statements(conn.execute, statement, queries, done, rec)
     except Exception:
         # Roll back here, so that the pool does not release a connection with an open (failed)
         # transaction, which asyncpg resets with a warning per connection on stderr.
@@ -75,11 +76,18 @@ async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Re
     await conn.execute("ROLLBACK")
 
 
-async def _statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
-    statement = spec.workload.statement
-    for _ in range(spec.queries):
+async def statements(
+    execute: Callable[[str], Awaitable[Any]],
+    statement: str,
+    queries: int,
+    done: list[int],
+    rec: Recorder,
+) -> None:
+    """``queries`` times ``execute(statement)`` (asyncpg's execute, SQLAlchemy's
+    exec_driver_sql); ``done[0]`` counts the successes, the recorder those after a fault."""
+    for _ in range(queries):
         after_fault = rec.fault_done
-        await conn.execute(statement)
+        await execute(statement)
         done[0] += 1
         if after_fault:
             rec.queries_after_fault += 1

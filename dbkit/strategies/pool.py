@@ -38,19 +38,16 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         rec.failure(exc, count=spec.tasks)  # no pool: every task would have failed
         rec.end()
         return
-    timeout = spec.acquire_timeout
+    timeout, retries = spec.acquire_timeout, spec.retries
 
     async def attempt(done: list[int]) -> None:
         async with pool.acquire(timeout=timeout) as conn:
             await run_statements(conn, spec, done, rec)
 
-    async def task() -> None:
-        await measured(rec, spec.retries, attempt)
-
     try:
         rec.begin()
         # gather: all tasks wait on the pool at once, as request handlers of a service do.
-        await asyncio.gather(*(task() for _ in range(spec.tasks)))
+        await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
         rec.end()
     finally:
         await close_pool(pool, CLOSE_TIMEOUT_S)

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 from dbkit.dsn import sqlalchemy_url
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, measured, waves_ideal
+from dbkit.strategies.base import (
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    measured,
+    statements,
+    waves_ideal,
+)
 
 DEFAULT_POOL_TIMEOUT_S = 30.0  # SQLAlchemy's own default, recorded in params when not given
 
@@ -59,27 +66,19 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
             rec.failure(exc, count=spec.tasks)  # the pool cannot fill: every task would fail
             rec.end()
             return
-        statement = spec.workload.statement
-        queries = spec.queries
+        statement, queries, retries = spec.workload.statement, spec.queries, spec.retries
+        commits = spec.sql is not None and spec.commit
 
         async def attempt(done: list[int]) -> None:
             # The connection's implicit transaction is rolled back on close unless committed.
             async with engine.connect() as conn:
-                for _ in range(queries):
-                    after_fault = rec.fault_done
-                    await conn.exec_driver_sql(statement)
-                    done[0] += 1
-                    if after_fault:
-                        rec.queries_after_fault += 1
-                if spec.sql is not None and spec.commit:
+                await statements(conn.exec_driver_sql, statement, queries, done, rec)
+                if commits:
                     await conn.commit()
-
-        async def task() -> None:
-            await measured(rec, spec.retries, attempt)
 
         rec.begin()
         # gather: all tasks wait on the engine's pool at once, as request handlers do.
-        await asyncio.gather(*(task() for _ in range(spec.tasks)))
+        await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
         rec.end()
     finally:
         # An engine must be disposed before its event loop ends; never reused across runs.
