@@ -41,8 +41,7 @@ def error_counts(run: Run) -> str:
     """``53300:808;TimeoutError:20``: counts by SQLSTATE, or by exception type without one."""
     counts: dict[str, int] = {}
     for err in run.errors:
-        label = err.sqlstate or err.type.rsplit(".", 1)[-1]
-        counts[label] = counts.get(label, 0) + err.count
+        counts[err.label] = counts.get(err.label, 0) + err.count
     return ";".join(f"{label}:{count}" for label, count in counts.items())
 
 

@@ -18,6 +18,7 @@ import asyncpg
 
 from dbkit.errors import ConfigError
 from dbkit.recorder import Recorder
+from dbkit.results import error_label
 
 FAULT_KINDS = ("terminate", "restart", "stop")
 RECOVERY_POLL_S = 0.005
@@ -80,7 +81,7 @@ class FaultTarget:
 def _errors_by_state(rec: Recorder) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (kind, state), tally in rec.errors.items():
-        key = state or kind.rsplit(".", 1)[-1]
+        key = error_label(kind, state)
         counts[key] = counts.get(key, 0) + tally.count
     return counts
 

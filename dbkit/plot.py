@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dbkit.errors import ConfigError
 from dbkit.files import write_new
 from dbkit.report import POST_SLEEP_S, format_server
-from dbkit.results import Result, Run
+from dbkit.results import Result, Run, error_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -103,7 +103,7 @@ class SweepSeries:
 def sqlstate_label(sqlstate: str | None, type_name: str) -> str:
     """``53300 too_many_connections``, or the exception's class name without a SQLSTATE."""
     if sqlstate is None:
-        return type_name.rsplit(".", 1)[-1]
+        return error_label(type_name, sqlstate)
     name = SQLSTATE_NAMES.get(sqlstate)
     return f"{sqlstate} {name}" if name else sqlstate
 

@@ -39,11 +39,7 @@ def error_cell(run: Run) -> str:
     """``53300 x808, TimeoutError x20``: counts by SQLSTATE (or type when there is none)."""
     if not run.errors:
         return "none"
-    parts = []
-    for err in run.errors:
-        label = err.sqlstate or err.type.rsplit(".", 1)[-1]
-        parts.append(f"{label} x{err.count}")
-    return ", ".join(parts)
+    return ", ".join(f"{err.label} x{err.count}" for err in run.errors)
 
 
 def _row(run: Run) -> list[str]:

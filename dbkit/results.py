@@ -47,6 +47,15 @@ class ErrorRecord:
     last_s: float
     example: str
 
+    @property
+    def label(self) -> str:
+        return error_label(self.type, self.sqlstate)
+
+
+def error_label(type_name: str, sqlstate: str | None) -> str:
+    """How an error class is named in tables: its SQLSTATE, or its exception's class name."""
+    return sqlstate or type_name.rsplit(".", 1)[-1]
+
 
 @dataclass(frozen=True)
 class Run:
