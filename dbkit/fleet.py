@@ -24,7 +24,6 @@ from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import loop_factory, raise_fd_limit
 from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
 from dbkit.fleet_worker import (
-    CLOSE_TIMEOUT_S,
     JOIN_TIMEOUT_S,
     POLL_S,
     PUBLISH_S,
@@ -45,6 +44,7 @@ from dbkit.plan import Budget, Service, check_services, plan_fleet
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
 from dbkit.servers import ServerInfo, ServerSpec, start_server
 from dbkit.stats import LatencySummary, percentile
+from dbkit.strategies.base import CLOSE_TIMEOUT_S
 
 DEFAULT_PROCS = 4
 DEFAULT_ACQUIRE_TIMEOUT_S = 2.0

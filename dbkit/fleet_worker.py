@@ -33,12 +33,11 @@ from dbkit.recorder import (
     type_name,
 )
 from dbkit.results import ErrorRecord
-from dbkit.strategies.base import close_pool
+from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool
 
 SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
 POOL_RETRY_S = 0.5  # a pool that could not open is tried again after this long
 FAILURE_BACKOFF_S = 0.1  # a load task waits this long after a failure, as a client retrying
-CLOSE_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 120.0  # spawned processes import asyncpg and SQLAlchemy before they are ready
 POLL_S = 0.05
 PUBLISH_S = 0.01

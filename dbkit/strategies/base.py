@@ -16,6 +16,7 @@ from dbkit.spec import RunSpec
 
 RETRY_BASE_S = 0.05
 RETRY_CAP_S = 1.0
+CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ async def measured(
         return
 
 
-async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
+async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:
     """Graceful close within ``timeout``; on failure or cancellation, terminate and re-raise."""
     try:
         await asyncio.wait_for(pool.close(), timeout)

@@ -18,8 +18,6 @@ from dbkit.strategies.base import (
     waves_ideal,
 )
 
-CLOSE_TIMEOUT_S = 10.0
-
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
     assert target.app_dsn is not None
@@ -50,7 +48,7 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
         rec.end()
     finally:
-        await close_pool(pool, CLOSE_TIMEOUT_S)
+        await close_pool(pool)
 
 
 STRATEGY = Strategy(
