@@ -360,14 +360,17 @@ def _run_and_save(
 
 
 # Options that only some strategies use: option name -> RunSpec field.
-STRATEGY_OPTIONS = {
-    "--batch-size": "batch_size", "--limit": "limit", "--pool-size": "pool_size",
-    "--min-size": "min_size", "--max-overflow": "max_overflow",
-    "--acquire-timeout": "acquire_timeout", "--mode": "mode", "--sql": "sql",
-    "--connect-timeout": "connect_timeout", "--statement-timeout": "statement_timeout",
-    "--retry": "retries", "--procs": "procs",
-}  # fmt: skip
+# RunSpec fields that only some strategies use, each set by the option --NAME (NAME its
+# command parameter, dashed).
+STRATEGY_FIELDS = (
+    "batch_size", "limit", "pool_size", "min_size", "max_overflow", "acquire_timeout", "mode",
+    "sql", "connect_timeout", "statement_timeout", "retries", "procs",
+)  # fmt: skip
 CLI_NAMES = {"retries": "retry"}  # RunSpec field -> the command's parameter, where they differ
+
+
+def _option(field: str) -> str:
+    return "--" + CLI_NAMES.get(field, field).replace("_", "-")
 
 
 def _typed_here(ctx: typer.Context, name: str) -> bool:
@@ -382,14 +385,14 @@ def _refuse_unused_options(
     """An option the strategy ignores is a mistake to say, not to drop silently."""
     uses = STRATEGIES[strategy].params
     unused = [
-        option
-        for option, field in STRATEGY_OPTIONS.items()
+        _option(field)
+        for field in STRATEGY_FIELDS
         if field not in uses and _typed_here(ctx, CLI_NAMES.get(field, field))
     ]
     if unused:
         raise ConfigError(
             f"{strategy} does not use {', '.join(unused)}; it takes "
-            + ", ".join(o for o, f in STRATEGY_OPTIONS.items() if f in uses)
+            + ", ".join(_option(f) for f in STRATEGY_FIELDS if f in uses)
         )
     if commit and sql is None:
         raise ConfigError("--commit applies to a custom --sql statement; there is none")
