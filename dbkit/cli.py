@@ -261,8 +261,8 @@ def _server_spec(
 
 
 def _command() -> list[str]:
-    """The command line as typed, with passwords masked, for the result's metadata."""
-    return [mask_text(a) for a in ["dbkit", *sys.argv[1:]]]
+    """The command line as typed, for the result's metadata (which masks its passwords)."""
+    return ["dbkit", *sys.argv[1:]]
 
 
 def _save_and_show(

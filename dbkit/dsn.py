@@ -1,15 +1,25 @@
-"""DSN helpers: masking passwords wherever a DSN may be shown, and driver URL forms."""
+"""DSN helpers: masking passwords wherever a DSN may be shown, and driver URL forms.
+
+Two maskers: ``mask_secrets`` for data (result documents, the recorded command line) changes
+only a DSN's password and passwords this process was given, so a user's SQL that mentions the
+word stays as typed; ``mask_text`` for messages also masks libpq's ``password=...`` form.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 
+# A URL anywhere in a text: scheme://, then anything up to whitespace.
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
 # scheme://user:password@host -- the password is everything between the first ':' after
 # the user and the last '@' before the host part.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^\s]*)(?=@)")
+_URL_PASSWORD = re.compile(r"(?P<head>^[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*:)(?P<pw>.*)(?=@)")
+# ...?password=...&: a query parameter asyncpg and libpq take as the password.
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#\s'\"]*)", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.IGNORECASE)
 
 
@@ -19,10 +29,10 @@ MIN_SECRET_CHARS = 4  # masking "a" everywhere would garble every message
 
 
 def remember_secret(dsn: str) -> None:
-    """Mask this DSN's password in every text ``mask_text`` sees from now on."""
-    password = password_of(dsn)
-    if password and len(password) >= MIN_SECRET_CHARS:
-        _SECRETS.add(password)
+    """Mask this DSN's passwords in every text the maskers see from now on."""
+    for password in _passwords(dsn):
+        if len(password) >= MIN_SECRET_CHARS:
+            _SECRETS.add(password)
 
 
 def read_dsn_file(path: str) -> str:
@@ -38,41 +48,78 @@ def read_dsn_file(path: str) -> str:
     return dsn
 
 
-def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace passwords in DSNs (URL or key=value form) and any known secret in ``text``."""
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    text = _KV_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+def _mask_url(url: str) -> str:
+    url = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, url)
+    return _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, url)
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Replace the passwords of URLs in ``text`` (user:password@ and ?password=) and any known
+    secret; nothing else changes, so SQL that mentions ``password=`` is kept as typed."""
+    text = _URL.sub(lambda m: _mask_url(m.group()), text)
     for secret in (*secrets, *_SECRETS):
         if secret:
             text = text.replace(secret, MASK)
     return text
 
 
-def password_of(dsn: str) -> str | None:
-    """The password in a URL-form DSN, if it has one."""
+def mask_data(value: Any) -> Any:
+    """A copy of JSON-like data (dicts, lists, tuples, strings) with ``mask_secrets`` applied
+    to every string value: masking before serialising can never break the document."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {key: mask_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(item) for item in value]
+    return value
+
+
+def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Replace passwords in DSNs (URL or key=value form) and any known secret in a message."""
+    text = _KV_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    return mask_secrets(text, secrets)
+
+
+def _passwords(dsn: str) -> list[str]:
     try:
-        return urlsplit(dsn).password
+        parts = urlsplit(dsn)
+        found = [parts.password] if parts.password else []
     except ValueError:
-        return None
+        return []
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if key.lower() == "password" and value:
+            found += dict.fromkeys((value, unquote(value)))  # as typed, and as the server sees it
+    return found
+
+
+def password_of(dsn: str) -> str | None:
+    """The password in a URL-form DSN (user:password@, else ?password=), if it has one."""
+    return next(iter(_passwords(dsn)), None)
 
 
 def check_dsn(dsn: str) -> str:
-    """Return ``dsn`` if it is a postgres URL asyncpg accepts; raise ValueError otherwise."""
+    """Return ``dsn`` if it is a postgres URL asyncpg accepts; raise ValueError otherwise.
+
+    The message says what is wrong without echoing the DSN: a malformed one may hold a
+    password in a place no masking recognises.
+    """
     try:
         parts = urlsplit(dsn)
-    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
-        raise ValueError(f"DSN is not a valid URL ({exc}): {mask_text(dsn)}") from None
-    if "@" in parts.netloc.rpartition("@")[0]:
-        raise ValueError(f"DSN has an @ in its user or password; write it as %40: {mask_text(dsn)}")
-    if parts.scheme not in ("postgres", "postgresql"):
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address; its text may quote the DSN
         raise ValueError(
-            f"DSN must start with postgresql:// (got {parts.scheme or 'no scheme'!r}: "
-            f"{mask_text(dsn)})"
-        )
+            "DSN is not a valid URL (an unclosed [ of an IPv6 host, or a character a URL "
+            "cannot hold: percent-encode it)"
+        ) from None
+    if "@" in parts.netloc.rpartition("@")[0]:
+        raise ValueError("DSN has an @ in its user or password; write it as %40")
+    if parts.scheme not in ("postgres", "postgresql") or not dsn.startswith(f"{parts.scheme}://"):
+        raise ValueError("DSN must start with postgresql:// or postgres://")
     try:
         parts.port  # noqa: B018 -- raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"DSN has a bad port: {mask_text(dsn)}") from exc
+    except ValueError:
+        raise ValueError("DSN has a bad port (the host's port must be a number 1-65535)") from None
     return dsn
 
 

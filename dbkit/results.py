@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbkit.dsn import mask_text
+from dbkit.dsn import mask_data, mask_secrets
 from dbkit.errors import ConfigError
 from dbkit.files import write_new
 from dbkit.machine import package_version
@@ -184,8 +184,12 @@ class Result:
         return out
 
     def dumps(self) -> str:
-        """The JSON document, with every known password masked wherever it appears."""
-        return mask_text(json.dumps(self.to_dict(), indent=2)) + "\n"
+        """The JSON document, every DSN password and known secret masked in its values.
+
+        Masking the values, not the serialised text, keeps the document valid JSON whatever
+        the values hold (a user's SQL may well say ``password='x'``).
+        """
+        return json.dumps(mask_data(self.to_dict()), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:
@@ -469,7 +473,7 @@ def collect_metadata(
     meta: dict[str, Any] = {
         "dbkit_version": package_version("dbkit"),
         "started_at": started_at.isoformat(timespec="seconds"),
-        "command": list(command),
+        "command": [mask_secrets(arg) for arg in command],
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "asyncpg": package_version("asyncpg"),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
 
+from dbkit.dsn import mask_secrets
 from dbkit.errors import ConfigError, ResultExistsError
 from dbkit.results import (
     FORMAT,
@@ -226,3 +229,57 @@ def test_older_documents_without_the_optional_run_fields_still_read(tmp_path: Pa
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data))
     assert [run.name for run in read_result(path).runs] == ["unbatched", "pool-20"]
+
+
+# Text a user, a server or a shell may put into a result: quotes, escapes, control characters,
+# the word password next to = and quotes, URLs, non-ASCII and lone surrogates.
+PIECES = (
+    'password', "=", " = ", '"', "'", "\\", ",", ":", "@", "/", "?", "&", "#", "%40", "postgresql://",
+    "u:", "@h/d", "?password=", "\n", "\t", "\x00", "\x1f", "\u2028", "é", "\ud800", "}", "]",
+    "***", "abc", " ", "SELECT ",
+)  # fmt: skip
+
+
+def _hostile_strings(n: int, seed: int = 8) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choices(PIECES, k=rng.randint(0, 12))) for _ in range(n)]
+
+
+def test_any_string_in_the_data_survives_dumps_as_valid_json(tmp_path: Path) -> None:
+    base = sample_result()
+    for i, text in enumerate(_hostile_strings(400)):
+        storm, pool = base.runs
+        error = dataclasses.replace(storm.errors[0], example=text)
+        result = dataclasses.replace(
+            base,
+            metadata={**base.metadata, "command": ["dbkit", "run", "--sql", text]},
+            runs=(
+                dataclasses.replace(storm, params={**storm.params, "sql": text}, errors=(error,)),
+                dataclasses.replace(pool, name=text),
+            ),
+        )
+        doc = json.loads(result.dumps())  # valid JSON, whatever the text
+        shown = mask_secrets(text)
+        assert doc["runs"][0]["params"]["sql"] == shown
+        assert doc["metadata"]["command"][3] == shown
+        assert doc["runs"][1]["name"] == shown
+        if "://" not in text:
+            assert shown == text  # nothing but a DSN's password is ever changed
+        if i % 40 == 0:  # and the reader takes back what the writer wrote
+            again = read_result(write_result(result, tmp_path / f"r{i}.json"))
+            assert again.runs[0].params["sql"] == shown
+
+
+def test_dsn_passwords_are_masked_in_the_data_and_sql_is_not() -> None:
+    base = sample_result()
+    command = [
+        "dbkit", "run", "pool", "--sql", "SELECT 'password=abc'",
+        "--dsn", "postgresql://u:orange@h/d?password=lemon&sslmode=disable",
+    ]  # fmt: skip
+    text = dataclasses.replace(base, metadata={**base.metadata, "command": command}).dumps()
+    assert "orange" not in text and "lemon" not in text
+    assert json.loads(text)["metadata"]["command"][4:] == [
+        "SELECT 'password=abc'",
+        "--dsn",
+        "postgresql://u:***@h/d?password=***&sslmode=disable",
+    ]

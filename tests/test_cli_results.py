@@ -1,0 +1,57 @@
+"""Result files through the real `dbkit` command: masking, destinations, hand-edited files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dbkit.servers import EmbeddedServer
+from tests.test_cli import assert_one_line_error, dbkit
+
+SQL = "SELECT 'password=abc'"
+
+
+def _reads_back(path: Path) -> dict:  # type: ignore[type-arg]
+    doc = json.loads(path.read_text())  # valid JSON, not just a file that was written
+    shown = dbkit("report", str(path))
+    assert shown.returncode == 0, shown.stderr
+    return doc  # type: ignore[no-any-return]
+
+
+def test_sql_that_mentions_a_password_is_kept_whole(pg: EmbeddedServer, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    proc = dbkit(
+        "run", "pool", "--tasks", "5", "--pool-size", "2", "--sql", SQL, "--json",
+        "--dsn", pg.app_dsn, "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(out.read_text())
+    doc = _reads_back(out)
+    (run,) = doc["runs"]
+    assert (run["ok"], run["params"]["sql"]) == (5, SQL)
+    assert SQL in doc["metadata"]["command"]
+
+
+def test_a_password_in_the_dsn_query_is_masked_and_the_file_reads_back(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    secret = "orange-query"
+    dsn = f"postgresql://dbkit_app@127.0.0.1:{pg.port}/postgres?password={secret}&sslmode=disable"
+    out = tmp_path / "r.json"
+    proc = dbkit(
+        "run", "pool", "--tasks", "5", "--pool-size", "2", "--json", "--dsn", dsn,
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert secret not in text
+    doc = _reads_back(out)
+    assert doc["runs"][0]["ok"] == 5
+    masked = dsn.replace(secret, "***")
+    assert masked in doc["metadata"]["command"]
+
+
+def test_a_malformed_dsn_is_not_echoed() -> None:
+    proc = dbkit("run", "pool", "--dsn", "postgresql//app:orange@127.0.0.1:1/db")
+    assert_one_line_error(proc, 2, "must start with postgresql://")
+    assert "orange" not in proc.stderr

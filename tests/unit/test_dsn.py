@@ -1,0 +1,52 @@
+"""Where a DSN's secret can be: masked in data and messages, never echoed when malformed."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbkit.dsn import check_dsn, mask_secrets, password_of
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://app:orange@db:5432/x", "postgresql://app:***@db:5432/x"),
+        (
+            "postgresql://app@db/x?password=orange&sslmode=disable",
+            "postgresql://app@db/x?password=***&sslmode=disable",
+        ),
+        ("postgresql://app@db/x?sslmode=disable&PASSWORD=orange", "postgresql://app@db/x?sslmode=disable&PASSWORD=***"),
+        ("--dsn=postgres://u:orange@h/d", "--dsn=postgres://u:***@h/d"),
+        # a user's SQL that merely mentions the word is theirs, not a secret
+        ("SELECT 'password=abc'", "SELECT 'password=abc'"),
+        ("SELECT 1 WHERE password = 'x'", "SELECT 1 WHERE password = 'x'"),
+        ("postgresql://app@db/x", "postgresql://app@db/x"),
+    ],
+)  # fmt: skip
+def test_mask_secrets_masks_dsn_passwords_only(text: str, expected: str) -> None:
+    assert mask_secrets(text) == expected
+
+
+def test_a_password_query_parameter_is_a_password() -> None:
+    assert password_of("postgresql://app@db/x?sslmode=disable&password=orange") == "orange"
+    assert password_of("postgresql://app:lemon@db/x") == "lemon"
+    assert password_of("postgresql://app@db/x") is None
+
+
+@pytest.mark.parametrize(
+    ("dsn", "problem"),
+    [
+        ("postgresql//u:orange@h/d", "must start with postgresql://"),
+        ("mysql:/u:orange@h/d", "must start with postgresql://"),
+        ("host=h password=orange", "must start with postgresql://"),
+        ("orange", "must start with postgresql://"),
+        ("postgresql://u:orange@[::1/d", "not a valid URL"),
+        ("postgresql://u:orange@h:port/d", "bad port"),
+        ("postgresql://u:or@nge@h/d", "write it as %40"),
+    ],
+)
+def test_a_malformed_dsn_is_described_never_echoed(dsn: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as info:
+        check_dsn(dsn)
+    message = str(info.value)
+    assert "orange" not in message and "or@nge" not in message and "nge@" not in message
