@@ -140,7 +140,8 @@ def plot_sweep(ax: Axes, series: Sequence[SweepSeries]) -> str:
     knees = []
     for i, s in enumerate(series):
         color = colors[i % len(colors)]
-        points = sorted((_param(r, s.param) or 0, r) for r in s.runs)
+        # by the knob alone: runs at one value (a repeated point) have no order among them
+        points = sorted(((_param(r, s.param) or 0, r) for r in s.runs), key=lambda p: p[0])
         xs = [x for x, _ in points]
         ax.plot(
             xs,
@@ -513,8 +514,8 @@ def plot_comparison(ax: Axes, runs: Sequence[Run]) -> str:
 
 def _sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
     series: list[SweepSeries] = []
-    loose: dict[str, list[Run]] = {}
-    for result in results:
+    loose: dict[str, list[tuple[int, Run]]] = {}
+    for index, result in enumerate(results):
         sweep = result.sweep or {}
         param = sweep.get("param")
         if isinstance(param, str):
@@ -541,10 +542,19 @@ def _sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
         else:
             for run in result.runs:
                 if _param(run, "pool_size") is not None:
-                    loose.setdefault(run.strategy, []).append(run)
-    for strategy, runs in loose.items():
-        if len({_param(r, "pool_size") for r in runs}) >= 2:
-            series.append(SweepSeries(strategy, "pool_size", tuple(runs)))
+                    loose.setdefault(run.strategy, []).append((index, run))
+    sources = _sources(results)
+    for strategy, found in loose.items():
+        sizes = [_param(r, "pool_size") for _, r in found]
+        if len(set(sizes)) == len(sizes):  # one curve across results, one point per size
+            groups = {strategy: [r for _, r in found]}
+        else:  # the same sizes again (before/after): a curve per result
+            groups = {}
+            for index, run in found:
+                groups.setdefault(f"{strategy} ({sources[index]})", []).append(run)
+        for label, runs in groups.items():
+            if len({_param(r, "pool_size") for r in runs}) >= 2:
+                series.append(SweepSeries(label, "pool_size", tuple(runs)))
     return series
 
 
@@ -558,16 +568,19 @@ def _source(result: Result, index: int) -> str:
     return f"result {index + 1}"
 
 
+def _sources(results: Sequence[Result]) -> list[str]:
+    """What each result is called in labels (``scenario storm``), numbered where alike."""
+    sources = [_source(result, i) for i, result in enumerate(results)]
+    return [f"{src} #{i + 1}" if sources.count(src) > 1 else src for i, src in enumerate(sources)]
+
+
 def _distinct_names(results: Sequence[Result]) -> list[Result]:
     """Runs named alike in different results get their source (``scenario storm``) appended."""
     owners: dict[str, set[int]] = {}
     for i, result in enumerate(results):
         for run in result.runs:
             owners.setdefault(run.name, set()).add(i)
-    sources = [_source(result, i) for i, result in enumerate(results)]
-    sources = [
-        f"{src} #{i + 1}" if sources.count(src) > 1 else src for i, src in enumerate(sources)
-    ]
+    sources = _sources(results)
     out = []
     for i, result in enumerate(results):
         runs = tuple(

@@ -11,7 +11,7 @@ import pytest
 
 from dbkit.errors import ConfigError, ResultExistsError
 from dbkit.export import COLUMNS, write_csv
-from dbkit.plot import choose_panels, plot_results
+from dbkit.plot import _sweep_series, choose_panels, plot_results
 from dbkit.results import ErrorRecord, Result, Run
 from dbkit.stats import LatencySummary
 
@@ -250,3 +250,29 @@ def test_csv_never_overwrites(tmp_path: Path) -> None:
 def test_csv_to_an_unwritable_place_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^cannot write /proc/z.csv: No such file or directory$"):
         write_csv([(Path("a.json"), storm_result())], Path("/proc/z.csv"))
+
+
+def test_before_and_after_of_the_same_pools_plot(tmp_path: Path) -> None:
+    # Two results (before/after) with the same strategy and pool sizes: runs at one pool size
+    # must never be compared with each other to order the points.
+    def attempt(wall: float, label: str) -> Result:
+        runs = tuple(
+            make_run("pool", f"pool-{s}", {"pool_size": s}, wall_s=wall * 10 / s) for s in (10, 50)
+        )
+        return Result(metadata={**META, "command": ["dbkit", "scenario", label]}, runs=runs)
+
+    path = tmp_path / "x.png"
+    before_after = [attempt(6.0, "compare"), attempt(5.0, "compare")]
+    titles = plot_results(before_after, path)
+    assert_png(path)
+    assert titles == ["Sweep: throughput and p99 latency by pool_size"]
+    # a curve each, named by its source, rather than one curve zigzagging between them
+    assert [s.label for s in _sweep_series(before_after)] == [
+        "pool (scenario compare #1)",
+        "pool (scenario compare #2)",
+    ]
+    # a repeated point within one sweep draws too
+    repeated = sweep_result()
+    repeated = Result(metadata=META, runs=(*repeated.runs, repeated.runs[0]), sweep=repeated.sweep)
+    plot_results([repeated], tmp_path / "y.png")
+    assert_png(tmp_path / "y.png")
