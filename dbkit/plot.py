@@ -345,7 +345,8 @@ def plot_sleep(ax: Axes, runs: Sequence[Run]) -> str:
     for mode in modes:
         color = MODE_COLORS.get(mode, "tab:gray")
         points = sorted(
-            (r.tasks, r.wall_s, r.ideal_s) for r in runs if r.params.get("mode") == mode
+            ((r.tasks, r.wall_s, r.ideal_s) for r in runs if r.params.get("mode") == mode),
+            key=lambda p: p[0],  # ideal_s may be None: never compared
         )
         ax.plot(
             [p[0] for p in points],
