@@ -45,13 +45,23 @@ def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
 def check_writable(path: Path) -> None:
     """Fail now, before any work, if ``path`` could not be written later.
 
-    ResultExistsError if it exists; ConfigError naming the path if its folder cannot be made
-    or written to (a file in the way, no permission, a read-only or pseudo file system).
+    ResultExistsError if it exists; ConfigError saying why otherwise: no file name, a folder
+    there, a file where a parent folder should be, or a folder that cannot be made or
+    written to (no permission, a read-only or pseudo file system).
     """
     path = Path(path)
-    if path.exists() or path.is_symlink():
-        raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file")
+    if str(path) == ".":  # what an empty --out '' becomes
+        raise ConfigError("no file name given: name the file to write")
     try:
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder: name a file to write")
+        if path.exists() or path.is_symlink():
+            raise ResultExistsError(f"{path} already exists; dbkit never overwrites a file")
+        for parent in path.parents:  # the nearest one that is there must be a folder
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    raise ConfigError(f"cannot write {path}: {parent} is not a folder")
+                break
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:

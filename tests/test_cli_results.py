@@ -55,3 +55,23 @@ def test_a_malformed_dsn_is_not_echoed() -> None:
     proc = dbkit("run", "pool", "--dsn", "postgresql//app:orange@127.0.0.1:1/db")
     assert_one_line_error(proc, 2, "must start with postgresql://")
     assert "orange" not in proc.stderr
+
+
+def test_out_says_why_it_cannot_be_written(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    a_dir = tmp_path / "adir"
+    a_dir.mkdir()
+    for out, needle in (
+        (f"{a_file}/x.json", f"{a_file} is not a folder"),
+        (f"{a_file}/deeper/x.json", f"{a_file} is not a folder"),
+        ("/etc/passwd/x.json", "/etc/passwd is not a folder"),
+        (f"{a_dir}/", f"{a_dir} is a folder"),
+        (str(a_dir), f"{a_dir} is a folder"),
+        ("", "no file name"),
+    ):
+        proc = dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", out)
+        assert_one_line_error(proc, 2, needle)
+        assert "File exists" not in proc.stderr and "already exists" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]  # nothing written
+    assert list(a_dir.iterdir()) == []
