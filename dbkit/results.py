@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import math
 import os
 import platform
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from dbkit.errors import ConfigError
 from dbkit.files import write_new
 from dbkit.machine import package_version
 from dbkit.servers.base import ServerInfo
+from dbkit.spec import STRATEGY_NAMES
 from dbkit.stats import LatencySummary
 
 FORMAT = "dbkit.result/1"
@@ -208,9 +210,11 @@ class Result:
 def read_result(path: Path) -> Result:
     """Load a result file; a missing, unreadable, foreign or malformed file is a ConfigError.
 
-    Every field that report, export and plot read is type-checked first, so a hand-edited file
-    is refused with the field's path (``runs[0].ok: expected an integer, got 'lots'``), and a
-    document without runs (and no fleet) is refused as having nothing to show.
+    Every field that report, export and plot read is checked first against DOCUMENT_SHAPE, its
+    type and the values a run can produce (counts and durations >= 0, finite numbers, ok +
+    failed <= tasks, a known strategy), so a hand-edited file is refused with the field's path
+    (``runs[0].ok: expected an integer, got 'lots'``), and a document without runs (and no
+    fleet) is refused as having nothing to show.
     """
     try:
         data = json.loads(Path(path).read_text())
@@ -239,55 +243,95 @@ def read_result(path: Path) -> Result:
 @dataclass(frozen=True)
 class _Object:
     """A JSON object's expected keys (``key?`` may be absent); ``closed`` refuses other keys,
-    ``values`` is the shape of every value (for maps such as counts by SQLSTATE)."""
+    ``values`` is the shape of every value (for maps such as counts by SQLSTATE), ``rules``
+    relate fields once each has its kind: each returns None or (field, what is wrong)."""
 
     fields: Mapping[str, Any]
     closed: bool = False
     values: Any = None
+    rules: tuple[Callable[[Mapping[str, Any]], tuple[str, str] | None], ...] = ()
 
 
-# What report, export and plot read, and its type. A shape is a kind name, an _Object,
-# [shape] (a list of it), (None, shape) (it or null) or (first, second) (a [first, second] pair).
-KINDS: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "int": ("an integer", int),
-    "number": ("a number", (int, float)),
-    "str": ("a string", str),
-    "bool": ("true or false", bool),
-    "object": ("an object", dict),
+@dataclass(frozen=True)
+class _Kind:
+    """A JSON leaf: its type, and the values a real run can produce (NaN and infinity never)."""
+
+    name: str
+    types: type | tuple[type, ...]
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def expected(self, value: Any) -> str | None:
+        """None if ``value`` fits, else what was expected, as the message says it."""
+        # bool is an int to Python, not to JSON: true is no count and 1 is no flag
+        if not isinstance(value, self.types) or isinstance(value, bool) != (self.types is bool):
+            return self.name
+        if isinstance(value, float) and not math.isfinite(value):
+            return "a finite number"
+        if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
+            return f"{self.name} >= {self.minimum}"
+        if self.choices and value not in self.choices:
+            return f"one of {', '.join(self.choices)}"
+        return None
+
+
+# What report, export and plot read, and the values it may hold: the one description of the
+# format's constraints. A shape is a kind name, an _Object, [shape] (a list of it),
+# (None, shape) (it or null) or (first, second) (a [first, second] pair).
+KINDS: dict[str, _Kind] = {
+    "int": _Kind("an integer", int),
+    "count": _Kind("an integer", int, minimum=0),  # tasks, connections, errors
+    "number": _Kind("a number", (int, float)),  # a time since the run began: may be < 0
+    "amount": _Kind("a number", (int, float), minimum=0),  # a duration, a rate, a share
+    "str": _Kind("a string", str),
+    "strategy": _Kind("a string", str, choices=STRATEGY_NAMES),
+    "bool": _Kind("true or false", bool),
+    "object": _Kind("an object", dict),
 }
-NUMBER_OR_NULL = (None, "number")
-SQLSTATE_COUNTS = _Object({}, values="int")  # {sqlstate, or type without one: count}
+
+
+def _run_counts(run: Mapping[str, Any]) -> tuple[str, str] | None:
+    tasks, ok, failed = run["tasks"], run["ok"], run["failed"]
+    if ok > tasks:
+        return "ok", f"{ok} is more than tasks ({tasks})"
+    if ok + failed > tasks:
+        return "failed", f"ok + failed ({ok + failed}) is more than tasks ({tasks})"
+    return None
+
+
+AMOUNT_OR_NULL = (None, "amount")
+SQLSTATE_COUNTS = _Object({}, values="count")  # {sqlstate, or type without one: count}
 FAULT_SHAPE = _Object(
     {
         "kind": "str",
         "at_s": "number",
-        "action_s": "number",
-        "recovery_s?": NUMBER_OR_NULL,
-        "failed": "int",
+        "action_s": "amount",
+        "recovery_s?": AMOUNT_OR_NULL,
+        "failed": "count",
         "errors_by_sqlstate?": SQLSTATE_COUNTS,
     }
 )
 RUN_SHAPE = _Object(
     {
-        "strategy": "str",
+        "strategy": "strategy",
         "name": "str",
         "params": "object",
-        "tasks": "int",
-        "ok": "int",
-        "failed": "int",
-        "queries_ok": "int",
-        "wall_s": "number",
-        "setup_s": "number",
-        "ideal_s": NUMBER_OR_NULL,
+        "tasks": "count",
+        "ok": "count",
+        "failed": "count",
+        "queries_ok": "count",
+        "wall_s": "amount",
+        "setup_s": "amount",
+        "ideal_s": AMOUNT_OR_NULL,
         "latency_s": _Object(
-            {f"{k}?": NUMBER_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
+            {f"{k}?": AMOUNT_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
         ),
         "errors": [
             _Object(
                 {
                     "type": "str",
                     "sqlstate": (None, "str"),
-                    "count": "int",
+                    "count": "count",
                     "first_s": "number",
                     "last_s": "number",
                     "example": "str",
@@ -295,39 +339,40 @@ RUN_SHAPE = _Object(
                 closed=True,
             )
         ],
-        "peak_server_connections": (None, "int"),
-        "server_connections?": [("number", "int")],
-        "retries?": "int",
+        "peak_server_connections": (None, "count"),
+        "server_connections?": [("number", "count")],
+        "retries?": "count",
         "faults?": [FAULT_SHAPE],
         "interrupted?": "bool",
-    }
+    },
+    rules=(_run_counts,),
 )
 FLEET_SERVICE_SHAPE = _Object(
     {
         "name": "str",
-        "processes": "int",
-        "planned_peak": "int",
-        "ok": "int",
-        "failed": "int",
-        "throughput_qps": "number",
-        "p99_s": NUMBER_OR_NULL,
-        "acquire_wait_p99_s": NUMBER_OR_NULL,
-        "pool_timeouts": "int",
+        "processes": "count",
+        "planned_peak": "count",
+        "ok": "count",
+        "failed": "count",
+        "throughput_qps": "amount",
+        "p99_s": AMOUNT_OR_NULL,
+        "acquire_wait_p99_s": AMOUNT_OR_NULL,
+        "pool_timeouts": "count",
         "errors_by_sqlstate": SQLSTATE_COUNTS,
     }
 )
 FLEET_SHAPE = _Object(
     {
         "budget": "int",
-        "max_connections": "int",
-        "total_peak_planned": "int",
-        "peak_server_connections": (None, "int"),
-        "ok": "int",
-        "failed": "int",
+        "max_connections": "count",
+        "total_peak_planned": "count",
+        "peak_server_connections": (None, "count"),
+        "ok": "count",
+        "failed": "count",
         "fits_plan": "bool",
-        "throughput_qps": "number",
-        "p99_s": NUMBER_OR_NULL,
-        "acquire_wait_p99_s": NUMBER_OR_NULL,
+        "throughput_qps": "amount",
+        "p99_s": AMOUNT_OR_NULL,
+        "acquire_wait_p99_s": AMOUNT_OR_NULL,
         "first_failure": (
             None,
             _Object(
@@ -340,8 +385,8 @@ FLEET_SHAPE = _Object(
                 {
                     "kind": "str",
                     "at_s": "number",
-                    "action_s": "number",
-                    "recovery_s": NUMBER_OR_NULL,
+                    "action_s": "amount",
+                    "recovery_s": AMOUNT_OR_NULL,
                 }
             ),
         ),
@@ -351,15 +396,15 @@ FLEET_SHAPE = _Object(
 SWEEP_SHAPE = _Object(
     {
         "param": "str",
-        "tolerance": "number",
+        "tolerance": "amount",
         "knee": (
             None,
             _Object(
                 {
                     "value": "int",
-                    "throughput_qps": "number",
+                    "throughput_qps": "amount",
                     "best_value": "int",
-                    "best_throughput_qps": "number",
+                    "best_throughput_qps": "amount",
                 }
             ),
         ),
@@ -369,9 +414,9 @@ DOCUMENT_SHAPE = _Object(
     {
         "metadata": _Object(
             {
-                "max_connections?": (None, "int"),
-                "superuser_reserved_connections?": (None, "int"),
-                "reserved_connections?": (None, "int"),
+                "max_connections?": (None, "count"),
+                "superuser_reserved_connections?": (None, "count"),
+                "reserved_connections?": (None, "count"),
             }
         ),
         "interrupted?": "bool",
@@ -384,7 +429,7 @@ DOCUMENT_SHAPE = _Object(
 
 def _describe(shape: Any) -> str:
     if isinstance(shape, str):
-        return KINDS[shape][0]
+        return KINDS[shape].name
     if isinstance(shape, _Object):
         return "an object"
     if isinstance(shape, list):
@@ -401,15 +446,21 @@ def _show(value: Any) -> str:
 
 def _problem(value: Any, shape: Any, where: str) -> str | None:
     """The first place ``value`` does not have ``shape``, as ``runs[0].ok: expected ...``."""
-    wrong = f"{where or 'document'}: expected {_describe(shape)}, got {_show(value)}"
-    if isinstance(shape, str):
-        # bool is an int to Python, not to JSON: true is no count and 1 is no flag
-        fits = isinstance(value, KINDS[shape][1]) and isinstance(value, bool) == (shape == "bool")
-        return None if fits else wrong
-    if isinstance(shape, tuple) and shape[0] is None:
-        problem = None if value is None else _problem(value, shape[1], where)
+    here = where or "document"
+    wrong = f"{here}: expected {_describe(shape)}, got {_show(value)}"
+    nullable = isinstance(shape, tuple) and shape[0] is None
+    if nullable and value is None:
+        return None
+    leaf = shape[1] if nullable else shape
+    if isinstance(leaf, str):
+        expected = KINDS[leaf].expected(value)
+        if expected is None:
+            return None
+        return f"{here}: expected {expected}{' or null' if nullable else ''}, got {_show(value)}"
+    if nullable:
+        problem = _problem(value, leaf, where)
         # wrong right here, not deeper in: say that null would do too
-        return wrong if problem and problem.startswith(f"{where or 'document'}: ") else problem
+        return wrong if problem and problem.startswith(f"{here}: ") else problem
     if isinstance(shape, tuple):  # a [first, second] pair
         if not isinstance(value, list) or len(value) != 2:
             return wrong
@@ -443,7 +494,13 @@ def _problem(value: Any, shape: Any, where: str) -> str | None:
         if problem is not None:
             return problem
     extra = sorted(set(value) - names) if shape.closed else []
-    return f"{prefix}{extra[0]}: unexpected key" if extra else None
+    if extra:
+        return f"{prefix}{extra[0]}: unexpected key"
+    for rule in shape.rules:
+        broken = rule(value)
+        if broken is not None:
+            return f"{prefix}{broken[0]}: {broken[1]}"
+    return None
 
 
 def write_result(result: Result, path: Path) -> Path:

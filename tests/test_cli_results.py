@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from dbkit.servers import EmbeddedServer
 from tests.test_cli import assert_one_line_error, dbkit
 
@@ -75,3 +77,28 @@ def test_out_says_why_it_cannot_be_written(tmp_path: Path) -> None:
         assert "File exists" not in proc.stderr and "already exists" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]  # nothing written
     assert list(a_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("ok", -1, "runs[0].ok: expected an integer >= 0, got -1"),
+        ("ok", 6, "runs[0].ok: 6 is more than tasks (5)"),
+        ("strategy", "warp", "runs[0].strategy: expected one of"),
+        ("wall_s", -2.0, "runs[0].wall_s: expected a number >= 0, got -2.0"),
+        ("wall_s", float("nan"), "runs[0].wall_s: expected a finite number"),
+    ],
+)
+def test_report_refuses_impossible_hand_edits(
+    tmp_path: Path, field: str, value: object, needle: str
+) -> None:
+    good = tmp_path / "good.json"
+    proc = dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(good))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(good.read_text())
+    doc["runs"][0][field] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))  # NaN is written as the bare word NaN, as an editor might
+    shown = dbkit("report", str(bad))
+    assert_one_line_error(shown, 2, f"{bad}: malformed")
+    assert needle in shown.stderr

@@ -231,6 +231,35 @@ def test_older_documents_without_the_optional_run_fields_still_read(tmp_path: Pa
     assert [run.name for run in read_result(path).runs] == ["unbatched", "pool-20"]
 
 
+@pytest.mark.parametrize(
+    ("change", "value", "problem"),
+    [
+        ("runs.0.ok", -1, "runs[0].ok: expected an integer >= 0, got -1"),
+        ("runs.0.ok", 201, "runs[0].ok: 201 is more than tasks (200)"),
+        ("runs.0.failed", 105, "runs[0].failed: ok + failed (201) is more than tasks (200)"),
+        ("runs.0.tasks", -200, "runs[0].tasks: expected an integer >= 0, got -200"),
+        ("runs.0.strategy", "warp", "runs[0].strategy: expected one of sleep, unbatched"),
+        ("runs.0.wall_s", -1.25, "runs[0].wall_s: expected a number >= 0, got -1.25"),
+        ("runs.0.wall_s", float("nan"), "runs[0].wall_s: expected a finite number, got nan"),
+        ("runs.0.ideal_s", float("inf"), "runs[0].ideal_s: expected a finite number or null"),
+        ("runs.1.latency_s.p99", -3.0, "runs[1].latency_s.p99: expected a number >= 0 or null"),
+        ("runs.0.errors.0.count", -104, "runs[0].errors[0].count: expected an integer >= 0"),
+        ("runs.0.peak_server_connections", -1, "runs[0].peak_server_connections: expected an"),
+        ("runs.0.server_connections.1", [0.05, -96], "runs[0].server_connections[1][1]: expected"),
+        ("runs.0.queries_ok", -3, "runs[0].queries_ok: expected an integer >= 0, got -3"),
+        ("metadata.max_connections", -100, "metadata.max_connections: expected an integer >= 0"),
+    ],
+)
+def test_impossible_values_are_named(
+    tmp_path: Path, change: str, value: object, problem: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_golden_with(change, value)))  # nan and inf as NaN, Infinity
+    with pytest.raises(ConfigError) as err:
+        read_result(path)
+    assert str(err.value).startswith(f"{path}: malformed dbkit.result/1 document ({problem}")
+
+
 # Text a user, a server or a shell may put into a result: quotes, escapes, control characters,
 # the word password next to = and quotes, URLs, non-ASCII and lone surrogates.
 PIECES = (
