@@ -1,8 +1,8 @@
 """DSN helpers: masking passwords wherever a DSN may be shown, and driver URL forms.
 
 Two maskers: ``mask_secrets`` for data (result documents, the recorded command line) changes
-only a DSN's password and passwords this process was given, so a user's SQL that mentions the
-word stays as typed; ``mask_text`` for messages also masks libpq's ``password=...`` form.
+only a URL's password and the passwords this process was given, so a user's SQL that mentions
+the word stays as typed; ``mask_text`` for messages also masks libpq's ``password=...`` form.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def _mask_url(url: str) -> str:
 
 
 def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Replace the passwords of URLs in ``text`` (user:password@ and ?password=) and any known
-    secret; nothing else changes, so SQL that mentions ``password=`` is kept as typed."""
+    """Replace the passwords of URLs in ``text`` (user:password@ and ?password=) and every
+    known secret wherever it appears (a password with a space ends the URL early, but not the
+    secret); nothing else changes, so SQL that mentions ``password=`` is kept as typed."""
     text = _URL.sub(lambda m: _mask_url(m.group()), text)
     for secret in (*secrets, *_SECRETS):
         if secret:
@@ -63,15 +64,19 @@ def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
-def mask_data(value: Any) -> Any:
+def mask_data(value: Any, plain: frozenset[str] = frozenset()) -> Any:
     """A copy of JSON-like data (dicts, lists, tuples, strings) with ``mask_secrets`` applied
-    to every string value: masking before serialising can never break the document."""
+    to every string value but those under a key in ``plain`` (the kit's own vocabulary, which
+    holds no secret): masking before serialising can never break the document."""
     if isinstance(value, str):
         return mask_secrets(value)
     if isinstance(value, dict):
-        return {key: mask_data(item) for key, item in value.items()}
+        return {
+            key: item if key in plain and isinstance(item, str) else mask_data(item, plain)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [mask_data(item) for item in value]
+        return [mask_data(item, plain) for item in value]
     return value
 
 

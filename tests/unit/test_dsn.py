@@ -50,3 +50,24 @@ def test_a_malformed_dsn_is_described_never_echoed(dsn: str, problem: str) -> No
         check_dsn(dsn)
     message = str(info.value)
     assert "orange" not in message and "or@nge" not in message and "nge@" not in message
+
+
+def test_known_secrets_are_masked_wherever_they_appear_but_in_the_kit_s_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+
+    from dbkit import dsn
+    from dbkit.results import collect_metadata
+
+    monkeypatch.setattr(dsn, "_SECRETS", {"my pass", "pool"})
+    # a password with a space ends the URL before its @: the known secret still goes
+    command = ["dbkit", "run", "pool", "--dsn", "postgresql://u:my pass@h/d"]
+    meta = collect_metadata(None, "asyncio", command, dt.datetime.now(dt.UTC))
+    assert meta["command"][4] == "postgresql://u:***@h/d"
+    # values that are the kit's own words stay, everything else is masked
+    data = {"strategy": "pool", "sql": "SELECT 'password=abc', 'pool'"}
+    assert dsn.mask_data(data, frozenset({"strategy"})) == {
+        "strategy": "pool",
+        "sql": "SELECT 'password=abc', '***'",
+    }

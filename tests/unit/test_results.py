@@ -312,3 +312,14 @@ def test_dsn_passwords_are_masked_in_the_data_and_sql_is_not() -> None:
         "--dsn",
         "postgresql://u:***@h/d?password=***&sslmode=disable",
     ]
+
+
+def test_a_password_spelled_like_the_kit_s_words_still_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbkit import dsn
+
+    monkeypatch.setattr(dsn, "_SECRETS", {"pool", "dbkit", "unbatched"})
+    again = read_result(write_result(sample_result(), tmp_path / "r.json"))
+    assert [run.strategy for run in again.runs] == ["unbatched", "pool"]
+    assert again.metadata["command"][:3] == ["***", "run", "***"]  # masked wherever else
