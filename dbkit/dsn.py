@@ -119,7 +119,8 @@ def check_dsn(dsn: str) -> str:
         ) from None
     if "@" in parts.netloc.rpartition("@")[0]:
         raise ValueError("DSN has an @ in its user or password; write it as %40")
-    if parts.scheme not in ("postgres", "postgresql") or not dsn.startswith(f"{parts.scheme}://"):
+    after_scheme = dsn[len(parts.scheme) : len(parts.scheme) + 3]
+    if parts.scheme not in ("postgres", "postgresql") or after_scheme != "://":
         raise ValueError("DSN must start with postgresql:// or postgres://")
     try:
         parts.port  # noqa: B018 -- raises ValueError on a bad port

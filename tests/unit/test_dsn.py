@@ -52,6 +52,11 @@ def test_a_malformed_dsn_is_described_never_echoed(dsn: str, problem: str) -> No
     assert "orange" not in message and "or@nge" not in message and "nge@" not in message
 
 
+def test_a_well_formed_dsn_passes() -> None:
+    for dsn in ("postgresql://u:p@h:5432/d", "postgres://h/d?sslmode=disable", "PostgreSQL://h/d"):
+        assert check_dsn(dsn) == dsn
+
+
 def test_known_secrets_are_masked_wherever_they_appear_but_in_the_kit_s_words(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
