@@ -262,3 +262,89 @@ def test_a_run_where_nothing_succeeds_exits_1_and_keeps_its_result(
     assert "Resetting connection" not in proc.stderr  # each failed transaction rolled back
     (run,) = json.loads(out.read_text())["runs"]
     assert run["failed"] == 20 and run["errors"][0]["sqlstate"] == "42601"
+
+
+def _start_run(out: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:
+    """A long pool run against ``dsn`` in its own process group, as a shell starts a job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "run", "pool", "--tasks", "2000", "--pool-size", "8",
+         "--hold", "0.2", "--queries", "1", "--dsn", dsn, "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
+    """Bounded polling until ``size`` workload sessions run a statement: the run is under way."""
+    import asyncio
+    import time
+
+    import asyncpg
+
+    busy = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+
+    async def poll() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            deadline = time.monotonic() + 60
+            while await conn.fetchval(busy) < size:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, f"no busy pool of {size}"
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(poll())
+
+
+@pytest.mark.parametrize(("how", "gap"), [("twice", 0.05), ("twice", 0.01), ("timeout", 0.0)])
+def test_a_second_interrupt_keeps_the_partial_result(
+    pg: EmbeddedServer, tmp_path: Path, how: str, gap: float
+) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "partial.json"
+    proc = _start_run(out, pg.app_dsn)
+    _wait_until_busy(pg.admin_dsn, 8, proc)
+    if how == "twice":  # Ctrl-C pressed twice, the second at once
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)  # not a race: any gap up to the end of the run must keep the result
+        proc.send_signal(signal.SIGINT)
+    else:  # what `timeout -s INT` does: the signal to the process, then to its whole group
+        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True and run["ok"] + run["failed"] < 2000
+    assert "INTERRUPTED" in stdout
+
+
+def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "fleet.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "fleet", "--service", "api:replicas=1,workers=2,pool_size=4",
+         "--duration", "60", "--dsn", pg.app_dsn, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+    )  # fmt: skip
+    _wait_until_busy(pg.admin_dsn, 8, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True and run["ok"] > 0
