@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dbkit import interrupts
 from dbkit.deploy import build_plan, collect_deploy
 from dbkit.dsn import mask_text, read_dsn_file, remember_secret
 from dbkit.errors import ConfigError, DbkitError, ResultExistsError
@@ -47,7 +48,9 @@ server_app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a message is one line however narrow the terminal (or 80 columns when piped), so
+# that it can be grepped and pasted whole.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 quiet_driver_logs()
 
 # -- shared options ------------------------------------------------------------------------
@@ -171,10 +174,9 @@ def guarded(func: Callable[[], Any]) -> Any:
     previous_term = signal.getsignal(signal.SIGTERM)
     previous_int = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, _sigterm)
-    if previous_int == signal.SIG_IGN:
-        # Started in the background by a shell without job control: SIGINT arrives ignored.
-        # Take it back, so that SIGTERM (which takes the Ctrl-C path) and kill -INT still work.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Also when started in the background by a shell without job control (SIGINT arrives
+    # ignored): take it back, so that SIGTERM (which takes the Ctrl-C path) and kill -INT work.
+    signal.signal(signal.SIGINT, interrupts.on_signal)
     try:
         return func()
     except ConfigError as exc:
@@ -187,13 +189,15 @@ def guarded(func: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         fail("interrupted; the server was stopped", _interrupt_code())
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+        if not interrupts.count():  # else the kit is on its way out: later signals stay quiet
+            signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _sigterm(signum: int, frame: Any) -> None:
-    # SIGTERM takes the Ctrl-C path: inside a run, asyncio's SIGINT handler cancels the tasks
-    # and the partial result is kept; elsewhere KeyboardInterrupt unwinds and closes servers.
+    # SIGTERM takes the Ctrl-C path: inside a run, the kit's SIGINT handler (dbkit.interrupts)
+    # cancels the measurement and the partial result is kept; elsewhere KeyboardInterrupt
+    # unwinds and closes servers.
     _signals["term"] = True
     on_sigint = signal.getsignal(signal.SIGINT)
     if callable(on_sigint):
@@ -286,6 +290,7 @@ def _save_and_show(
     started = time.perf_counter()
     with ProgressDisplay(enabled=True) as progress:
         result = measure(progress)
+    interrupts.hold()  # a signal from here on must not cost the result: it is only counted
     path, problem = _keep(result, path, stem, results_dir if out is None else None)
     if as_json:
         sys.stdout.write(result.dumps())
@@ -300,7 +305,7 @@ def _save_and_show(
         if fault and not run.faults and not run.interrupted:
             err.print(f"note: fault {fault} never fired: {run.name} ended at {run.wall_s:.2f} s")
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
-    if result.interrupted:
+    if result.interrupted or interrupts.count():
         err.print("interrupted: the partial result above was kept", markup=False)
         raise typer.Exit(_interrupt_code())
     if plot:
@@ -783,5 +788,39 @@ def server_up(
     guarded(go)
 
 
-def main() -> None:
-    app()
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"dbkit {version('dbkit')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """PostgreSQL connection-limit experiments: reproduce the 100-connection failure, compare
+    concurrency strategies, size pools."""
+
+
+def main(args: list[str] | None = None) -> NoReturn:
+    """The ``dbkit`` command. Click's own usage errors (an unknown option, a missing argument)
+    become the kit's one line, exit 2, like every other bad input."""
+    try:
+        code = app(args=args, prog_name="dbkit", standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors and the like
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dbkit` / `dbkit server`: the help
+            err.print(exc.format_message(), markup=False)
+            sys.exit(2)
+        message = " ".join(exc.format_message().split())
+        err.print(f"dbkit: error: {message}", markup=False)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(_interrupt_code())
+    sys.exit(code if isinstance(code, int) else 0)
