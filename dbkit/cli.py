@@ -32,7 +32,7 @@ from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_
 from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import KINDS, Server, ServerSpec, start_server
 from dbkit.spec import STRATEGY_NAMES, RunSpec
-from dbkit.strategies import STRATEGIES
+from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
 from dbkit.sweep import parse_sizes, run_sweep, sweep_specs
 
 app = typer.Typer(
@@ -364,13 +364,6 @@ def _run_and_save(
     )  # fmt: skip
 
 
-# Options that only some strategies use: option name -> RunSpec field.
-# RunSpec fields that only some strategies use, each set by the option --NAME (NAME its
-# command parameter, dashed).
-STRATEGY_FIELDS = (
-    "batch_size", "limit", "pool_size", "min_size", "max_overflow", "acquire_timeout", "mode",
-    "sql", "connect_timeout", "statement_timeout", "retries", "procs",
-)  # fmt: skip
 CLI_NAMES = {"retries": "retry"}  # RunSpec field -> the command's parameter, where they differ
 
 
@@ -382,25 +375,6 @@ def _typed_here(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was given on the command line (not a default or variable)."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
-
-
-def _refuse_unused_options(
-    ctx: typer.Context, strategy: str, *, commit: bool, sql: str | None
-) -> None:
-    """An option the strategy ignores is a mistake to say, not to drop silently."""
-    uses = STRATEGIES[strategy].params
-    unused = [
-        _option(field)
-        for field in STRATEGY_FIELDS
-        if field not in uses and _typed_here(ctx, CLI_NAMES.get(field, field))
-    ]
-    if unused:
-        raise ConfigError(
-            f"{strategy} does not use {', '.join(unused)}; it takes "
-            + ", ".join(_option(f) for f in STRATEGY_FIELDS if f in uses)
-        )
-    if commit and sql is None:
-        raise ConfigError("--commit applies to a custom --sql statement; there is none")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -482,8 +456,10 @@ def run(
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
             "commit": commit, "procs": procs,
         }  # fmt: skip
-        _refuse_unused_options(ctx, strategy, commit=commit, sql=sql)
-        spec = build_spec(values, "options", "run")
+        if commit and sql is None:
+            raise ConfigError("--commit applies to a custom --sql statement; there is none")
+        given = [f for f in [*values, *SERVER_OPTIONS] if _typed_here(ctx, CLI_NAMES.get(f, f))]
+        spec = build_spec(values, "options", "run", given=given, spell=_option)
         _run_and_save(
             [spec],
             _server_spec(server, dsn, max_connections, 100, dsn_file),
@@ -520,7 +496,7 @@ def scenario(
     """Run every run of a scenario file on one server into one result file."""
 
     def go() -> None:
-        scen = load_scenario(name)
+        scen = load_scenario(name, max_connections)
         runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
         if not as_json and scen.description:
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)

@@ -62,6 +62,20 @@ def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore
         (["run", "pool", "--limit", "4"], "pool does not use --limit"),
         (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
         (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
+        (["run", "pool", "--bogus"], "No such option: --bogus"),
+        (["run"], "Missing argument 'strategy'"),
+        (["run", "pool", "--tasks", "x"], "Invalid value for '--tasks'"),
+        (["warp"], "No such command 'warp'"),
+        (["run", "pool", "--hold", "1e308"], "hold must be at most 3600"),
+        (["run", "sleep", "--queries", "100000"], "queries must be at most 10,000"),
+        (
+            ["run", "sleep", "--mode", "unbatched", "--max-connections", "50"],
+            "sleep has no server: it does not use --max-connections",
+        ),
+        (
+            ["run", "sleep", "--dsn", "postgresql://u@127.0.0.1:1/d"],
+            "sleep has no server: it does not use --dsn",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -332,8 +346,9 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
 
     out = tmp_path / "fleet.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dbkit", "fleet", "--service", "api:replicas=1,workers=2,pool_size=4",
-         "--duration", "60", "--dsn", pg.app_dsn, "--out", str(out)],
+        [sys.executable, "-m", "dbkit", "fleet", "--service",
+         "api:replicas=1,workers=2,pool_size=4", "--duration", "60", "--dsn", pg.app_dsn,
+         "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
@@ -341,10 +356,28 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     doc = json.loads(out.read_text())
     assert doc["interrupted"] is True
     (run,) = doc["runs"]
     assert run["interrupted"] is True and run["ok"] > 0
+
+
+def test_version() -> None:
+    proc = dbkit("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("dbkit 0.")
+
+
+def test_messages_are_never_wrapped_when_piped(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "r.json"
+    deep.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbkit", "run", "sleep", "--tasks", "5", "--mode", "unbatched",
+         "--out", str(deep)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"result: {deep} (" in proc.stderr
