@@ -381,3 +381,22 @@ def test_messages_are_never_wrapped_when_piped(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"result: {deep} (" in proc.stderr
+
+
+def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_options(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text(
+        "[database]\nmax_connections = 100\n[services.api]\nreplicas = 1\nworkers = 1\n"
+        'pool_size = 90\nmax_overflow = 20\ndriver = "sqlalchemy"\n'
+    )
+    from_file = dbkit("plan", str(path))
+    from_options = dbkit(
+        "plan", "--service", "api:replicas=1,workers=1,pool_size=90,max_overflow=20,"
+        "driver=sqlalchemy", "--max-connections", "100",
+    )  # fmt: skip
+    assert (from_file.returncode, from_options.returncode) == (1, 1), from_file.stderr
+    assert from_file.stdout == from_options.stdout
+    assert "pool_size + max_overflow that fits: 97 (api: pool_size 77" in from_file.stdout
+    assert dbkit("plan", str(path), "--max-connections", "200").returncode == 0
