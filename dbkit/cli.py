@@ -33,7 +33,7 @@ from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import KINDS, Server, ServerSpec, start_server
 from dbkit.spec import STRATEGY_NAMES, RunSpec
 from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
-from dbkit.sweep import parse_sizes, run_sweep, sweep_specs
+from dbkit.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -532,6 +532,12 @@ def sweep(
             show_default=False,
         ),
     ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            help="Rounds over the grid; 2 or more measure the noise a knee must stand out of."
+        ),
+    ] = 1,
     tasks: TasksOpt = 1000,
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
@@ -557,11 +563,12 @@ def sweep(
         base = build_spec(values, "options", "sweep")
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
+        check_repeat(repeat)
         spec = _server_spec(server, dsn, max_connections, 100)
         _save_and_show(
             lambda progress: run_sweep(
                 base, grid, spec, param=param, loop=loop, command=_command(),
-                progress=progress, on_server=_say_server,
+                progress=progress, on_server=_say_server, repeat=repeat,
             ),
             stem=f"sweep-{strategy}",
             out=out,
