@@ -518,6 +518,7 @@ def scenario(
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     strategy: Annotated[
         str, typer.Argument(help="pool, sqlalchemy, semaphore, batched or unbatched.")
     ],
@@ -560,7 +561,8 @@ def sweep(
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
             "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
         }  # fmt: skip
-        base = build_spec(values, "options", "sweep")
+        given = [f for f in values if _typed_here(ctx, f)]
+        base = build_spec(values, "options", "sweep", given=given, spell=_option)
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)

@@ -59,6 +59,8 @@ def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore
         (["run", "pool", "--dsn", "postgresql://u:a@b@127.0.0.1:1/d"], "write it as %40"),
         (["fleet", "scenarios/deploys/fits.toml", "--duration", "inf"], "at most 86400"),
         (["sweep", "pool", "--param", "batch_size"], "pool does not use batch_size"),
+        (["sweep", "pool", "--max-overflow", "3"], "pool does not use --max-overflow"),
+        (["sweep", "pool", "--repeat", "0"], "repeat must be a whole number from 1 to 20"),
         (["run", "pool", "--limit", "4"], "pool does not use --limit"),
         (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
         (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
