@@ -790,8 +790,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """PostgreSQL connection-limit experiments: reproduce the 100-connection failure, compare
-    concurrency strategies, size pools."""
+    """Options before any command (the help text is the Typer app's)."""
 
 
 def main(args: list[str] | None = None) -> NoReturn:
