@@ -61,7 +61,7 @@ scenario-fleet: $(STAMP) ## A fitting fleet (runs clean) next to an overcommitte
 	-$(DBKIT) fleet scenarios/deploys/overcommitted.toml --duration 5 --plot
 
 sweep: $(STAMP) ## Pool sizes 1..64 on a CPU-bound statement: the knee, as a table and a PNG
-	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --tasks 300 --queries 1 \
+	$(DBKIT) sweep pool --sizes 1,2,4,8,16,32,64 --repeat 2 --tasks 300 --queries 1 \
 		--sql "SELECT count(*) FROM generate_series(1, 200000)" --plot
 
 bench: $(STAMP) ## Kit vs its references (ideal, pgbench, the post's script): ratios + bench/results/*.json

@@ -1,3 +1,3 @@
-from dbkit.cli import app
+from dbkit.cli import main
 
-app(prog_name="dbkit")
+main()

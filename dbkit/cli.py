@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dbkit import interrupts
 from dbkit.deploy import build_plan, collect_deploy
 from dbkit.dsn import mask_text, read_dsn_file, remember_secret
 from dbkit.errors import ConfigError, DbkitError, ResultExistsError
@@ -31,8 +32,8 @@ from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_
 from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import KINDS, Server, ServerSpec, start_server
 from dbkit.spec import STRATEGY_NAMES, RunSpec
-from dbkit.strategies import STRATEGIES
-from dbkit.sweep import parse_sizes, run_sweep, sweep_specs
+from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
+from dbkit.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -47,7 +48,9 @@ server_app = typer.Typer(
 )
 app.add_typer(server_app, name="server")
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: a message is one line however narrow the terminal (or 80 columns when piped), so
+# that it can be grepped and pasted whole.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 quiet_driver_logs()
 
 # -- shared options ------------------------------------------------------------------------
@@ -171,10 +174,9 @@ def guarded(func: Callable[[], Any]) -> Any:
     previous_term = signal.getsignal(signal.SIGTERM)
     previous_int = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, _sigterm)
-    if previous_int == signal.SIG_IGN:
-        # Started in the background by a shell without job control: SIGINT arrives ignored.
-        # Take it back, so that SIGTERM (which takes the Ctrl-C path) and kill -INT still work.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Also when started in the background by a shell without job control (SIGINT arrives
+    # ignored): take it back, so that SIGTERM (which takes the Ctrl-C path) and kill -INT work.
+    signal.signal(signal.SIGINT, interrupts.on_signal)
     try:
         return func()
     except ConfigError as exc:
@@ -187,13 +189,15 @@ def guarded(func: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         fail("interrupted; the server was stopped", _interrupt_code())
     finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
+        if not interrupts.count():  # else the kit is on its way out: later signals stay quiet
+            signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _sigterm(signum: int, frame: Any) -> None:
-    # SIGTERM takes the Ctrl-C path: inside a run, asyncio's SIGINT handler cancels the tasks
-    # and the partial result is kept; elsewhere KeyboardInterrupt unwinds and closes servers.
+    # SIGTERM takes the Ctrl-C path: inside a run, the kit's SIGINT handler (dbkit.interrupts)
+    # cancels the measurement and the partial result is kept; elsewhere KeyboardInterrupt
+    # unwinds and closes servers.
     _signals["term"] = True
     on_sigint = signal.getsignal(signal.SIGINT)
     if callable(on_sigint):
@@ -286,6 +290,7 @@ def _save_and_show(
     started = time.perf_counter()
     with ProgressDisplay(enabled=True) as progress:
         result = measure(progress)
+    interrupts.hold()  # a signal from here on must not cost the result: it is only counted
     path, problem = _keep(result, path, stem, results_dir if out is None else None)
     if as_json:
         sys.stdout.write(result.dumps())
@@ -300,7 +305,7 @@ def _save_and_show(
         if fault and not run.faults and not run.interrupted:
             err.print(f"note: fault {fault} never fired: {run.name} ended at {run.wall_s:.2f} s")
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
-    if result.interrupted:
+    if result.interrupted or interrupts.count():
         err.print("interrupted: the partial result above was kept", markup=False)
         raise typer.Exit(_interrupt_code())
     if plot:
@@ -359,13 +364,6 @@ def _run_and_save(
     )  # fmt: skip
 
 
-# Options that only some strategies use: option name -> RunSpec field.
-# RunSpec fields that only some strategies use, each set by the option --NAME (NAME its
-# command parameter, dashed).
-STRATEGY_FIELDS = (
-    "batch_size", "limit", "pool_size", "min_size", "max_overflow", "acquire_timeout", "mode",
-    "sql", "connect_timeout", "statement_timeout", "retries", "procs",
-)  # fmt: skip
 CLI_NAMES = {"retries": "retry"}  # RunSpec field -> the command's parameter, where they differ
 
 
@@ -377,25 +375,6 @@ def _typed_here(ctx: typer.Context, name: str) -> bool:
     """Whether option ``name`` was given on the command line (not a default or variable)."""
     source = ctx.get_parameter_source(name)
     return source is not None and source.name == "COMMANDLINE"
-
-
-def _refuse_unused_options(
-    ctx: typer.Context, strategy: str, *, commit: bool, sql: str | None
-) -> None:
-    """An option the strategy ignores is a mistake to say, not to drop silently."""
-    uses = STRATEGIES[strategy].params
-    unused = [
-        _option(field)
-        for field in STRATEGY_FIELDS
-        if field not in uses and _typed_here(ctx, CLI_NAMES.get(field, field))
-    ]
-    if unused:
-        raise ConfigError(
-            f"{strategy} does not use {', '.join(unused)}; it takes "
-            + ", ".join(_option(f) for f in STRATEGY_FIELDS if f in uses)
-        )
-    if commit and sql is None:
-        raise ConfigError("--commit applies to a custom --sql statement; there is none")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -477,8 +456,10 @@ def run(
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
             "commit": commit, "procs": procs,
         }  # fmt: skip
-        _refuse_unused_options(ctx, strategy, commit=commit, sql=sql)
-        spec = build_spec(values, "options", "run")
+        if commit and sql is None:
+            raise ConfigError("--commit applies to a custom --sql statement; there is none")
+        given = [f for f in [*values, *SERVER_OPTIONS] if _typed_here(ctx, CLI_NAMES.get(f, f))]
+        spec = build_spec(values, "options", "run", given=given, spell=_option)
         _run_and_save(
             [spec],
             _server_spec(server, dsn, max_connections, 100, dsn_file),
@@ -515,7 +496,7 @@ def scenario(
     """Run every run of a scenario file on one server into one result file."""
 
     def go() -> None:
-        scen = load_scenario(name)
+        scen = load_scenario(name, max_connections)
         runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
         if not as_json and scen.description:
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)
@@ -537,6 +518,7 @@ def scenario(
 
 @app.command()
 def sweep(
+    ctx: typer.Context,
     strategy: Annotated[
         str, typer.Argument(help="pool, sqlalchemy, semaphore, batched or unbatched.")
     ],
@@ -551,6 +533,12 @@ def sweep(
             show_default=False,
         ),
     ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            help="Rounds over the grid; 2 or more measure the noise a knee must stand out of."
+        ),
+    ] = 1,
     tasks: TasksOpt = 1000,
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
@@ -573,14 +561,16 @@ def sweep(
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
             "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
         }  # fmt: skip
-        base = build_spec(values, "options", "sweep")
+        given = [f for f in values if _typed_here(ctx, f)]
+        base = build_spec(values, "options", "sweep", given=given, spell=_option)
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
+        check_repeat(repeat)
         spec = _server_spec(server, dsn, max_connections, 100)
         _save_and_show(
             lambda progress: run_sweep(
                 base, grid, spec, param=param, loop=loop, command=_command(),
-                progress=progress, on_server=_say_server,
+                progress=progress, on_server=_say_server, repeat=repeat,
             ),
             stem=f"sweep-{strategy}",
             out=out,
@@ -783,5 +773,38 @@ def server_up(
     guarded(go)
 
 
-def main() -> None:
-    app()
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"dbkit {version('dbkit')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options before any command (the help text is the Typer app's)."""
+
+
+def main(args: list[str] | None = None) -> NoReturn:
+    """The ``dbkit`` command. Click's own usage errors (an unknown option, a missing argument)
+    become the kit's one line, exit 2, like every other bad input."""
+    try:
+        code = app(args=args, prog_name="dbkit", standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors and the like
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dbkit` / `dbkit server`: the help
+            err.print(exc.format_message(), markup=False)
+            sys.exit(2)
+        message = " ".join(exc.format_message().split())
+        err.print(f"dbkit: error: {message}", markup=False)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        sys.exit(_interrupt_code())
+    sys.exit(code if isinstance(code, int) else 0)

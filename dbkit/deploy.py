@@ -135,15 +135,9 @@ def load_deploy(path: str | Path) -> Deploy:
     for name, raw in services_table.items():
         entry = table(raw, path, f"services.{name}")
         no_unknown(entry, SERVICE_KEYS, path, f"services.{name}.")
-        service = _build(name, entry, f"{path}: ", f"services.{name}.")
-        limit = database.get("max_connections")
-        if limit is not None and service.per_worker_peak > limit:
-            raise ConfigError(
-                f"{path}: services.{name}.pool_size = {service.pool_size}"
-                + (f" (+ max_overflow {service.max_overflow})" if service.max_overflow else "")
-                + f": one worker's pool is larger than database.max_connections {limit}"
-            )
-        services.append(service)
+        # A pool larger than the server is the plan's verdict (OVER, exit 1), as with the same
+        # numbers given as options; and the server may not be the file's (--max-connections).
+        services.append(_build(name, entry, f"{path}: ", f"services.{name}."))
     return Deploy(tuple(services), dict(database), path)
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from time import perf_counter
 from typing import Any
 
+from dbkit import interrupts
 from dbkit.errors import ConfigError
 from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
 from dbkit.machine import meminfo_bytes
@@ -265,11 +266,16 @@ async def _measure(
     interrupted = False
     try:
         async with monitor if monitor is not None else contextlib.nullcontext():
-            await strategy.execute(spec, Target(app_dsn), rec)
-    except asyncio.CancelledError:
-        # Ctrl-C or SIGTERM: asyncio.Runner cancelled us; the strategy's gather has cancelled
-        # every task and closed its pool on the way out. Keep what was measured.
-        interrupted = True
+            # Ctrl-C or SIGTERM cancels the strategy's task, never this one: the strategy's
+            # gather cancels every task and closes its pool on the way out (a second signal
+            # cuts that close short), and what was measured is kept here.
+            work = asyncio.ensure_future(strategy.execute(spec, Target(app_dsn), rec))
+            with interrupts.cancelling(work):
+                await asyncio.wait([work])
+            try:
+                work.result()
+            except asyncio.CancelledError:
+                interrupted = True
     finally:
         if rec.t_end is None:
             rec.end()

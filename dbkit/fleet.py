@@ -20,6 +20,7 @@ from multiprocessing import get_context
 from time import monotonic, perf_counter
 from typing import Any
 
+from dbkit import interrupts
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.experiment import loop_factory, raise_fd_limit
 from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
@@ -114,10 +115,13 @@ def run_fleet(
                 injection = FleetFault(planned_fault, target, counters, duration)
             with asyncio.Runner(loop_factory=factory) as runner:
                 records, samples, in_use, wall_s, interrupted = runner.run(
-                    _observe(
-                        children, srv.admin_dsn, duration, acquire_timeout, progress, injection
+                    interrupts.cancellable(
+                        _observe(
+                            children, srv.admin_dsn, duration, acquire_timeout, progress,
+                            injection,
+                        )
                     )
-                )
+                )  # fmt: skip
             fault_record = injection.record() if injection is not None else None
             finished = True
         finally:
@@ -300,7 +304,9 @@ async def _observe(
                     await asyncio.sleep(POLL_S)
                 except asyncio.CancelledError:
                     if interrupted:
-                        raise  # a second Ctrl-C: give up on the reports
+                        # A second Ctrl-C: every process was told to stop already; what they
+                        # measured still counts, so their reports are still awaited.
+                        continue
                     # Ctrl-C or SIGTERM: every process stops its work now and reports it.
                     interrupted = True
                     for proc, _ in pending:

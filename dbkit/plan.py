@@ -182,6 +182,11 @@ class Plan:
             return 0
         return self.budget.available // self.processes
 
+    def max_pool_size(self, service: Service) -> int:
+        """The largest pool_size for ``service`` within ``max_pool_per_worker``: that less its
+        max_overflow, which counts too (0 when the overflow alone is more)."""
+        return max(0, self.max_pool_per_worker - service.max_overflow)
+
     @property
     def surge_peak(self) -> int | None:
         if self.scale_to is None:
@@ -214,6 +219,7 @@ class Plan:
                     "driver": s.driver,
                     "steady": s.steady,
                     "peak": s.peak,
+                    "max_pool_size": self.max_pool_size(s),
                 }
                 for s in self.services
             ],
@@ -290,10 +296,25 @@ def format_plan(plan: Plan) -> list[str]:
     else:
         lines.append(
             f"OVER by {plan.over_by}: peak {plan.total_peak} > {b.available} available;"
-            f" largest per-worker pool that fits: {plan.max_pool_per_worker}"
+            f" largest per-worker pool_size + max_overflow that fits:"
+            f" {plan.max_pool_per_worker}{_pool_sizes(plan)}"
         )
     if plan.scale_to is not None:
         peak = plan.surge_peak or 0
         verdict = "fits" if plan.surge_fits else f"OVER by {peak - b.available}"
         lines.append(f"surge to {plan.scale_to} replicas: peak {peak}, {verdict}")
     return lines
+
+
+def _pool_sizes(plan: Plan) -> str:
+    """`` (api: pool_size 77 + max_overflow 20)`` for services with an overflow, else ''."""
+    parts = []
+    for s in plan.services:
+        if not s.max_overflow:
+            continue
+        size = plan.max_pool_size(s)
+        if size >= 1:
+            parts.append(f"{s.name}: pool_size {size} + max_overflow {s.max_overflow}")
+        else:
+            parts.append(f"{s.name}: max_overflow {s.max_overflow} alone is more")
+    return f" ({', '.join(parts)})" if parts else ""

@@ -145,10 +145,20 @@ def format_sweep(sweep: dict[str, Any] | None, interrupted: bool = False) -> lis
         return [f"knee: none (interrupted before any {param} value finished)"]
     if knee is None:
         return [f"knee: none (no {param} value completed any task)"]
+    noise = knee.get("noise")
+    measured = (
+        f"noise {noise:.0%} over {sweep.get('repeat', 1)} rounds"
+        if noise is not None
+        else "noise not measured: --repeat 3 measures it"
+    )
+    best = f"{knee['best_throughput_qps']:,.0f} q/s at {param} {knee['best_value']}"
+    if knee["value"] is None:
+        return [
+            f"knee: none within the grid (the best, {best}, is its largest {param}; {measured})"
+        ]
     return [
         f"knee: {param} {knee['value']} ({knee['throughput_qps']:,.0f} q/s, within "
-        f"{sweep['tolerance']:.0%} of the best: {knee['best_throughput_qps']:,.0f} q/s at "
-        f"{param} {knee['best_value']})"
+        f"{sweep['tolerance']:.0%} of the best: {best}; {measured})"
     ]
 
 

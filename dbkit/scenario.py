@@ -18,12 +18,14 @@ import math
 import stat
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from dbkit.errors import ConfigError
 from dbkit.spec import RunSpec
+from dbkit.strategies import OPTIONAL_FIELDS, STRATEGIES, check_uses
 from dbkit.tomlfile import kind, no_unknown, read_toml, table
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
@@ -79,13 +81,17 @@ def _file_kind(path: Path) -> str | None:
     return "directory" if stat.S_ISDIR(mode) else "other"
 
 
-def load_scenario(name_or_path: str) -> Scenario:
+def load_scenario(name_or_path: str, max_connections: int | None = None) -> Scenario:
+    """A scenario file, checked against ``max_connections`` when given (it overrides the file's
+    [server] max_connections, as --max-connections does)."""
     path = find_scenario(name_or_path)
     data = read_toml(path)
-    return parse_scenario(data, path)
+    return parse_scenario(data, path, max_connections)
 
 
-def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
+def parse_scenario(
+    data: dict[str, Any], path: Path, max_connections_override: int | None = None
+) -> Scenario:
     """Validate a scenario document; every error names the file and the key."""
     no_unknown(data, TOP_KEYS, path, "")
     description = data.get("description", "")
@@ -98,6 +104,9 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
         raise ConfigError(f"{path}: server.max_connections: must be a whole number")
     if max_connections < 1:
         raise ConfigError(f"{path}: server.max_connections: must be at least 1")
+    limit_name = "server.max_connections"
+    if max_connections_override is not None:
+        max_connections, limit_name = max_connections_override, "--max-connections"
     keys = set(_spec_types())
     defaults = table(data.get("defaults", {}), path, "defaults")
     no_unknown(defaults, keys - {"strategy"}, path, "defaults.")
@@ -110,19 +119,32 @@ def parse_scenario(data: dict[str, Any], path: Path) -> Scenario:
     if not raw_runs:
         raise ConfigError(f"{path}: runs: needs at least one [[runs]] table")
     runs = []
+    used: set[str] = set()
     for i, raw in enumerate(raw_runs):
         where = f"runs[{i}]"
-        entry = {**defaults, **table(raw, path, where)}
-        no_unknown(entry, keys, path, where + ".")
-        if "strategy" not in entry:
+        own = table(raw, path, where)
+        no_unknown(own, keys, path, where + ".")
+        if "strategy" not in own:
             raise ConfigError(f"{path}: {where}.strategy: missing")
-        spec = build_spec(entry, path, where)
-        _fits_server(spec, max_connections, path, where)
+        if not isinstance(own["strategy"], str):
+            raise ConfigError(f"{path}: {where}.strategy: must be a string")
+        # A default applies to the runs whose strategy uses it; a run's own key must be used.
+        known = own["strategy"] in STRATEGIES  # an unknown one is refused, naming the file, below
+        params = STRATEGIES[own["strategy"]].params if known else ()
+        applied = {k: v for k, v in defaults.items() if k not in OPTIONAL_FIELDS or k in params}
+        used |= set(applied)
+        spec = build_spec({**applied, **own}, path, where, given=own)
+        _fits_server(spec, max_connections, limit_name, path, where)
         runs.append(spec)
+    unused = [key for key in defaults if key not in used]
+    if unused:
+        raise ConfigError(f"{path}: defaults.{unused[0]}: no run's strategy uses it")
     return Scenario(path.stem, path, description, max_connections, tuple(runs))
 
 
-def _fits_server(spec: RunSpec, max_connections: int, path: Path, where: str) -> None:
+def _fits_server(
+    spec: RunSpec, max_connections: int, limit_name: str, path: Path, where: str
+) -> None:
     """A pool (or semaphore) that could not fit even an empty server is a mistake in the file."""
     if spec.strategy in ("pool", "sqlalchemy") and spec.pool_size + spec.max_overflow > 0:
         key, size = "pool_size", spec.pool_size + spec.max_overflow
@@ -134,14 +156,26 @@ def _fits_server(spec: RunSpec, max_connections: int, path: Path, where: str) ->
         return
     if size > max_connections:
         raise ConfigError(
-            f"{path}: {where}.{key} = {size}: larger than server.max_connections {max_connections}"
+            f"{path}: {where}.{key} = {size}: larger than {limit_name} {max_connections}"
         )
 
 
-def build_spec(entry: dict[str, Any], path: Path | str, where: str) -> RunSpec:
-    """A RunSpec from plain values, type-checked; errors name ``path`` and ``where.key``."""
+def build_spec(
+    entry: dict[str, Any],
+    path: Path | str,
+    where: str,
+    *,
+    given: Iterable[str] | None = None,
+    spell: Callable[[str], str] = str,
+) -> RunSpec:
+    """A RunSpec from plain values, type-checked; errors name ``path`` and ``where.key``.
+
+    ``given`` (default: every key of ``entry``) is what the user set; a field among them that
+    the strategy ignores is refused (strategies.check_uses), ``spell`` naming it.
+    """
     check_values(entry, path, where)
     try:
+        check_uses(entry["strategy"], entry if given is None else given, spell)
         return RunSpec(**entry)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {where}: {exc}") from None

@@ -1,12 +1,17 @@
 """A grid over one knob (pool size by default) for one strategy, and the knee of its curve.
 
-The knee is the smallest value whose throughput is within ``KNEE_TOLERANCE`` of the best: past
-it, more connections buy (almost) nothing, as the PostgreSQL wiki's connection-count curve shows.
+The knee is the smallest value whose throughput is within the tolerance of the best: past it,
+more connections buy (almost) nothing, as the PostgreSQL wiki's connection-count curve shows.
+The tolerance is ``KNEE_TOLERANCE`` or the noise the sweep measured, whichever is larger: with
+``repeat`` rounds over the grid, the largest relative spread of one value's repeated points.
+A difference inside the noise is no knee. When the best is the largest value measured, the
+curve has not levelled off within the grid, and no knee is claimed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +22,8 @@ from dbkit.servers import ServerSpec
 from dbkit.spec import RunSpec
 from dbkit.strategies import get_strategy
 
-KNEE_TOLERANCE = 0.05
+KNEE_TOLERANCE = 0.05  # the least difference that counts, however quiet the runs were
+MAX_REPEAT = 20
 SWEEP_PARAMS = ("pool_size", "limit", "batch_size", "tasks")
 DEFAULT_PARAM = {
     "pool": "pool_size",
@@ -74,35 +80,56 @@ def sweep_specs(base: RunSpec, sizes: Sequence[int], param: str | None = None) -
 
 
 def find_knee(runs: Sequence[Run], values: Sequence[int]) -> dict[str, Any] | None:
-    """The smallest value within KNEE_TOLERANCE of the best throughput (None without data).
+    """The knee of the curve ``runs[i]`` ran at ``values[i]`` (a value may repeat), or None
+    without data.
 
-    ``runs[i]`` ran ``values[i]``. After Ctrl-C there are fewer runs than values and the last
-    may be partial: only runs that finished and completed a task count.
+    A dict: ``value`` (None when there is no knee within the grid: the best is the largest
+    value), ``throughput_qps`` at it, ``best_value`` and ``best_throughput_qps``, the
+    ``tolerance`` used and the ``noise`` measured (None without repeated values). Each value's
+    throughput is the mean of its points. After Ctrl-C there are fewer runs than values and the
+    last may be partial: only runs that finished and completed a task count.
     """
     # strict=False: an interrupted sweep has run only the first len(runs) values.
     pairs = zip(values, runs, strict=False)
-    points = [(v, r.throughput_qps) for v, r in pairs if r.ok > 0 and not r.interrupted]
-    if not points:
+    samples: dict[int, list[float]] = {}
+    for value, run in pairs:
+        if run.ok > 0 and not run.interrupted:
+            samples.setdefault(value, []).append(run.throughput_qps)
+    if not samples:
         return None
-    best_value, best = max(points, key=lambda p: p[1])
-    for value, qps in sorted(points):
-        if qps >= (1 - KNEE_TOLERANCE) * best:
-            return {
-                "value": value,
-                "throughput_qps": qps,
-                "best_value": best_value,
-                "best_throughput_qps": best,
-            }
-    return None  # unreachable: the best point always qualifies
+    means = {value: statistics.fmean(qps) for value, qps in samples.items()}
+    spreads = [
+        (max(qps) - min(qps)) / means[value]
+        for value, qps in samples.items()
+        if len(qps) > 1 and means[value] > 0
+    ]
+    noise = max(spreads) if spreads else None
+    tolerance = max(KNEE_TOLERANCE, noise or 0.0)
+    best_value = max(means, key=lambda v: means[v])
+    best = means[best_value]
+    knee: dict[str, Any] = {
+        "value": None,
+        "throughput_qps": None,
+        "best_value": best_value,
+        "best_throughput_qps": best,
+        "tolerance": tolerance,
+        "noise": noise,
+    }
+    if best_value == max(means):
+        return knee  # still highest at the end of the grid: it has not levelled off within it
+    value = min(v for v in means if means[v] >= (1 - tolerance) * best)
+    return {**knee, "value": value, "throughput_qps": means[value]}
 
 
-def sweep_result(result: Result, sizes: Sequence[int], param: str) -> Result:
-    """``result`` (the runs of ``sizes``, in order, perhaps cut short) with its sweep and knee."""
-    knee = find_knee(result.runs, sizes)
+def sweep_result(result: Result, sizes: Sequence[int], param: str, repeat: int = 1) -> Result:
+    """``result`` (``repeat`` rounds over ``sizes``, in order, perhaps cut short) with its sweep
+    and knee."""
+    knee = find_knee(result.runs, list(sizes) * repeat)
     sweep = {
         "param": param,
         "values": list(sizes),
-        "tolerance": KNEE_TOLERANCE,
+        "repeat": repeat,
+        "tolerance": KNEE_TOLERANCE if knee is None else knee["tolerance"],
         "knee": None if knee is None else {param: knee["value"], **knee},
     }
     return dataclasses.replace(result, sweep=sweep)
@@ -118,13 +145,21 @@ def run_sweep(
     command: Sequence[str] = (),
     progress: Progress | None = None,
     on_server: OnServer | None = None,
+    repeat: int = 1,
 ) -> Result:
-    """Run ``base`` at every value of ``param`` on one server; the result names the knee."""
+    """Run ``base`` at every value of ``param`` on one server, ``repeat`` rounds over the grid
+    (which measures the noise the knee must stand out of); the result names the knee."""
     if base.strategy == "sleep":
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
+    check_repeat(repeat)
     param = param or DEFAULT_PARAM[base.strategy]
-    specs = sweep_specs(base, sizes, param)
+    specs = sweep_specs(base, sizes, param) * repeat  # rounds: drift spreads over every value
     result = run_experiment(
         specs, server, loop=loop, command=command, progress=progress, on_server=on_server
     )
-    return sweep_result(result, sizes, param)
+    return sweep_result(result, sizes, param, repeat)
+
+
+def check_repeat(repeat: int) -> None:
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise ConfigError(f"repeat must be a whole number from 1 to {MAX_REPEAT} (got {repeat})")

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from dbkit.errors import ConfigError
 
+# Bounds that keep every run finite: a statement holds at most an hour, a task runs at most
+# this many statements (tasks are bounded in spec.MAX_TASKS).
+MAX_HOLD_S = 3600.0
+MAX_QUERIES = 10_000
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -19,8 +24,12 @@ class Workload:
     def __post_init__(self) -> None:
         if self.queries < 1:
             raise ConfigError(f"queries must be at least 1 (got {self.queries})")
+        if self.queries > MAX_QUERIES:
+            raise ConfigError(f"queries must be at most {MAX_QUERIES:,} (got {self.queries:,})")
         if self.hold < 0:
             raise ConfigError(f"hold must be zero or more seconds (got {self.hold})")
+        if self.hold > MAX_HOLD_S:
+            raise ConfigError(f"hold must be at most {MAX_HOLD_S:.0f} seconds (got {self.hold:g})")
         if self.sql is not None and not self.sql.strip():
             raise ConfigError("sql must not be empty")
 

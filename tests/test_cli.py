@@ -59,9 +59,25 @@ def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore
         (["run", "pool", "--dsn", "postgresql://u:a@b@127.0.0.1:1/d"], "write it as %40"),
         (["fleet", "scenarios/deploys/fits.toml", "--duration", "inf"], "at most 86400"),
         (["sweep", "pool", "--param", "batch_size"], "pool does not use batch_size"),
+        (["sweep", "pool", "--max-overflow", "3"], "pool does not use --max-overflow"),
+        (["sweep", "pool", "--repeat", "0"], "repeat must be a whole number from 1 to 20"),
         (["run", "pool", "--limit", "4"], "pool does not use --limit"),
         (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
         (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
+        (["run", "pool", "--bogus"], "No such option: --bogus"),
+        (["run"], "Missing argument 'strategy'"),
+        (["run", "pool", "--tasks", "x"], "Invalid value for '--tasks'"),
+        (["warp"], "No such command 'warp'"),
+        (["run", "pool", "--hold", "1e308"], "hold must be at most 3600"),
+        (["run", "sleep", "--queries", "100000"], "queries must be at most 10,000"),
+        (
+            ["run", "sleep", "--mode", "unbatched", "--max-connections", "50"],
+            "sleep has no server: it does not use --max-connections",
+        ),
+        (
+            ["run", "sleep", "--dsn", "postgresql://u@127.0.0.1:1/d"],
+            "sleep has no server: it does not use --dsn",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -262,3 +278,127 @@ def test_a_run_where_nothing_succeeds_exits_1_and_keeps_its_result(
     assert "Resetting connection" not in proc.stderr  # each failed transaction rolled back
     (run,) = json.loads(out.read_text())["runs"]
     assert run["failed"] == 20 and run["errors"][0]["sqlstate"] == "42601"
+
+
+def _start_run(out: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:
+    """A long pool run against ``dsn`` in its own process group, as a shell starts a job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "run", "pool", "--tasks", "2000", "--pool-size", "8",
+         "--hold", "0.2", "--queries", "1", "--dsn", dsn, "--out", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
+    """Bounded polling until ``size`` workload sessions run a statement: the run is under way."""
+    import asyncio
+    import time
+
+    import asyncpg
+
+    busy = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+
+    async def poll() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            deadline = time.monotonic() + 60
+            while await conn.fetchval(busy) < size:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, f"no busy pool of {size}"
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(poll())
+
+
+@pytest.mark.parametrize(("how", "gap"), [("twice", 0.05), ("twice", 0.01), ("timeout", 0.0)])
+def test_a_second_interrupt_keeps_the_partial_result(
+    pg: EmbeddedServer, tmp_path: Path, how: str, gap: float
+) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "partial.json"
+    proc = _start_run(out, pg.app_dsn)
+    _wait_until_busy(pg.admin_dsn, 8, proc)
+    if how == "twice":  # Ctrl-C pressed twice, the second at once
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)  # not a race: any gap up to the end of the run must keep the result
+        proc.send_signal(signal.SIGINT)
+    else:  # what `timeout -s INT` does: the signal to the process, then to its whole group
+        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True and run["ok"] + run["failed"] < 2000
+    assert "INTERRUPTED" in stdout
+
+
+def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "fleet.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "fleet", "--service",
+         "api:replicas=1,workers=2,pool_size=4", "--duration", "60", "--dsn", pg.app_dsn,
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
+    )  # fmt: skip
+    _wait_until_busy(pg.admin_dsn, 8, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True and run["ok"] > 0
+
+
+def test_version() -> None:
+    proc = dbkit("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("dbkit 0.")
+
+
+def test_messages_are_never_wrapped_when_piped(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "r.json"
+    deep.parent.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dbkit", "run", "sleep", "--tasks", "5", "--mode", "unbatched",
+         "--out", str(deep)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"result: {deep} (" in proc.stderr
+
+
+def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_options(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text(
+        "[database]\nmax_connections = 100\n[services.api]\nreplicas = 1\nworkers = 1\n"
+        'pool_size = 90\nmax_overflow = 20\ndriver = "sqlalchemy"\n'
+    )
+    from_file = dbkit("plan", str(path))
+    from_options = dbkit(
+        "plan", "--service", "api:replicas=1,workers=1,pool_size=90,max_overflow=20,"
+        "driver=sqlalchemy", "--max-connections", "100",
+    )  # fmt: skip
+    assert (from_file.returncode, from_options.returncode) == (1, 1), from_file.stderr
+    assert from_file.stdout == from_options.stdout
+    assert "pool_size + max_overflow that fits: 97 (api: pool_size 77" in from_file.stdout
+    assert dbkit("plan", str(path), "--max-connections", "200").returncode == 0

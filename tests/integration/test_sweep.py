@@ -18,11 +18,8 @@ def test_sweep_over_three_sizes_names_a_knee() -> None:
     assert all(r.ok == 40 and not r.errors for r in result.runs)
     assert result.sweep is not None and result.sweep["param"] == "pool_size"
     knee = result.sweep["knee"]
-    assert knee is not None and knee["pool_size"] in (2, 5, 10)
-    best = max(r.throughput_qps for r in result.runs)
-    assert knee["throughput_qps"] >= 0.95 * best
-    # pg_sleep scales with connections: 2 connections cannot be within 5 % of 10
-    assert knee["pool_size"] != 2
+    # pg_sleep scales with connections: still rising at 10, so no knee within this grid
+    assert knee is not None and (knee["pool_size"], knee["best_value"]) == (None, 10)
     assert all(r.peak_server_connections <= r.params["pool_size"] for r in result.runs)
 
 

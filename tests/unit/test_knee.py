@@ -32,8 +32,33 @@ def test_knee_is_the_smallest_size_within_five_percent_of_the_best() -> None:
 
 def test_knee_ignores_points_where_nothing_succeeded() -> None:
     assert find_knee([_run(0, ok=0), _run(0, ok=0)], [1, 2]) is None
-    knee = find_knee([_run(0, ok=0), _run(50)], [1, 2])
+    knee = find_knee([_run(0, ok=0), _run(50), _run(40)], [1, 2, 4])
     assert knee is not None and knee["value"] == 2
+
+
+def test_no_knee_within_the_grid_when_the_best_is_the_largest_value() -> None:
+    # `make sweep` twice: flat within noise from 2 to 64, the best (by noise) at 64.
+    runs = [_run(q) for q in (100, 500, 505, 498, 502, 499, 530)]
+    knee = find_knee(runs, [1, 2, 4, 8, 16, 32, 64])
+    assert knee is not None
+    assert (knee["value"], knee["best_value"]) == (None, 64)
+    line = format_sweep({"param": "pool_size", "tolerance": 0.05, "knee": knee})[0]
+    assert line.startswith("knee: none within the grid (the best, 530 q/s at pool_size 64")
+
+
+def test_a_knee_stands_out_of_the_noise_of_repeated_points() -> None:
+    values = [2, 4, 8, 16]
+    first = [_run(q) for q in (500, 930, 1000, 950)]
+    alone = find_knee(first, values)  # one round: 5 % tolerance, 930 is not within it
+    assert alone is not None and (alone["value"], alone["noise"]) == (8, None)
+    second = [_run(q) for q in (510, 1010, 1000, 950)]
+    knee = find_knee(first + second, values * 2)
+    assert knee is not None
+    assert knee["noise"] == pytest.approx(80 / 970) and knee["tolerance"] == knee["noise"]
+    # within the noise of the best, pool_size 4 is as good as 8; 2 stands out of it
+    assert (knee["value"], knee["best_value"]) == (4, 8)
+    line = format_sweep({"param": "pool_size", "repeat": 2, "knee": knee, **knee})[0]
+    assert "within 8% of the best" in line and "noise 8% over 2 rounds" in line
 
 
 def test_parse_sizes() -> None:
@@ -58,21 +83,31 @@ def test_knee_of_an_interrupted_sweep_counts_only_finished_runs() -> None:
     # Ctrl-C in the second of three runs: two runs, the last partial, for three values.
     runs = [_run(100), _run(5000, ok=3, interrupted=True)]
     knee = find_knee(runs, [1, 2, 4])
+    assert knee is not None and (knee["value"], knee["best_value"]) == (None, 1)
+    runs = [_run(100), _run(90), _run(5000, ok=3, interrupted=True)]
+    knee = find_knee(runs, [1, 2, 4])
     assert knee is not None and (knee["value"], knee["best_value"]) == (1, 1)
     assert find_knee([_run(5000, interrupted=True)], [1, 2]) is None
     assert find_knee([], [1, 2]) is None
 
 
 def test_an_interrupted_sweep_keeps_its_partial_document() -> None:
-    partial = Result({}, (_run(100), _run(900, interrupted=True)), interrupted=True)
-    result = sweep_result(partial, [2, 5, 10], "pool_size")
-    assert result.interrupted and len(result.runs) == 2
+    runs = (_run(100), _run(98), _run(900, interrupted=True))
+    result = sweep_result(Result({}, runs, interrupted=True), [2, 5, 10], "pool_size")
+    assert result.interrupted and len(result.runs) == 3
     assert result.sweep is not None
     assert result.sweep["values"] == [2, 5, 10]
     assert result.sweep["knee"] is not None and result.sweep["knee"]["pool_size"] == 2
     assert sweep_result(Result({}, (), interrupted=True), [2], "pool_size").sweep == {
-        "param": "pool_size", "values": [2], "tolerance": 0.05, "knee": None,
+        "param": "pool_size", "values": [2], "repeat": 1, "tolerance": 0.05, "knee": None,
     }  # fmt: skip
+
+
+def test_repeat_is_bounded() -> None:
+    server = ServerSpec("dsn", dsn="postgresql://nobody@127.0.0.1:1/none")
+    for bad in (0, 21):
+        with pytest.raises(ConfigError, match="repeat must be a whole number from 1 to 20"):
+            run_sweep(RunSpec("pool"), [1, 2], server, repeat=bad)
 
 
 @pytest.mark.parametrize(

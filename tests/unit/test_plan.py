@@ -116,7 +116,7 @@ def test_format_plan_verdict_when_over() -> None:
     assert any(line.startswith("api") and line.endswith("1200") for line in lines)
     assert "= 97 available" in lines[-2]
     assert lines[-1].startswith("OVER by 1103:")
-    assert lines[-1].endswith("largest per-worker pool that fits: 1")
+    assert lines[-1].endswith("largest per-worker pool_size + max_overflow that fits: 1")
 
 
 @pytest.mark.parametrize(
@@ -282,18 +282,40 @@ def test_parse_service_errors_name_option_and_key(text: str, named: str) -> None
     assert named in message
 
 
-def test_a_pool_larger_than_the_server_is_an_error_naming_file_and_key(tmp_path: Path) -> None:
+def test_a_pool_larger_than_the_server_is_the_plan_verdict_as_with_options(
+    tmp_path: Path,
+) -> None:
+    # The same numbers in a file and as options give the same answer: a plan that is OVER
+    # (exit 1), not bad input (exit 2); and --max-connections overrides the file's number.
     path = tmp_path / "deploy.toml"
     path.write_text(
         "[database]\nmax_connections = 100\n"
         "[services.api]\nreplicas = 1\nworkers = 1\npool_size = 100\nmax_overflow = 100\n"
         'driver = "sqlalchemy"\n'
     )
-    with pytest.raises(ConfigError) as err:
-        load_deploy(path)
-    message = str(err.value)
-    assert str(path) in message and "services.api.pool_size = 100 (+ max_overflow 100)" in message
-    assert "larger than database.max_connections 100" in message
+    from_file = build_plan(path)
+    from_options = build_plan(
+        services=["api:replicas=1,workers=1,pool_size=100,max_overflow=100,driver=sqlalchemy"],
+        max_connections=100,
+    )
+    assert not from_file.fits and from_file.to_dict() == from_options.to_dict()
+    assert build_plan(path, max_connections=300).fits
+
+
+def test_the_largest_pool_that_fits_counts_max_overflow() -> None:
+    svc = Service("api", 1, 1, pool_size=90, max_overflow=20, driver="sqlalchemy")
+    plan = plan_fleet([svc], Budget(100))
+    assert (plan.max_pool_per_worker, plan.max_pool_size(svc)) == (97, 77)
+    assert plan.to_dict()["services"][0]["max_pool_size"] == 77
+    verdict = format_plan(plan)[-1]
+    assert verdict == (
+        "OVER by 13: peak 110 > 97 available; largest per-worker pool_size + max_overflow "
+        "that fits: 97 (api: pool_size 77 + max_overflow 20)"
+    )
+    big = Service("big", 1, 40, pool_size=1, max_overflow=5, driver="sqlalchemy")
+    starved = plan_fleet([big], Budget(100))
+    assert starved.max_pool_per_worker == 2 and starved.max_pool_size(big) == 0
+    assert format_plan(starved)[-1].endswith("(big: max_overflow 5 alone is more)")
 
 
 # --- where the budget comes from -------------------------------------------------------------

@@ -90,6 +90,9 @@ def _write(tmp_path: Path, text: str) -> str:
             "max_overflow = 10",
             "runs[0].pool_size + max_overflow = 25: larger than server.max_connections 20",
         ),
+        ('[[runs]]\nstrategy = "pool"\nlimit = 5', "runs[0]: pool does not use limit; it takes"),
+        ('[[runs]]\nstrategy = "sleep"\nsql = "SELECT 1"', "runs[0]: sleep does not use sql"),
+        ('[defaults]\nlimit = 5\n[[runs]]\nstrategy = "pool"', "defaults.limit: no run's"),
     ],
 )
 def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
@@ -166,3 +169,31 @@ def test_defaults_follow_the_post() -> None:
     assert spec.effective_batch_size == 200  # five batches
     assert spec.workload.statement == "SELECT pg_sleep(0.1)"
     assert spec.workload.task_hold_s == pytest.approx(0.3)
+
+
+def test_a_default_applies_to_the_runs_that_use_it(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[defaults]\npool_size = 7\nlimit = 5\n[[runs]]\nstrategy = "pool"\n'
+        '[[runs]]\nstrategy = "semaphore"\n',
+    )
+    pool, semaphore = load_scenario(path).runs
+    assert (pool.pool_size, semaphore.limit) == (7, 5)
+
+
+def test_the_same_rule_as_the_command_line() -> None:
+    from dbkit.scenario import build_spec
+
+    with pytest.raises(ConfigError, match="pool does not use --limit"):
+        build_spec({"strategy": "pool", "limit": 5}, "options", "run", spell=lambda f: f"--{f}")
+
+
+def test_size_checks_use_the_max_connections_that_will_be_used(tmp_path: Path) -> None:
+    big = _write(tmp_path, '[[runs]]\nstrategy = "pool"\npool_size = 150')
+    assert load_scenario(big, max_connections=200).max_connections == 200
+    small = tmp_path / "small.toml"
+    small.write_text(
+        '[server]\nmax_connections = 200\n[[runs]]\nstrategy = "pool"\npool_size = 150'
+    )
+    with pytest.raises(ConfigError, match="larger than --max-connections 100"):
+        load_scenario(str(small), max_connections=100)
