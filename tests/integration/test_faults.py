@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -125,6 +130,32 @@ def test_the_runs_peak_excludes_other_sessions_and_the_servers_includes_them(
     assert run.connections and max(n for _, n in run.connections) == 10
     assert max(n for _, n in run.server_connections) == run.peak_server_connections
     assert run.application_name is not None and run.application_name.startswith("dbkit-")
+
+
+def test_the_cli_terminates_only_its_own_and_shows_both_peaks(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    # The case: `dbkit run --dsn` as a plain role, other sessions of that role open.
+    out = tmp_path / "r.json"
+    args = [
+        "run", "pool", "--tasks", "100", "--pool-size", "10", "--queries", "2", "--hold", "0.1",
+        "--fault", "terminate@0.3", "--dsn", pg.app_dsn, "--out", str(out),
+    ]  # fmt: skip
+    command = [sys.executable, "-m", "dbkit", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    proc, alive = with_outside_sessions(pg.app_dsn, cli)
+    assert proc.returncode == 0, proc.stderr
+    assert alive == OUTSIDE
+    (run,) = json.loads(out.read_text())["runs"]
+    (fault,) = run["faults"]
+    assert 1 <= fault["terminated"] <= 10 and run["failed"] > 0
+    assert run["peak_connections"] == 10
+    assert run["peak_server_connections"] >= 10 + OUTSIDE
+    assert f"10 (server {run['peak_server_connections']})" in proc.stdout
 
 
 def test_a_fleet_terminate_fault_ends_only_the_fleets_backends(pg: EmbeddedServer) -> None:
