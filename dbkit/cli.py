@@ -150,7 +150,7 @@ FaultOpt = Annotated[
     str | None,
     typer.Option(
         "--fault",
-        help="KIND@SECONDS into the run: terminate (all workload backends), restart or stop "
+        help="KIND@SECONDS into the run: terminate (the run's own backends), restart or stop "
         "(the server; embedded only).",
         show_default=False,
     ),

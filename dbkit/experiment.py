@@ -20,6 +20,7 @@ from typing import Any
 from dbkit import interrupts
 from dbkit.errors import ConfigError
 from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
+from dbkit.identity import new_tag
 from dbkit.machine import meminfo_bytes
 from dbkit.monitor import Monitor
 from dbkit.recorder import Recorder, error_records
@@ -133,10 +134,7 @@ def run_experiment(
             if on_server is not None:
                 on_server(srv)
             faults = FaultTarget(
-                srv.admin_dsn,
-                info.app_role,
-                getattr(srv, "halt", None),
-                getattr(srv, "resume", None),
+                srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
             )
             for index, spec in enumerate(runs):
                 if spec.procs > 1:
@@ -208,15 +206,18 @@ def run_procs(
     progress: Progress | None = None,
     index: int = 0,
 ) -> Run:
-    """One run split over ``spec.procs`` processes (see dbkit.procs), merged into one Run."""
+    """One run split over ``spec.procs`` processes (see dbkit.procs), merged into one Run.
+
+    Every process's connections carry the run's one tag (dbkit.identity)."""
     from dbkit.procs import run_split
 
     report = None if progress is None else functools.partial(progress, index, spec.name)
     started = perf_counter()
-    rec, monitor = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, report)
+    tag = new_tag()
+    rec, monitor = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, tag, report)
     if report is not None:
         report(rec.done, spec.tasks)
-    return _build_run(spec, rec, monitor, setup_s=rec.t0 - started)
+    return _build_run(spec, rec, monitor, tag, setup_s=rec.t0 - started)
 
 
 def run_one(
@@ -228,34 +229,38 @@ def run_one(
     index: int = 0,
     faults: FaultTarget | None = None,
 ) -> Run:
-    """One run in a fresh event loop; returns its measured Run (partial if interrupted)."""
+    """One run in a fresh event loop; returns its measured Run (partial if interrupted).
+
+    Every connection of its workload carries the run's own tag (dbkit.identity): a terminate
+    fault ends those, and the monitor counts them apart from the server's other clients."""
     report = None if progress is None else functools.partial(progress, index, spec.name)
+    tag = new_tag()
     injector = None
     if spec.fault is not None:
         if faults is None:
             raise ConfigError("faults need a server")
-        injector = Injector(Fault.parse(spec.fault), faults, Recorder())
+        injector = Injector(Fault.parse(spec.fault), faults, Recorder(), tag)
     # Objects that exist before the run (the kit, asyncpg, SQLAlchemy) are moved out of the
     # collector's sight: every full collection during a 100,000-task run would walk them all.
     gc.collect()
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(_measure(spec, app_dsn, admin_dsn, report, injector))
+            return runner.run(_measure(spec, Target(app_dsn, tag), admin_dsn, report, injector))
     finally:
         gc.unfreeze()
 
 
 async def _measure(
     spec: RunSpec,
-    app_dsn: str | None,
+    target: Target,
     admin_dsn: str | None,
     progress: Callable[[int, int], None] | None,
     injector: Injector | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
     rec = injector.rec if injector is not None else Recorder()
-    monitor = Monitor(admin_dsn) if strategy.needs_server and admin_dsn else None
+    monitor = Monitor(admin_dsn, target.app_name) if strategy.needs_server and admin_dsn else None
     if monitor is not None:
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
@@ -269,7 +274,7 @@ async def _measure(
             # Ctrl-C or SIGTERM cancels the strategy's task, never this one: the strategy's
             # gather cancels every task and closes its pool on the way out (a second signal
             # cuts that close short), and what was measured is kept here.
-            work = asyncio.ensure_future(strategy.execute(spec, Target(app_dsn), rec))
+            work = asyncio.ensure_future(strategy.execute(spec, target, rec))
             with interrupts.cancelling(work):
                 await asyncio.wait([work])
             try:
@@ -288,7 +293,13 @@ async def _measure(
         progress(rec.done, spec.tasks)
     fault = injector.record() if injector is not None else None
     return _build_run(
-        spec, rec, monitor, setup_s=rec.t0 - setup_started, fault=fault, interrupted=interrupted
+        spec,
+        rec,
+        monitor,
+        target.app_name,
+        setup_s=rec.t0 - setup_started,
+        fault=fault,
+        interrupted=interrupted,
     )
 
 
@@ -319,17 +330,18 @@ def _build_run(
     spec: RunSpec,
     rec: Recorder,
     monitor: Monitor | None,
+    app_name: str,
     setup_s: float,
     fault: FaultRecord | None = None,
     interrupted: bool = False,
 ) -> Run:
     assert rec.t_end is not None
     errors = error_records(rec.errors)
-    samples: tuple[tuple[float, int], ...] = ()
-    peak = None
+    own: tuple[tuple[float, int], ...] = ()
+    server: tuple[tuple[float, int], ...] = ()
     if monitor is not None:
-        samples = tuple((round(t - rec.t0, 4), n) for t, n in monitor.samples)
-        peak = monitor.peak
+        own = tuple((round(t - rec.t0, 4), n) for t, n, _ in monitor.samples)
+        server = tuple((round(t - rec.t0, 4), n) for t, _, n in monitor.samples)
     return Run(
         strategy=spec.strategy,
         name=spec.name,
@@ -343,8 +355,11 @@ def _build_run(
         ideal_s=get_strategy(spec.strategy).ideal(spec),
         latency_s=LatencySummary.of(rec.latencies),
         errors=errors,
-        peak_server_connections=peak,
-        server_connections=samples,
+        peak_server_connections=None if monitor is None else monitor.server_peak,
+        server_connections=server,
+        peak_connections=None if monitor is None else monitor.peak,
+        connections=own,
+        application_name=app_name if monitor is not None else None,
         retries=rec.retries,
         faults=() if fault is None else (asdict(fault),),
         interrupted=interrupted,

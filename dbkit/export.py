@@ -32,6 +32,7 @@ COLUMNS = (
     "latency_p90_s",
     "latency_p99_s",
     "latency_max_s",
+    "peak_connections",
     "peak_server_connections",
     "errors",
 )
@@ -72,6 +73,7 @@ def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
         "latency_p90_s": lat.p90,
         "latency_p99_s": lat.p99,
         "latency_max_s": lat.max,
+        "peak_connections": run.peak_connections,
         "peak_server_connections": run.peak_server_connections,
         "errors": error_counts(run),
     }

@@ -1,6 +1,8 @@
 """Faults injected during a run: what a service sees when its database misbehaves.
 
-``terminate@T`` ends every workload backend (pg_terminate_backend) T seconds into the run;
+``terminate@T`` ends every backend of the run's workload (pg_terminate_backend) T seconds into
+the run: those whose application_name is the run's tag (dbkit.identity), never another client's,
+whatever its role;
 ``restart@T`` restarts the server (fast shutdown, then start on the same port and data folder);
 ``stop@T`` stops it for good. Restart and stop need a server dbkit started itself.
 """
@@ -17,6 +19,7 @@ from time import perf_counter
 import asyncpg
 
 from dbkit.errors import ConfigError
+from dbkit.identity import FAULT_APP_NAME
 from dbkit.recorder import Recorder
 from dbkit.results import error_label
 
@@ -24,9 +27,9 @@ FAULT_KINDS = ("terminate", "restart", "stop")
 RECOVERY_POLL_S = 0.005
 WAIT_SLICE_S = 0.05  # how soon a waiting injector notices that the run has ended
 
-TERMINATE_WORKLOAD = """
+TERMINATE_RUN = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND usename = $1 AND pid <> pg_backend_pid()
+WHERE backend_type = 'client backend' AND application_name = $1 AND pid <> pg_backend_pid()
 """
 
 
@@ -66,10 +69,9 @@ class FaultRecord:
 
 @dataclass
 class FaultTarget:
-    """What an injector needs: a superuser DSN, the workload's role, server controls if ours."""
+    """What an injector needs: a superuser DSN, and server controls if the server is ours."""
 
     admin_dsn: str
-    app_role: str
     halt: Callable[[], Awaitable[None]] | None = None
     resume: Callable[[], Awaitable[None]] | None = None
 
@@ -86,12 +88,15 @@ def _errors_by_state(rec: Recorder) -> dict[str, int]:
     return counts
 
 
-async def perform(fault: Fault, target: FaultTarget) -> int | None:
-    """Do the fault's action now; returns how many backends a terminate ended."""
+async def perform(fault: Fault, target: FaultTarget, app_name: str) -> int | None:
+    """Do the fault's action now; returns how many backends a terminate ended (those whose
+    application_name is ``app_name``, the run's tag)."""
     if fault.kind == "terminate":
-        conn = await asyncpg.connect(target.admin_dsn, timeout=10)
+        conn = await asyncpg.connect(
+            target.admin_dsn, timeout=10, server_settings={"application_name": FAULT_APP_NAME}
+        )
         try:
-            return int(await conn.fetchval(TERMINATE_WORKLOAD, target.app_role))
+            return int(await conn.fetchval(TERMINATE_RUN, app_name))
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
@@ -113,10 +118,11 @@ async def watch_recovery(count: Callable[[], int], running: Callable[[], bool]) 
 class Injector:
     """Runs one fault at its time and watches for the first successful statement after it."""
 
-    def __init__(self, fault: Fault, target: FaultTarget, rec: Recorder) -> None:
+    def __init__(self, fault: Fault, target: FaultTarget, rec: Recorder, app_name: str) -> None:
         target.check(fault)
         self.fault = fault
         self.target = target
+        self.app_name = app_name
         self.rec = rec
         self._before: tuple[int, dict[str, int]] = (0, {})
         self._action_s = 0.0
@@ -147,7 +153,7 @@ class Injector:
             self._recovered_at = perf_counter()
 
     async def _act(self) -> None:
-        self._terminated = await perform(self.fault, self.target)
+        self._terminated = await perform(self.fault, self.target, self.app_name)
 
     def record(self) -> FaultRecord | None:
         """The outcome, once the run is over (None if the run ended before the fault)."""

@@ -40,8 +40,10 @@ from dbkit.fleet_worker import (
     receive,
     spawn,
 )
+from dbkit.identity import new_tag
 from dbkit.monitor import Monitor
 from dbkit.plan import Budget, Service, check_services, plan_fleet
+from dbkit.report import peak_cell
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
 from dbkit.servers import ServerInfo, ServerSpec, start_server
 from dbkit.stats import LatencySummary, percentile
@@ -55,6 +57,8 @@ START_DELAY_S = 0.3  # the common start lies this far ahead of the start signal
 MAX_DURATION_S = 24 * 3600.0
 # (seconds since the common start, duration): called on a timer, never per task.
 FleetProgress = Callable[[float, float], None]
+# (seconds since the common start, the fleet's own connections, every client's connections)
+Sample = tuple[float, int, int]
 
 
 def run_fleet(
@@ -80,20 +84,23 @@ def run_fleet(
     `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open is recorded
     as one failed task and tried again every 0.5 s. Workers run in `procs` processes (default
     min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
-    by (type, SQLSTATE). Raises ConfigError for bad input, DbkitError if a process fails.
+    by (type, SQLSTATE). Every connection of every process carries the fleet's one tag as its
+    application_name: a terminate fault ends those only, and the peaks count them apart from
+    the server's other clients. Raises ConfigError for bad input, DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
     planned_fault = Fault.parse(fault) if fault is not None else None
     factory = loop_factory(loop)  # validates the loop name before any process starts
     raise_fd_limit()
     started_at = dt.datetime.now(dt.UTC)
+    tag = new_tag()
     with start_server(server) as srv:
         info = srv.info
         jobs = _jobs(
-            services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop
+            services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop, tag
         )
         target = FaultTarget(
-            srv.admin_dsn, info.app_role, getattr(srv, "halt", None), getattr(srv, "resume", None)
+            srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )
         if planned_fault is not None:
             target.check(planned_fault)
@@ -112,13 +119,13 @@ def run_fleet(
             setup_s = perf_counter() - setup_started
             injection = None
             if planned_fault is not None:
-                injection = FleetFault(planned_fault, target, counters, duration)
+                injection = FleetFault(planned_fault, target, counters, duration, tag)
             with asyncio.Runner(loop_factory=factory) as runner:
                 records, samples, in_use, wall_s, interrupted = runner.run(
                     interrupts.cancellable(
                         _observe(
-                            children, srv.admin_dsn, duration, acquire_timeout, progress,
-                            injection,
+                            children, Monitor(srv.admin_dsn, tag), duration, acquire_timeout,
+                            progress, injection,
                         )
                     )
                 )  # fmt: skip
@@ -134,6 +141,7 @@ def run_fleet(
         concurrency=concurrency,
         jobs=jobs,
         metadata=collect_metadata(info, loop, command, started_at),
+        app_name=tag,
     )  # fmt: skip
     if interrupted:
         runs = tuple(dataclasses.replace(run, interrupted=True) for run in result.runs)
@@ -148,9 +156,10 @@ class FleetFault:
     """A fault at a second of the fleet's run; recovery is the first success after it."""
 
     def __init__(
-        self, fault: Fault, target: FaultTarget, counters: list[Any], duration: float
+        self, fault: Fault, target: FaultTarget, counters: list[Any], duration: float, tag: str
     ) -> None:
         self.fault, self.target, self.counters, self.duration = fault, target, counters, duration
+        self.tag = tag  # a terminate ends the backends with this application_name only
         self.fired_s: float | None = None
         self.action_s = 0.0
         self.recovery_s: float | None = None
@@ -165,7 +174,7 @@ class FleetFault:
             return
         fired = monotonic()
         self.fired_s = fired - start_at
-        self.terminated = await perform(self.fault, self.target)
+        self.terminated = await perform(self.fault, self.target, self.tag)
         self.action_s = monotonic() - fired
         # Workers publish their counts every PUBLISH_S: successes of statements that ended
         # before the action may still arrive for a moment, and are not a recovery.
@@ -228,6 +237,7 @@ def _jobs(
     procs: int | None,
     acquire_timeout: float,
     loop: str,
+    tag: str,
 ) -> list[ProcessJob]:
     """Deal the workers out round-robin, so each process holds a slice of every service."""
     workers = [
@@ -253,6 +263,7 @@ def _jobs(
             acquire_timeout=acquire_timeout,
             connect_timeout=CONNECT_TIMEOUT_S,
             loop=loop,
+            app_name=tag,
         )
         for i in range(count)
     ]
@@ -260,16 +271,16 @@ def _jobs(
 
 async def _observe(
     children: list[Child],
-    admin_dsn: str,
+    monitor: Monitor,
     duration: float,
     acquire_timeout: float,
     progress: FleetProgress | None,
     injection: FleetFault | None = None,
-) -> tuple[list[ServiceRecord], list[tuple[float, int]], int, float, bool]:
+) -> tuple[list[ServiceRecord], list[Sample], int, float, bool]:
     """Monitor the server, give the common start, and collect every process's records
     (those measured until a Ctrl-C too: the last value says whether one came)."""
-    async with Monitor(admin_dsn) as monitor:
-        in_use = monitor.samples[0][1]  # clients other than ours, before the fleet starts
+    async with monitor:
+        in_use = monitor.samples[0][2]  # clients other than ours, before the fleet starts
         start_at = monotonic() + START_DELAY_S
         perf_at_start = perf_counter() + START_DELAY_S
         for _, conn in children:
@@ -320,7 +331,7 @@ async def _observe(
             fault_task.cancel()
             # gather: wait for the cancelled injector, whatever it was doing.
             await asyncio.gather(fault_task, return_exceptions=True)
-    samples = [(round(t - perf_at_start, 4), n) for t, n in monitor.samples]
+    samples = [(round(t - perf_at_start, 4), own, total) for t, own, total in monitor.samples]
     return records, samples, in_use, wall_s, interrupted
 
 
@@ -357,7 +368,7 @@ def _result(
     info: ServerInfo,
     budget: Budget,
     records: Sequence[ServiceRecord],
-    samples: Sequence[tuple[float, int]],
+    samples: Sequence[Sample],
     wall_s: float,
     setup_s: float,
     *,
@@ -365,9 +376,12 @@ def _result(
     concurrency: int | None,
     jobs: Sequence[ProcessJob],
     metadata: dict[str, Any],
+    app_name: str,
 ) -> Result:
-    peak = max((n for _, n in samples), default=None)
-    timeline = tuple(samples)
+    own = tuple((t, n) for t, n, _ in samples)  # the fleet's connections (its tag)
+    server = tuple((t, n) for t, _, n in samples)  # every client backend, anyone's
+    peak = max((n for _, n in own), default=None)
+    server_peak = max((n for _, n in server), default=None)
     runs: list[Run] = []
     summaries: list[dict[str, Any]] = []
     all_lat: list[tuple[Sequence[float], int]] = []
@@ -406,8 +420,11 @@ def _result(
             ideal_s=None,
             latency_s=LatencySummary.of(latencies),
             errors=errors,
-            peak_server_connections=peak,
-            server_connections=timeline,
+            peak_server_connections=server_peak,
+            server_connections=server,
+            peak_connections=peak,
+            connections=own,
+            application_name=app_name,
         )
         runs.append(run)
         if errors:
@@ -442,7 +459,9 @@ def _result(
         "budget_parts": budget.to_dict(),
         "max_connections": info.max_connections,
         "total_peak_planned": plan.total_peak,
-        "peak_server_connections": peak,
+        "peak_connections": peak,
+        "peak_server_connections": server_peak,
+        "application_name": app_name,
         "processes": len(jobs),
         "ok": sum(r.ok for r in runs),
         "failed": sum(r.failed for r in runs),
@@ -520,10 +539,10 @@ def format_fleet(result: Result) -> list[str]:
 
     lines = [line(header), *(line(r) for r in rows), ""]
     planned = "fits" if fleet["fits_plan"] else "OVER"
+    measured = peak_cell(fleet.get("peak_connections"), fleet["peak_server_connections"])
     lines.append(
         f"budget {fleet['budget']} of max_connections {fleet['max_connections']}: "
-        f"planned peak {fleet['total_peak_planned']} ({planned}), "
-        f"server peak {_num(fleet['peak_server_connections'], 'd')}"
+        f"planned peak {fleet['total_peak_planned']} ({planned}), measured peak {measured}"
     )
     fault = fleet.get("fault")
     if fault:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from dbkit.dsn import mask_text, sqlalchemy_url
+from dbkit.dsn import mask_text
 from dbkit.errors import DbkitError
 from dbkit.recorder import (
     ErrorTallies,
@@ -72,6 +72,11 @@ class ProcessJob:
     acquire_timeout: float
     connect_timeout: float
     loop: str
+    app_name: str  # the fleet's tag (dbkit.identity): every connection of every process has it
+
+    @property
+    def server_settings(self) -> dict[str, str]:
+        return {"application_name": self.app_name}
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,7 @@ async def _asyncpg_worker(
             min_size=worker.min_size,
             max_size=worker.pool_size,
             timeout=job.connect_timeout,
+            server_settings=job.server_settings,
         )
         try:
             pool = await candidate
@@ -251,15 +257,18 @@ async def _asyncpg_worker(
 async def _sqlalchemy_worker(
     job: ProcessJob, worker: WorkerJob, stats: ServiceStats, deadline: Deadline
 ) -> None:
-    from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from dbkit.strategies.sqlalchemy_pool import create_engine
 
     # No prewarm: a SQLAlchemy pool opens connections on first use, as in a real service.
-    engine = create_async_engine(
-        sqlalchemy_url(job.app_dsn),
+    engine = create_engine(
+        job.app_dsn,
+        job.server_settings,
+        job.connect_timeout,
         pool_size=worker.pool_size,
         max_overflow=worker.max_overflow,
         pool_timeout=job.acquire_timeout,
-        connect_args={"timeout": job.connect_timeout},
     )
     stats.pools_opened += 1
     statement = f"SELECT pg_sleep({job.hold!r})"

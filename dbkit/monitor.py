@@ -1,7 +1,9 @@
 """Samples the server's client connections from pg_stat_activity while a run goes on.
 
-The monitor connects with the superuser DSN so that it sits in a reserved slot and does not
-take one from the workload; its own backend is not counted. It runs its own event loop in a
+Each sample holds two counts: the run's own connections (application_name equal to the run's
+tag, dbkit.identity) and every client backend on the server, other people's included. The
+monitor connects with the superuser DSN so that it sits in a reserved slot and does not
+take one from the workload; its own backend is counted in neither. It runs its own event loop in a
 thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
 thousand connects hold that loop for a while: exactly when the count is worth watching).
 """
@@ -15,8 +17,10 @@ from time import perf_counter
 
 import asyncpg
 
+from dbkit.identity import MONITOR_APP_NAME
+
 COUNT_CLIENTS = """
-SELECT count(*) FROM pg_stat_activity
+SELECT count(*) FILTER (WHERE application_name = $1), count(*) FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
 DEFAULT_INTERVAL_S = 0.05
@@ -26,16 +30,18 @@ POLL_S = 0.005
 
 
 class Monitor:
-    """``async with Monitor(dsn) as m:`` samples every ``interval`` s into ``m.samples``.
+    """``async with Monitor(dsn, tag) as m:`` samples every ``interval`` s into ``m.samples``:
+    (perf_counter(), connections tagged ``app_name``, all client connections).
 
     Entering returns once the first sample is in (or raises what connecting raised); leaving
     takes a last sample and waits for the monitor's thread to end.
     """
 
-    def __init__(self, dsn: str, interval: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(self, dsn: str, app_name: str, interval: float = DEFAULT_INTERVAL_S) -> None:
         self.dsn = dsn
+        self.app_name = app_name
         self.interval = interval
-        self.samples: list[tuple[float, int]] = []  # (perf_counter(), client connections)
+        self.samples: list[tuple[float, int, int]] = []
         self._conn: asyncpg.Connection | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -46,7 +52,13 @@ class Monitor:
 
     @property
     def peak(self) -> int | None:
-        return max((n for _, n in self.samples), default=None)
+        """The most connections of the run's own seen at once."""
+        return max((own for _, own, _ in self.samples), default=None)
+
+    @property
+    def server_peak(self) -> int | None:
+        """The most client connections seen on the server at once, anyone's."""
+        return max((total for _, _, total in self.samples), default=None)
 
     async def __aenter__(self) -> Monitor:
         self._thread = threading.Thread(target=self._main, name="dbkit-monitor", daemon=True)
@@ -107,6 +119,11 @@ class Monitor:
 
     async def _sample(self) -> None:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
-        count = await self._conn.fetchval(COUNT_CLIENTS)
-        self.samples.append((perf_counter(), int(count)))
+            self._conn = await asyncpg.connect(
+                self.dsn,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings={"application_name": MONITOR_APP_NAME},
+            )
+        row = await self._conn.fetchrow(COUNT_CLIENTS, self.app_name)
+        assert row is not None
+        self.samples.append((perf_counter(), int(row[0]), int(row[1])))

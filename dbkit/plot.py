@@ -305,13 +305,13 @@ def _draw_samples(ax: Axes, label: str, pairs: Sequence[tuple[float, int]]) -> s
 
 
 def plot_timeline(ax: Axes, runs: Sequence[Run], limits: Limits) -> str:
-    """Server connections over each run's time against max_connections."""
+    """Each run's own connections over its time against max_connections."""
     peak = 0
     for run in runs:
-        if not run.server_connections:
+        if not run.timeline:
             continue
-        peak = max(peak, *(n for _, n in run.server_connections))
-        color = _draw_samples(ax, run.name, run.server_connections)
+        peak = max(peak, *(n for _, n in run.timeline))
+        color = _draw_samples(ax, run.name, run.timeline)
         for err in run.errors:
             ax.axvspan(
                 err.first_s,
@@ -322,7 +322,7 @@ def plot_timeline(ax: Axes, runs: Sequence[Run], limits: Limits) -> str:
             )
     limits.draw(ax)
     ax.set_xlabel("time since the run started (s)")
-    ax.set_ylabel("server connections (pg_stat_activity)")
+    ax.set_ylabel("the run's connections (pg_stat_activity)")
     top = max(peak, limits.max_connections or 0)
     ax.set_ylim(0, top * 1.12 or 1)
     ax.grid(alpha=0.3)
@@ -391,8 +391,8 @@ def plot_sleep(ax: Axes, runs: Sequence[Run]) -> str:
 
 
 def _fleet_timeline(result: Result) -> list[tuple[float, int]]:
-    """The server-wide connection samples: every service's run carries the same ones."""
-    return next((list(run.server_connections) for run in result.runs if run.server_connections), [])
+    """The fleet's connection samples: every service's run carries the same ones."""
+    return next((list(run.timeline) for run in result.runs if run.timeline), [])
 
 
 def plot_fleet(ax: Axes, result: Result) -> str:
@@ -405,9 +405,9 @@ def plot_fleet(ax: Axes, result: Result) -> str:
     peak = 0
     if timeline:
         peak = max(n for _, n in timeline)
-        _draw_samples(ax, "server connections (all services)", timeline)
+        _draw_samples(ax, "the fleet's connections (all services)", timeline)
         ax.set_xlabel("time since the run started (s)")
-        ax.set_ylabel("server connections")
+        ax.set_ylabel("connections (pg_stat_activity)")
         if isinstance(planned, int):
             ax.axhline(
                 planned, color="tab:orange", linestyle="-.", label=f"planned worst case ({planned})"
@@ -611,7 +611,7 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
     if storm:
         panels.append(lambda ax: plot_storm_errors(ax, storm))
         covered.update(id(r) for r in storm)
-        timed = [r for r in storm if r.server_connections]
+        timed = [r for r in storm if r.timeline]
         if timed:
             panels.append(lambda ax: plot_timeline(ax, timed, limits))
 

@@ -3,7 +3,8 @@
 A single asyncio process tops out well below what PostgreSQL serves on two cores; ``--procs N``
 gives each of N spawned processes its share of the tasks and of the pool (or limit), starts
 them together, and merges their records: latencies, counts and errors keyed by (type,
-SQLSTATE) with first/last times on the common monotonic clock. The monitor stays here.
+SQLSTATE) with first/last times on the common monotonic clock. The monitor stays here; every
+process's connections carry the run's one tag (application_name), so it counts them all.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Job:
     spec: RunSpec
     app_dsn: str
     loop: str
+    app_name: str  # the run's tag, the same in every process
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
 
     ticker = asyncio.create_task(tick())
     try:
-        await get_strategy(job.spec.strategy).execute(job.spec, Target(job.app_dsn), rec)
+        await get_strategy(job.spec.strategy).execute(
+            job.spec, Target(job.app_dsn, job.app_name), rec
+        )
     finally:
         ticker.cancel()
         done_counter.value = rec.done
@@ -128,9 +132,11 @@ def run_split(
     app_dsn: str,
     admin_dsn: str,
     loop: str,
+    app_name: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Recorder, Monitor]:
-    """Run ``spec`` over ``procs`` processes; return the merged Recorder and the monitor."""
+    """Run ``spec`` over ``procs`` processes, every connection tagged ``app_name``; return the
+    merged Recorder and the monitor."""
     from multiprocessing import get_context
 
     ctx = get_context("spawn")
@@ -139,11 +145,15 @@ def run_split(
     try:
         for i, part in enumerate(split(spec, procs)):
             children.append(
-                spawn(Job(i, part, app_dsn, loop), target=child_main, extra=(counters[i],))
+                spawn(
+                    Job(i, part, app_dsn, loop, app_name), target=child_main, extra=(counters[i],)
+                )
             )
         await_ready(children)
         with asyncio.Runner() as runner:
-            parts, monitor = runner.run(_observe(children, counters, admin_dsn, spec, progress))
+            parts, monitor = runner.run(
+                _observe(children, counters, Monitor(admin_dsn, app_name), spec, progress)
+            )
     finally:
         reap(children, JOIN_TIMEOUT_S)
     return _merge(parts, monitor)
@@ -152,11 +162,10 @@ def run_split(
 async def _observe(
     children: list[Child],
     counters: list[Any],
-    admin_dsn: str,
+    monitor: Monitor,
     spec: RunSpec,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[list[Part], Monitor]:
-    monitor = Monitor(admin_dsn)
     parts: dict[int, Part] = {}
     async with monitor:
         start_at = perf_counter() + START_DELAY_S

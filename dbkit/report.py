@@ -42,6 +42,14 @@ def error_cell(run: Run) -> str:
     return ", ".join(f"{err.label} x{err.count}" for err in run.errors)
 
 
+def peak_cell(own: int | None, server: int | None) -> str:
+    """``97``, or ``97 (server 102)`` where other clients held connections too; ``server 96``
+    for files from before the kit told its own connections apart."""
+    if own is None:
+        return "-" if server is None else f"server {server}"
+    return str(own) if server is None or server == own else f"{own} (server {server})"
+
+
 def _row(run: Run) -> list[str]:
     return [
         run.name,
@@ -54,7 +62,7 @@ def _row(run: Run) -> list[str]:
         f"{run.throughput_qps:,.0f}",
         _num(run.latency_s.p50),
         _num(run.latency_s.p99),
-        "-" if run.peak_server_connections is None else str(run.peak_server_connections),
+        peak_cell(run.peak_connections, run.peak_server_connections),
         error_cell(run),
     ]
 

@@ -9,6 +9,10 @@ Format history (the ``format`` key of every file):
   per-service figures) and ``sweep`` (the grid and its knee): present only when not null.
   Per run: ``retries`` (attempts repeated by --retry), ``faults`` (kind, at_s, action_s,
   recovery_s, failed, errors_by_sqlstate, terminated) and ``interrupted``.
+  Per run, and in ``fleet``: ``peak_connections`` and ``connections`` samples count the run's
+  own connections (application_name = its tag, recorded as ``application_name``), where
+  ``peak_server_connections`` and ``server_connections`` count every client backend on the
+  server, other people's too; files from before the tag lack them (null / empty when read).
 """
 
 from __future__ import annotations
@@ -83,6 +87,14 @@ class Run:
     retries: int = 0
     faults: tuple[Mapping[str, Any], ...] = ()
     interrupted: bool = False
+    peak_connections: int | None = None  # the run's own (its tag), not the server's total
+    connections: tuple[tuple[float, int], ...] = ()
+    application_name: str | None = None  # the run's tag, on every connection its workload opened
+
+    @property
+    def timeline(self) -> tuple[tuple[float, int], ...]:
+        """The run's connections over time: its own, or every client's in files without them."""
+        return self.connections or self.server_connections
 
     @property
     def throughput_qps(self) -> float:
@@ -136,6 +148,9 @@ class Run:
             ],
             "peak_server_connections": self.peak_server_connections,
             "server_connections": [[t, n] for t, n in self.server_connections],
+            "peak_connections": self.peak_connections,
+            "connections": [[t, n] for t, n in self.connections],
+            "application_name": self.application_name,
             "retries": self.retries,
             "faults": [dict(f) for f in self.faults],
             "interrupted": self.interrupted,
@@ -161,6 +176,9 @@ class Run:
             retries=data.get("retries", 0),
             faults=tuple(data.get("faults", ())),
             interrupted=bool(data.get("interrupted", False)),
+            peak_connections=data.get("peak_connections"),
+            connections=tuple((t, n) for t, n in data.get("connections", ())),
+            application_name=data.get("application_name"),
         )
 
 
@@ -344,6 +362,9 @@ RUN_SHAPE = _Object(
         ],
         "peak_server_connections": (None, "count"),
         "server_connections?": [("number", "count")],
+        "peak_connections?": (None, "count"),
+        "connections?": [("number", "count")],
+        "application_name?": (None, "str"),
         "retries?": "count",
         "faults?": [FAULT_SHAPE],
         "interrupted?": "bool",
@@ -370,6 +391,7 @@ FLEET_SHAPE = _Object(
         "max_connections": "count",
         "total_peak_planned": "count",
         "peak_server_connections": (None, "count"),
+        "peak_connections?": (None, "count"),
         "ok": "count",
         "failed": "count",
         "fits_plan": "bool",

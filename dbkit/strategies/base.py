@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from dbkit.identity import tagged
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
 
@@ -21,9 +22,15 @@ CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is termin
 
 @dataclass(frozen=True)
 class Target:
-    """Where the workload connects: the app DSN (None for strategies without a database)."""
+    """Where the workload connects: the app DSN (None for strategies without a database), and
+    the run's tag (dbkit.identity), the application_name of every connection it opens."""
 
     app_dsn: str | None
+    app_name: str
+
+    def settings(self, spec: RunSpec) -> dict[str, str]:
+        """The session settings of every workload connection: the spec's, and the tag."""
+        return tagged(spec.server_settings, self.app_name)
 
 
 Execute = Callable[[RunSpec, Target, Recorder], Awaitable[None]]
@@ -135,13 +142,13 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def connect_task(dsn: str, spec: RunSpec, rec: Recorder) -> None:
+async def connect_task(target: Target, spec: RunSpec, rec: Recorder) -> None:
     """One task with its own connection; its outcome is recorded, never raised."""
+    assert target.app_dsn is not None
+    dsn, settings = target.app_dsn, target.settings(spec)
 
     async def attempt(done: list[int]) -> None:
-        conn = await asyncpg.connect(
-            dsn, timeout=spec.connect_timeout, server_settings=spec.server_settings
-        )
+        conn = await asyncpg.connect(dsn, timeout=spec.connect_timeout, server_settings=settings)
         try:
             await run_statements(conn, spec, done, rec)
         finally:

@@ -11,13 +11,12 @@ from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_tas
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
     assert target.app_dsn is not None
-    dsn = target.app_dsn
     size = spec.effective_batch_size
     rec.begin()
     for start in range(0, spec.tasks, size):
         count = min(size, spec.tasks - start)
         # gather: one batch at a time; the next starts only when every task of this one is done.
-        await asyncio.gather(*(connect_task(dsn, spec, rec) for _ in range(count)))
+        await asyncio.gather(*(connect_task(target, spec, rec) for _ in range(count)))
     rec.end()
 
 

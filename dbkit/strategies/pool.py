@@ -29,7 +29,7 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
             min_size=min_size,
             max_size=spec.pool_size,
             timeout=spec.connect_timeout,
-            server_settings=spec.server_settings,
+            server_settings=target.settings(spec),
         )
     except Exception as exc:
         rec.begin()

@@ -11,12 +11,11 @@ from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_tas
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
     assert target.app_dsn is not None
-    dsn = target.app_dsn
     gate = asyncio.Semaphore(spec.limit)
 
     async def gated() -> None:
         async with gate:
-            await connect_task(dsn, spec, rec)
+            await connect_task(target, spec, rec)
 
     rec.begin()
     # gather: all tasks are scheduled; the semaphore, not the gather, bounds the connections.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dbkit.dsn import sqlalchemy_url
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
 from dbkit.strategies.base import (
@@ -27,14 +27,31 @@ if TYPE_CHECKING:
 # every run, and each full garbage collection walks them (see bench/README.md).
 
 
+def create_engine(
+    dsn: str, settings: Mapping[str, str], connect_timeout: float, **pool: Any
+) -> AsyncEngine:
+    """An async engine whose connections asyncpg opens from ``dsn`` as every other path does.
+
+    SQLAlchemy's own URL handling would pass a DSN's query options (``?application_name=``,
+    ``?sslmode=``) to asyncpg as keyword arguments it does not take; this way the DSN means
+    the same to every strategy, and ``settings`` (the run's tag among them) always apply.
+    """
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    settings = dict(settings)
+
+    def connect() -> Any:  # SQLAlchemy awaits what this returns
+        return asyncpg.connect(dsn, timeout=connect_timeout, server_settings=settings)
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=connect, **pool)
+
+
 def engine_options(spec: RunSpec) -> dict[str, Any]:
-    """The keyword arguments given to ``create_async_engine`` for this spec."""
+    """The pool's keyword arguments given to ``create_async_engine`` for this spec."""
     from sqlalchemy.pool import NullPool
 
-    connect_args: dict[str, Any] = {"timeout": spec.connect_timeout}
-    if spec.server_settings:
-        connect_args["server_settings"] = spec.server_settings
-    options: dict[str, Any] = {"connect_args": connect_args}
+    options: dict[str, Any] = {}
     if spec.pool_size == 0:
         options["poolclass"] = NullPool
     else:
@@ -54,10 +71,10 @@ async def _prewarm(engine: AsyncEngine, count: int) -> None:
 
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     assert target.app_dsn is not None
-    engine = create_async_engine(sqlalchemy_url(target.app_dsn), **engine_options(spec))
+    engine = create_engine(
+        target.app_dsn, target.settings(spec), spec.connect_timeout, **engine_options(spec)
+    )
     try:
         try:
             await _prewarm(engine, spec.pool_size)

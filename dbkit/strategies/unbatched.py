@@ -11,10 +11,9 @@ from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_tas
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
     assert target.app_dsn is not None
-    dsn = target.app_dsn
     rec.begin()
     # gather: all tasks connect at once -- the point of this strategy is the storm.
-    await asyncio.gather(*(connect_task(dsn, spec, rec) for _ in range(spec.tasks)))
+    await asyncio.gather(*(connect_task(target, spec, rec) for _ in range(spec.tasks)))
     rec.end()
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
+import asyncpg
 import pytest
 
 from dbkit.errors import ConfigError
 from dbkit.experiment import _check_stop_is_last, run_experiment
 from dbkit.faults import Fault
+from dbkit.fleet import run_fleet
+from dbkit.plan import Service
 from dbkit.results import Run
 from dbkit.servers import EmbeddedServer, ServerSpec
 from dbkit.spec import RunSpec
@@ -48,6 +59,127 @@ def test_terminate_fault_fails_inflight_tasks_and_recovers(pg: EmbeddedServer) -
     assert sum(fault["errors_by_sqlstate"].values()) == run.failed
     assert _classes(run) <= LOST
     assert fault["recovery_s"] is not None and 0 < fault["recovery_s"] < 5
+
+
+T = TypeVar("T")
+OUTSIDE = 5  # sessions of the workload's role that are not the kit's
+
+
+def with_outside_sessions(dsn: str, work: Callable[[], T]) -> tuple[T, int]:
+    """Run ``work()`` while OUTSIDE plain sessions of ``dsn``'s role sit open (as another
+    service's would); returns what it returned and how many sessions are still alive after."""
+
+    async def still_alive(conns: list[asyncpg.Connection], pids: list[int]) -> int:
+        # alive: the backend is still there and the session still answers
+        admin = await asyncpg.connect(dsn)
+        try:
+            present = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = any($1::int[])", pids
+            )
+        finally:
+            await admin.close()
+        answering = 0
+        for conn in conns:
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                answering += await conn.fetchval("SELECT 1")
+        return min(int(present), answering)
+
+    with asyncio.Runner() as runner:
+        conns = runner.run(_connect_all(dsn, OUTSIDE))
+        try:
+            pids = [conn.get_server_pid() for conn in conns]
+            outcome = work()  # in loops of its own, while these sessions stay open
+            alive = runner.run(still_alive(conns, pids))
+        finally:
+            for conn in conns:
+                conn.terminate()
+    return outcome, alive
+
+
+async def _connect_all(dsn: str, count: int) -> list[asyncpg.Connection]:
+    return [await asyncpg.connect(dsn) for _ in range(count)]
+
+
+def test_terminate_fault_ends_only_the_runs_backends(pg: EmbeddedServer) -> None:
+    # The outside sessions have the run's role (the DSN's): only the run's tag tells them apart.
+    spec = RunSpec("pool", tasks=200, pool_size=20, queries=2, hold=0.1, fault="terminate@0.35")
+    server = ServerSpec("dsn", dsn=pg.admin_dsn)
+    result, alive = with_outside_sessions(pg.admin_dsn, lambda: run_experiment([spec], server))
+    assert alive == OUTSIDE
+    run = _only(result.runs)
+    (fault,) = run.faults
+    assert 1 <= fault["terminated"] <= 20  # the pool's, none of the outside sessions
+    assert run.failed > 0 and fault["failed"] == run.failed
+    assert _classes(run) <= LOST
+    assert fault["recovery_s"] is not None
+    assert run.ok + run.failed == 200
+
+
+def test_the_runs_peak_excludes_other_sessions_and_the_servers_includes_them(
+    pg: EmbeddedServer,
+) -> None:
+    spec = RunSpec("pool", tasks=60, pool_size=10, queries=1, hold=0.05)
+    server = ServerSpec("dsn", dsn=pg.admin_dsn)
+    result, alive = with_outside_sessions(pg.admin_dsn, lambda: run_experiment([spec], server))
+    assert alive == OUTSIDE
+    run = _only(result.runs)
+    assert run.ok == 60
+    assert run.peak_connections == 10  # the pool opens all ten before the run starts
+    assert run.peak_server_connections is not None
+    assert run.peak_server_connections >= run.peak_connections + OUTSIDE
+    assert run.connections and max(n for _, n in run.connections) == 10
+    assert max(n for _, n in run.server_connections) == run.peak_server_connections
+    assert run.application_name is not None and run.application_name.startswith("dbkit-")
+
+
+def test_the_cli_terminates_only_its_own_and_shows_both_peaks(
+    pg: EmbeddedServer, tmp_path: Path
+) -> None:
+    # The issue's case: `dbkit run --dsn` as a plain role, other sessions of that role open.
+    out = tmp_path / "r.json"
+    args = [
+        "run", "pool", "--tasks", "100", "--pool-size", "10", "--queries", "2", "--hold", "0.1",
+        "--fault", "terminate@0.3", "--dsn", pg.app_dsn, "--out", str(out),
+    ]  # fmt: skip
+    command = [sys.executable, "-m", "dbkit", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    proc, alive = with_outside_sessions(pg.app_dsn, cli)
+    assert proc.returncode == 0, proc.stderr
+    assert alive == OUTSIDE
+    (run,) = json.loads(out.read_text())["runs"]
+    (fault,) = run["faults"]
+    assert 1 <= fault["terminated"] <= 10 and run["failed"] > 0
+    assert run["peak_connections"] == 10
+    assert run["peak_server_connections"] >= 10 + OUTSIDE
+    assert f"10 (server {run['peak_server_connections']})" in proc.stdout
+
+
+def test_a_fleet_terminate_fault_ends_only_the_fleets_backends(pg: EmbeddedServer) -> None:
+    services = [
+        Service("api", replicas=2, workers=1, pool_size=4),
+        Service("jobs", replicas=1, workers=1, pool_size=2, driver="sqlalchemy"),
+    ]
+    server = ServerSpec("dsn", dsn=pg.admin_dsn)
+
+    def fleet_run():  # type: ignore[no-untyped-def]
+        return run_fleet(services, server, duration=2.5, hold=0.05, procs=2, fault="terminate@1")
+
+    result, alive = with_outside_sessions(pg.admin_dsn, fleet_run)
+    assert alive == OUTSIDE
+    fleet = result.fleet
+    assert fleet is not None
+    fault = fleet["fault"]
+    assert 1 <= fault["terminated"] <= 10  # 2 x 4 + 2 at most: none of the outside sessions
+    assert fault["recovery_s"] is not None
+    assert 1 <= fleet["peak_connections"] <= 10
+    assert fleet["peak_server_connections"] >= fleet["peak_connections"] + OUTSIDE
+    assert fleet["application_name"].startswith("dbkit-")
+    assert {run.application_name for run in result.runs} == {fleet["application_name"]}
+    assert sum(run.failed for run in result.runs) > 0  # the terminated connections' tasks
 
 
 def test_restart_fault_with_and_without_retries(own_server: ServerSpec) -> None:

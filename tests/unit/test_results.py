@@ -52,6 +52,10 @@ def sample_result() -> Result:
         ),
         peak_server_connections=96,
         server_connections=((0.0, 0), (0.05, 96)),
+        # the run's own (its tag): 5 of the server's 96 were another client's
+        peak_connections=91,
+        connections=((0.0, 0), (0.05, 91)),
+        application_name="dbkit-5f0c2a9e1b7d4c36",
     )
     pool = Run(
         strategy="pool",
