@@ -9,7 +9,6 @@ SQLSTATE) with first/last times on the common monotonic clock. The monitor stays
 from __future__ import annotations
 
 import asyncio
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -79,6 +78,7 @@ class Part:
     """What one process measured; times are perf_counter() values (system-wide monotonic)."""
 
     latencies: bytes
+    waits: bytes
     failed: int
     queries_ok: int
     retries: int
@@ -110,6 +110,7 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
     assert rec.t_end is not None
     return Part(
         latencies=rec.latencies.tobytes(),
+        waits=rec.waits.tobytes(),
         failed=rec.failed,
         queries_ok=rec.queries_ok,
         retries=rec.retries,
@@ -182,9 +183,9 @@ def _merge(parts: list[Part], monitor: Monitor) -> tuple[Recorder, Monitor]:
     rec.t_end = max(p.t_end for p in parts)
     rec.started = True
     for p in parts:
-        values = array("d")
-        values.frombytes(p.latencies)
-        rec.latencies.extend(values)
+        # one latency and one wait per successful task, in the same order in both arrays
+        rec.latencies.frombytes(p.latencies)
+        rec.waits.frombytes(p.waits)
         rec.failed += p.failed
         rec.queries_ok += p.queries_ok
         rec.retries += p.retries
