@@ -399,6 +399,7 @@ def _result(
             setup_s=setup_s,
             ideal_s=None,
             latency_s=LatencySummary.of(latencies),
+            wait_s=LatencySummary.of(waits),
             errors=errors,
             peak_server_connections=peak,
             server_connections=timeline,

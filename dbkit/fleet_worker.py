@@ -133,6 +133,12 @@ class ServiceStats:
         """Successes: every one adds its latency, once (counting it again was hot-path work)."""
         return self.latencies.seen
 
+    def success(self, arrived: float, acquired: float) -> None:
+        """A request done now: latency and wait as every strategy's (see dbkit.recorder),
+        arrival being when its handler issued it; failed requests are in neither."""
+        self.latencies.add(perf_counter() - arrived)
+        self.waits.add(acquired - arrived)
+
     def failure(self, exc: BaseException) -> None:
         self.failed += 1
         tally_error(self.errors, exc, monotonic() - self.start_at)
@@ -195,11 +201,10 @@ async def _load(
     """One request handler: acquire, run the statement, release; until the deadline."""
     while deadline.left() > 0:
         started = perf_counter()
-        acquired = False
+        acquired = 0.0  # not yet in hand
         try:
             async with acquire() as conn:
-                acquired = True
-                stats.waits.add(perf_counter() - started)
+                acquired = perf_counter()
                 await run(conn)
         except Exception as exc:
             if not acquired and _is_pool_timeout(exc):
@@ -207,7 +212,7 @@ async def _load(
             stats.failure(exc)
             await asyncio.sleep(max(0.0, min(FAILURE_BACKOFF_S, deadline.left())))
             continue
-        stats.latencies.add(perf_counter() - started)
+        stats.success(started, acquired)
 
 
 async def _asyncpg_worker(
