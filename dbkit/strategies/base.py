@@ -106,21 +106,17 @@ async def statements(
 
 
 async def measured(
-    rec: Recorder,
-    retries: int,
-    attempt: Callable[[Attempt], Awaitable[None]],
-    arrived: float | None = None,
+    rec: Recorder, retries: int, attempt: Callable[[Attempt], Awaitable[None]]
 ) -> None:
     """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never raise.
 
-    The one definition of latency (see dbkit.recorder): from the task's arrival (``arrived``;
-    by default the start of the measured window, as every task of a burst arrives then) to its
+    The one definition of latency (see dbkit.recorder): from the task's arrival, the start of
+    the measured window (every strategy hands the workload over as one burst), to its
     completion; its wait runs until the successful attempt has its connection (``attempt``
     sets ``acquired`` when it does), so queueing, connecting, retries and their backoff are
     wait, and the rest is service.
     """
-    if arrived is None:
-        arrived = rec.t0
+    arrived = rec.t0
     tried = 0
     while True:
         done = Attempt(arrived)
