@@ -109,6 +109,9 @@ def test_procs_split_the_load_and_merge_into_one_run(pg: EmbeddedServer) -> None
     assert (run.ok, run.failed, run.queries_ok) == (200, 0, 400)
     assert run.peak_server_connections is not None and run.peak_server_connections <= 20
     assert run.wall_s >= 0.5  # ten waves of 2 x 0.05 s in each process
+    # every process's waits travel with its latencies: the tenth wave waited for nine
+    assert run.wait_s.p99 is not None and run.wait_s.p99 >= 9 * 2 * 0.05 * 0.9
+    assert run.latency_s.p99 is not None and run.latency_s.p99 >= run.wait_s.p99
     storm = run_procs(
         RunSpec("unbatched", tasks=200, queries=1, hold=0.3, procs=2), pg.app_dsn, pg.admin_dsn
     )
