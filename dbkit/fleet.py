@@ -400,6 +400,9 @@ def _result(
             ideal_s=None,
             latency_s=LatencySummary.of(latencies),
             wait_s=LatencySummary.of(waits),
+            service_s=LatencySummary.of(
+                merge_samples([(r.services, r.services_seen) for r in mine])
+            ),
             errors=errors,
             peak_server_connections=peak,
             server_connections=timeline,

@@ -35,7 +35,7 @@ from dbkit.recorder import (
 from dbkit.results import ErrorRecord
 from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool
 
-SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
+SAMPLE_CAP = 20_000  # latencies (and their waits and services) kept per service per process
 POOL_RETRY_S = 0.5  # a pool that could not open is tried again after this long
 FAILURE_BACKOFF_S = 0.1  # a load task waits this long after a failure, as a client retrying
 READY_TIMEOUT_S = 120.0  # spawned processes import asyncpg and SQLAlchemy before they are ready
@@ -76,7 +76,7 @@ class ProcessJob:
 
 @dataclass(frozen=True)
 class ServiceRecord:
-    """One service's outcome in one process; latencies and waits are uniform samples."""
+    """One service's outcome in one process; latencies, waits and services are uniform samples."""
 
     service: str
     tasks: int
@@ -91,6 +91,8 @@ class ServiceRecord:
     waits: tuple[float, ...]
     waits_seen: int
     errors: tuple[ErrorRecord, ...]
+    services: tuple[float, ...] = ()
+    services_seen: int = 0
 
 
 class Reservoir:
@@ -126,6 +128,7 @@ class ServiceStats:
         self.end = start_at
         self.latencies = Reservoir(SAMPLE_CAP, rng)
         self.waits = Reservoir(SAMPLE_CAP, rng)
+        self.services = Reservoir(SAMPLE_CAP, rng)
         self.errors: ErrorTallies = {}
 
     @property
@@ -136,8 +139,10 @@ class ServiceStats:
     def success(self, arrived: float, acquired: float) -> None:
         """A request done now: latency and wait as every strategy's (see dbkit.recorder),
         arrival being when its handler issued it; failed requests are in neither."""
-        self.latencies.add(perf_counter() - arrived)
+        now = perf_counter()
+        self.latencies.add(now - arrived)
         self.waits.add(acquired - arrived)
+        self.services.add(now - acquired)
 
     def failure(self, exc: BaseException) -> None:
         self.failed += 1
@@ -159,6 +164,8 @@ class ServiceStats:
             waits=tuple(self.waits.values),
             waits_seen=self.waits.seen,
             errors=errors,
+            services=tuple(self.services.values),
+            services_seen=self.services.seen,
         )
 
 

@@ -107,4 +107,5 @@ def test_fleet_requests_split_latency_as_the_recorder_does() -> None:
     record = stats.record()
     assert (record.ok, record.failed, record.latencies_seen, record.waits_seen) == (1, 1, 1, 1)
     assert record.waits == pytest.approx((0.25,))
-    assert record.latencies[0] >= 1.0
+    assert record.latencies[0] >= 1.0 and record.services_seen == 1
+    assert record.services == pytest.approx((record.latencies[0] - 0.25,))
