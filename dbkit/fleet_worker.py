@@ -137,8 +137,8 @@ class ServiceStats:
         return self.latencies.seen
 
     def success(self, arrived: float, acquired: float) -> None:
-        """A request done now: latency and wait as every strategy's (see dbkit.recorder),
-        arrival being when its handler issued it; failed requests are in neither."""
+        """A request done now: latency, wait and service as every strategy's (see
+        dbkit.recorder), arrival being when its handler issued it; failed requests are in none."""
         now = perf_counter()
         self.latencies.add(now - arrived)
         self.waits.add(acquired - arrived)
