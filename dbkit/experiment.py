@@ -354,6 +354,8 @@ def _build_run(
         setup_s=max(0.0, setup_s),
         ideal_s=get_strategy(spec.strategy).ideal(spec),
         latency_s=LatencySummary.of(rec.latencies),
+        wait_s=LatencySummary.of(rec.waits),
+        service_s=LatencySummary.of(rec.services()),
         errors=errors,
         peak_server_connections=None if monitor is None else monitor.server_peak,
         server_connections=server,

@@ -419,6 +419,10 @@ def _result(
             setup_s=setup_s,
             ideal_s=None,
             latency_s=LatencySummary.of(latencies),
+            wait_s=LatencySummary.of(waits),
+            service_s=LatencySummary.of(
+                merge_samples([(r.services, r.services_seen) for r in mine])
+            ),
             errors=errors,
             peak_server_connections=server_peak,
             server_connections=server,

@@ -35,7 +35,7 @@ from dbkit.recorder import (
 from dbkit.results import ErrorRecord
 from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool
 
-SAMPLE_CAP = 20_000  # latencies (and acquire waits) kept per service per process
+SAMPLE_CAP = 20_000  # latencies (and their waits and services) kept per service per process
 POOL_RETRY_S = 0.5  # a pool that could not open is tried again after this long
 FAILURE_BACKOFF_S = 0.1  # a load task waits this long after a failure, as a client retrying
 READY_TIMEOUT_S = 120.0  # spawned processes import asyncpg and SQLAlchemy before they are ready
@@ -81,7 +81,7 @@ class ProcessJob:
 
 @dataclass(frozen=True)
 class ServiceRecord:
-    """One service's outcome in one process; latencies and waits are uniform samples."""
+    """One service's outcome in one process; latencies, waits and services are uniform samples."""
 
     service: str
     tasks: int
@@ -96,6 +96,8 @@ class ServiceRecord:
     waits: tuple[float, ...]
     waits_seen: int
     errors: tuple[ErrorRecord, ...]
+    services: tuple[float, ...] = ()
+    services_seen: int = 0
 
 
 class Reservoir:
@@ -131,12 +133,21 @@ class ServiceStats:
         self.end = start_at
         self.latencies = Reservoir(SAMPLE_CAP, rng)
         self.waits = Reservoir(SAMPLE_CAP, rng)
+        self.services = Reservoir(SAMPLE_CAP, rng)
         self.errors: ErrorTallies = {}
 
     @property
     def ok(self) -> int:
         """Successes: every one adds its latency, once (counting it again was hot-path work)."""
         return self.latencies.seen
+
+    def success(self, arrived: float, acquired: float) -> None:
+        """A request done now: latency, wait and service as every strategy's (see
+        dbkit.recorder), arrival being when its handler issued it; failed requests are in none."""
+        now = perf_counter()
+        self.latencies.add(now - arrived)
+        self.waits.add(acquired - arrived)
+        self.services.add(now - acquired)
 
     def failure(self, exc: BaseException) -> None:
         self.failed += 1
@@ -158,6 +169,8 @@ class ServiceStats:
             waits=tuple(self.waits.values),
             waits_seen=self.waits.seen,
             errors=errors,
+            services=tuple(self.services.values),
+            services_seen=self.services.seen,
         )
 
 
@@ -200,11 +213,10 @@ async def _load(
     """One request handler: acquire, run the statement, release; until the deadline."""
     while deadline.left() > 0:
         started = perf_counter()
-        acquired = False
+        acquired = 0.0  # not yet in hand
         try:
             async with acquire() as conn:
-                acquired = True
-                stats.waits.add(perf_counter() - started)
+                acquired = perf_counter()
                 await run(conn)
         except Exception as exc:
             if not acquired and _is_pool_timeout(exc):
@@ -212,7 +224,7 @@ async def _load(
             stats.failure(exc)
             await asyncio.sleep(max(0.0, min(FAILURE_BACKOFF_S, deadline.left())))
             continue
-        stats.latencies.add(perf_counter() - started)
+        stats.success(started, acquired)
 
 
 async def _asyncpg_worker(

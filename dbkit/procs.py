@@ -10,7 +10,6 @@ process's connections carry the run's one tag (application_name), so it counts t
 from __future__ import annotations
 
 import asyncio
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -81,6 +80,7 @@ class Part:
     """What one process measured; times are perf_counter() values (system-wide monotonic)."""
 
     latencies: bytes
+    waits: bytes
     failed: int
     queries_ok: int
     retries: int
@@ -114,6 +114,7 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
     assert rec.t_end is not None
     return Part(
         latencies=rec.latencies.tobytes(),
+        waits=rec.waits.tobytes(),
         failed=rec.failed,
         queries_ok=rec.queries_ok,
         retries=rec.retries,
@@ -191,9 +192,9 @@ def _merge(parts: list[Part], monitor: Monitor) -> tuple[Recorder, Monitor]:
     rec.t_end = max(p.t_end for p in parts)
     rec.started = True
     for p in parts:
-        values = array("d")
-        values.frombytes(p.latencies)
-        rec.latencies.extend(values)
+        # one latency and one wait per successful task, in the same order in both arrays
+        rec.latencies.frombytes(p.latencies)
+        rec.waits.frombytes(p.waits)
         rec.failed += p.failed
         rec.queries_ok += p.queries_ok
         rec.retries += p.retries

@@ -1,8 +1,14 @@
 """The hot path: what each task's outcome costs to record.
 
-A success appends one float to an array; a failure bumps a counter in a dict keyed by
-(exception type, SQLSTATE). No logging, formatting or locks here: statistics are computed once,
-at the end, from what was recorded.
+A success appends two floats to arrays (its latency and its wait); a failure bumps a counter in a
+dict keyed by (exception type, SQLSTATE). No logging, formatting or locks here: statistics are
+computed once, at the end, from what was recorded.
+
+Latency has one definition for every strategy: completion - arrival, where arrival is when the
+workload handed the task to the strategy (the start of the measured window for a burst). Its
+two parts: wait, from arrival until a connection is in hand (a pool's or semaphore's queue,
+connecting, a batch's turn, failed attempts and their backoff), and service, from then until
+the task is done (its statements and the release or close of the connection).
 """
 
 from __future__ import annotations
@@ -100,11 +106,12 @@ class Recorder:
 
     __slots__ = (
         "errors", "failed", "fault_done", "latencies", "on_begin", "queries_after_fault",
-        "queries_ok", "retries", "started", "t0", "t_end",
+        "queries_ok", "retries", "started", "t0", "t_end", "waits",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.latencies: array[float] = array("d")
+        self.waits: array[float] = array("d")  # one per latency, the same task's
         self.failed = 0
         self.queries_ok = 0
         self.errors: ErrorTallies = {}
@@ -139,9 +146,16 @@ class Recorder:
     def done(self) -> int:
         return len(self.latencies) + self.failed
 
-    def success(self, latency: float, queries: int) -> None:
-        self.latencies.append(latency)
+    def success(self, arrived: float, acquired: float, queries: int) -> None:
+        """A task that arrived at ``arrived`` and had its connection at ``acquired`` (both
+        perf_counter() values) is done now, after ``queries`` successful statements."""
+        self.latencies.append(perf_counter() - arrived)
+        self.waits.append(acquired - arrived)
         self.queries_ok += queries
+
+    def services(self) -> array[float]:
+        """Each successful task's service time: its latency minus its wait."""
+        return array("d", map(float.__sub__, self.latencies, self.waits))
 
     def failure(self, exc: BaseException, queries: int = 0, count: int = 1) -> None:
         """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements)."""

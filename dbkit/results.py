@@ -13,6 +13,11 @@ Format history (the ``format`` key of every file):
   own connections (application_name = its tag, recorded as ``application_name``), where
   ``peak_server_connections`` and ``server_connections`` count every client backend on the
   server, other people's too; files from before the tag lack them (null / empty when read).
+  Per run, beside ``latency_s`` (p50/p90/p99/max of successful tasks, completion - arrival):
+  ``wait_s`` (arrival until a connection is in hand) and ``service_s`` (holding it), the two
+  parts of every strategy's one latency; files written before these keys carry none, and read
+  back with unknown (null) wait and service percentiles. Before them, semaphore and batched
+  latencies started once a task had its slot, and pool and sqlalchemy ones included the wait.
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ class Run:
     ideal_s: float | None
     latency_s: LatencySummary
     errors: tuple[ErrorRecord, ...] = ()
+    # latency_s's two parts (see dbkit.recorder): unknown in files written before them
+    wait_s: LatencySummary = field(default_factory=LatencySummary)
+    service_s: LatencySummary = field(default_factory=LatencySummary)
     peak_server_connections: int | None = None
     server_connections: tuple[tuple[float, int], ...] = ()
     retries: int = 0
@@ -129,12 +137,9 @@ class Run:
             "throughput_qps": self.throughput_qps,
             "ideal_s": self.ideal_s,
             "efficiency": self.efficiency,
-            "latency_s": {
-                "p50": self.latency_s.p50,
-                "p90": self.latency_s.p90,
-                "p99": self.latency_s.p99,
-                "max": self.latency_s.max,
-            },
+            "latency_s": self.latency_s.to_dict(),
+            "wait_s": self.wait_s.to_dict(),
+            "service_s": self.service_s.to_dict(),
             "errors": [
                 {
                     "type": e.type,
@@ -170,6 +175,8 @@ class Run:
             setup_s=data["setup_s"],
             ideal_s=data["ideal_s"],
             latency_s=LatencySummary(**data["latency_s"]),
+            wait_s=LatencySummary(**data.get("wait_s", {})),
+            service_s=LatencySummary(**data.get("service_s", {})),
             errors=tuple(ErrorRecord(**e) for e in data["errors"]),
             peak_server_connections=data["peak_server_connections"],
             server_connections=tuple((t, n) for t, n in data.get("server_connections", ())),
@@ -322,6 +329,9 @@ def _run_counts(run: Mapping[str, Any]) -> tuple[str, str] | None:
 
 AMOUNT_OR_NULL = (None, "amount")
 SQLSTATE_COUNTS = _Object({}, values="count")  # {sqlstate, or type without one: count}
+SUMMARY_SHAPE = _Object(
+    {f"{k}?": AMOUNT_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
+)
 FAULT_SHAPE = _Object(
     {
         "kind": "str",
@@ -344,9 +354,9 @@ RUN_SHAPE = _Object(
         "wall_s": "amount",
         "setup_s": "amount",
         "ideal_s": AMOUNT_OR_NULL,
-        "latency_s": _Object(
-            {f"{k}?": AMOUNT_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
-        ),
+        "latency_s": SUMMARY_SHAPE,
+        "wait_s?": SUMMARY_SHAPE,
+        "service_s?": SUMMARY_SHAPE,
         "errors": [
             _Object(
                 {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 def percentile(ordered: Sequence[float], pct: float) -> float:
@@ -21,12 +22,18 @@ def percentile(ordered: Sequence[float], pct: float) -> float:
 
 @dataclass(frozen=True)
 class LatencySummary:
-    """p50/p90/p99/max of successful tasks, in seconds (all None when no task succeeded)."""
+    """p50/p90/p99/max of successful tasks, in seconds (all None when no task succeeded).
+
+    One summary each for a run's latency and its two parts, wait and service (dbkit.recorder).
+    """
 
     p50: float | None = None
     p90: float | None = None
     p99: float | None = None
     max: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     @classmethod
     def of(cls, values: Sequence[float]) -> LatencySummary:

@@ -66,8 +66,19 @@ class Executes(Protocol):
     async def execute(self, query: str, /) -> Any: ...
 
 
-async def run_statements(conn: Executes, spec: RunSpec, done: list[int], rec: Recorder) -> None:
-    """The task's statements on one connection; ``done[0]`` counts the successful ones."""
+class Attempt:
+    """One attempt of a task, filled in by the strategy: when its connection was in hand
+    (``acquired``, a perf_counter() value) and how many statements succeeded (``queries``)."""
+
+    __slots__ = ("acquired", "queries")
+
+    def __init__(self, arrived: float) -> None:
+        self.acquired = arrived
+        self.queries = 0
+
+
+async def run_statements(conn: Executes, spec: RunSpec, done: Attempt, rec: Recorder) -> None:
+    """The task's statements on one connection; ``done.queries`` counts the successful ones."""
     statement, queries = spec.workload.statement, spec.queries
     if not spec.rolls_back:
         await statements(conn.execute, statement, queries, done, rec)
@@ -88,30 +99,34 @@ async def statements(
     execute: Callable[[str], Awaitable[Any]],
     statement: str,
     queries: int,
-    done: list[int],
+    done: Attempt,
     rec: Recorder,
 ) -> None:
     """``queries`` times ``execute(statement)`` (asyncpg's execute, SQLAlchemy's
-    exec_driver_sql); ``done[0]`` counts the successes, the recorder those after a fault."""
+    exec_driver_sql); ``done.queries`` counts the successes, the recorder those after a fault."""
     for _ in range(queries):
         after_fault = rec.fault_done
         await execute(statement)
-        done[0] += 1
+        done.queries += 1
         if after_fault:
             rec.queries_after_fault += 1
 
 
 async def measured(
-    rec: Recorder, retries: int, attempt: Callable[[list[int]], Awaitable[None]]
+    rec: Recorder, retries: int, attempt: Callable[[Attempt], Awaitable[None]]
 ) -> None:
     """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never raise.
 
-    Latency runs from the first attempt's start, so retries cost what they cost a caller.
+    The one definition of latency (see dbkit.recorder): from the task's arrival, the start of
+    the measured window (every strategy hands the workload over as one burst), to its
+    completion; its wait runs until the successful attempt has its connection (``attempt``
+    sets ``acquired`` when it does), so queueing, connecting, retries and their backoff are
+    wait, and the rest is service.
     """
-    started = perf_counter()
+    arrived = rec.t0
     tried = 0
     while True:
-        done = [0]
+        done = Attempt(arrived)
         try:
             await attempt(done)
         except Exception as exc:
@@ -120,9 +135,9 @@ async def measured(
                 rec.retries += 1
                 await asyncio.sleep(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (tried - 1)))
                 continue
-            rec.failure(exc, done[0])
+            rec.failure(exc, done.queries)
             return
-        rec.success(perf_counter() - started, done[0])
+        rec.success(arrived, done.acquired, done.queries)
         return
 
 
@@ -147,8 +162,9 @@ async def connect_task(target: Target, spec: RunSpec, rec: Recorder) -> None:
     assert target.app_dsn is not None
     dsn, settings = target.app_dsn, target.settings(spec)
 
-    async def attempt(done: list[int]) -> None:
+    async def attempt(done: Attempt) -> None:
         conn = await asyncpg.connect(dsn, timeout=spec.connect_timeout, server_settings=settings)
+        done.acquired = perf_counter()
         try:
             await run_statements(conn, spec, done, rec)
         finally:

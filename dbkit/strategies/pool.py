@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 import asyncpg
 
@@ -10,6 +11,7 @@ from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
 from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
+    Attempt,
     Strategy,
     Target,
     close_pool,
@@ -38,8 +40,9 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         return
     timeout, retries = spec.acquire_timeout, spec.retries
 
-    async def attempt(done: list[int]) -> None:
+    async def attempt(done: Attempt) -> None:
         async with pool.acquire(timeout=timeout) as conn:
+            done.acquired = perf_counter()
             await run_statements(conn, spec, done, rec)
 
     try:

@@ -13,10 +13,12 @@ from dbkit.strategies.base import Strategy, Target, waves_ideal
 
 
 async def _sleeper(hold: float, queries: int, rec: Recorder) -> None:
+    # Latency as every strategy's (dbkit.recorder): every coroutine arrives at the start; one
+    # of a later batch waits for its slice's turn, and its sleeps are its service.
     started = perf_counter()
     for _ in range(queries):
         await asyncio.sleep(hold)
-    rec.success(perf_counter() - started, queries)
+    rec.success(rec.t0, started, queries)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
 from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
+    Attempt,
     Strategy,
     Target,
     measured,
@@ -86,9 +88,10 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
         statement, queries, retries = spec.workload.statement, spec.queries, spec.retries
         commits = spec.sql is not None and spec.commit
 
-        async def attempt(done: list[int]) -> None:
+        async def attempt(done: Attempt) -> None:
             # The connection's implicit transaction is rolled back on close unless committed.
             async with engine.connect() as conn:
+                done.acquired = perf_counter()
                 await statements(conn.exec_driver_sql, statement, queries, done, rec)
                 if commits:
                     await conn.commit()

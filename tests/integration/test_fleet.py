@@ -61,6 +61,8 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
         assert run.wall_s >= 3.0
         assert run.peak_server_connections == peak
         assert run.latency_s.p50 is not None and run.latency_s.p50 >= 0.05
+        assert run.service_s.p50 is not None and run.service_s.p50 >= 0.05  # pg_sleep(0.05)
+        assert run.wait_s.p50 is not None and run.latency_s.p50 >= run.wait_s.p50
     assert fleet["ok"] == sum(r.ok for r in result.runs)
     assert [s["processes"] for s in fleet["services"]] == [8, 2]
     assert ticks and ticks[-1] == (3.0, 3.0)

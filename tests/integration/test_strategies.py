@@ -109,9 +109,70 @@ def test_procs_split_the_load_and_merge_into_one_run(pg: EmbeddedServer) -> None
     assert (run.ok, run.failed, run.queries_ok) == (200, 0, 400)
     assert run.peak_server_connections is not None and run.peak_server_connections <= 20
     assert run.wall_s >= 0.5  # ten waves of 2 x 0.05 s in each process
+    # every process's waits travel with its latencies: the tenth wave waited for nine
+    assert run.wait_s.p99 is not None and run.wait_s.p99 >= 9 * 2 * 0.05 * 0.9
+    assert run.latency_s.p99 is not None and run.latency_s.p99 >= run.wait_s.p99
     storm = run_procs(
         RunSpec("unbatched", tasks=200, queries=1, hold=0.3, procs=2), pg.app_dsn, pg.admin_dsn
     )
     assert storm.ok + storm.failed == 200 and storm.failed > 0
     assert {e.sqlstate for e in storm.errors} == {"53300"}
     assert all(0 <= e.first_s <= e.last_s for e in storm.errors)
+
+
+def test_semaphore_and_pool_latency_both_include_the_queue(pg: EmbeddedServer) -> None:
+    # 200 tasks through 20 connections holding 0.1 s: ten waves, so the last wave's tasks wait
+    # at least 9 x 0.1 s for a connection, whichever strategy bounds the connections.
+    runs = {
+        name: _run(pg, RunSpec(name, tasks=200, queries=1, hold=0.1, **bound))
+        for name, bound in (("semaphore", {"limit": 20}), ("pool", {"pool_size": 20}))
+    }
+    sem, pool = runs["semaphore"].latency_s.p99, runs["pool"].latency_s.p99
+    assert sem is not None and pool is not None
+    assert 0.5 <= sem / pool <= 2.0, (sem, pool)
+    for run in runs.values():
+        assert run.ok == 200 and run.errors == ()
+        lat, wait, service = run.latency_s, run.wait_s, run.service_s
+        assert wait.p99 is not None and wait.p99 >= 0.9 * 0.9  # the queue is in the wait
+        assert service.p50 is not None and service.p50 >= 0.1  # pg_sleep(0.1) holds it
+        for pct in ("p50", "p90", "p99", "max"):
+            # latency = wait + service per task, so each of its order statistics bounds theirs
+            assert getattr(lat, pct) >= getattr(wait, pct)
+            assert getattr(lat, pct) >= getattr(service, pct)
+        assert lat.max is not None and lat.max <= wait.max + service.max + 1e-9
+
+
+def test_batched_tasks_arrive_at_the_start_and_wait_for_their_batch(pg: EmbeddedServer) -> None:
+    run = _run(pg, RunSpec("batched", tasks=100, batch_size=25, queries=1, hold=0.1))
+    assert run.ok == 100
+    # the fourth batch starts after three batches that each held a connection 0.1 s
+    assert run.latency_s.p99 is not None and run.latency_s.p99 >= 0.4
+    assert run.latency_s.p50 is not None and run.latency_s.p50 >= 0.2
+    assert run.wait_s.p99 is not None and run.wait_s.p99 >= 0.3
+
+
+def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> None:
+    import asyncio
+
+    from dbkit.recorder import Recorder
+    from dbkit.strategies import Target, get_strategy
+
+    specs = [
+        RunSpec("unbatched", tasks=30, queries=1, hold=0.1),
+        RunSpec("batched", tasks=30, batch_size=10, queries=1, hold=0.1),
+        RunSpec("semaphore", tasks=30, limit=10, queries=1, hold=0.1),
+        RunSpec("pool", tasks=30, pool_size=10, queries=1, hold=0.1, retries=1),
+        RunSpec("sqlalchemy", tasks=30, pool_size=5, max_overflow=5, queries=1, hold=0.1),
+    ]
+    for spec in specs:
+        rec = Recorder()
+        asyncio.run(get_strategy(spec.strategy).execute(spec, Target(pg.app_dsn), rec))
+        assert rec.ok == 30, spec.strategy
+        waits, services = list(rec.waits), rec.services()
+        assert len(waits) == len(services) == len(rec.latencies) == 30
+        for latency, wait, service in zip(rec.latencies, waits, services, strict=True):
+            assert wait > 0 and service >= 0.1, spec.strategy  # pg_sleep(0.1) is service
+            assert abs(latency - (wait + service)) < 1e-9
+        if spec.strategy != "unbatched":
+            # ten connections for thirty tasks: the third wave waits for two before it
+            assert max(waits) >= 0.2, spec.strategy

@@ -40,6 +40,8 @@ def sample_result() -> Result:
         setup_s=0.004,
         ideal_s=0.3,
         latency_s=LatencySummary(p50=0.5, p90=0.9, p99=1.1, max=1.2),
+        wait_s=LatencySummary(p50=0.2, p90=0.6, p99=0.8, max=0.9),
+        service_s=LatencySummary(p50=0.3, p90=0.3, p99=0.31, max=0.32),
         errors=(
             ErrorRecord(
                 "asyncpg.exceptions.TooManyConnectionsError",
@@ -69,6 +71,8 @@ def sample_result() -> Result:
         setup_s=0.1,
         ideal_s=3.0,
         latency_s=LatencySummary(p50=1.5, p90=2.75, p99=3.0, max=3.1),
+        wait_s=LatencySummary(p50=1.2, p90=2.4, p99=2.7, max=2.8),
+        service_s=LatencySummary(p50=0.3, p90=0.3, p99=0.31, max=0.32),
         peak_server_connections=20,
     )
     meta = {
@@ -90,7 +94,7 @@ def test_golden_file_guards_the_format() -> None:
     run = data["runs"][1]
     for key in (
         "strategy", "params", "tasks", "ok", "failed", "wall_s", "throughput_qps", "ideal_s",
-        "efficiency", "latency_s", "errors", "peak_server_connections",
+        "efficiency", "latency_s", "wait_s", "service_s", "errors", "peak_server_connections",
     ):  # fmt: skip
         assert key in run
     assert run["throughput_qps"] == 600 / 3.125
@@ -99,6 +103,17 @@ def test_golden_file_guards_the_format() -> None:
     assert set(data["runs"][0]["errors"][0]) == {
         "type", "sqlstate", "count", "first_s", "last_s", "example",
     }  # fmt: skip
+
+
+def test_files_without_wait_and_service_read_back_with_them_unknown(tmp_path: Path) -> None:
+    data = json.loads(GOLDEN.read_text())
+    for run in data["runs"]:
+        del run["wait_s"], run["service_s"]  # as written before latency had its two parts
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    old = read_result(path)
+    assert old.runs[1].latency_s == sample_result().runs[1].latency_s
+    assert old.runs[1].wait_s == old.runs[1].service_s == LatencySummary()
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -57,13 +57,26 @@ def test_errors_are_keyed_by_type_and_sqlstate() -> None:
     rec.failure(refused)
     rec.failure(asyncpg.TooManyConnectionsError("remaining connection slots are reserved"))
     rec.failure(TimeoutError())
-    rec.success(0.5, 3)
+    rec.success(rec.t0, rec.t0 + 0.0, 3)
     assert sqlstate_of(refused) == "53300"
     assert type_name(TimeoutError) == "TimeoutError"
     tally = rec.errors[("asyncpg.exceptions.TooManyConnectionsError", "53300")]
     assert tally.count == 2 and tally.example == "sorry, too many clients already"
     assert rec.errors[("TimeoutError", None)].count == 1
     assert (rec.ok, rec.failed, rec.done, rec.queries_ok) == (1, 3, 4, 3)
+
+
+def test_recorder_splits_each_latency_into_wait_and_service() -> None:
+    rec = Recorder()
+    arrived = rec.t0 - 1.0  # arrived a second ago
+    rec.success(arrived, arrived + 0.25, 1)  # had its connection 0.25 s after arriving
+    rec.success(arrived, arrived, 2)  # had it at once
+    (slow, quick), (wait_slow, wait_quick) = rec.latencies, rec.waits
+    assert wait_slow == pytest.approx(0.25) and wait_quick == 0.0
+    assert slow >= 1.0 and quick >= 1.0
+    services = list(rec.services())
+    assert services == pytest.approx([slow - 0.25, quick])
+    assert (rec.ok, rec.queries_ok) == (2, 3)
 
 
 def test_sqlstate_from_sqlalchemy_orig() -> None:
@@ -79,3 +92,20 @@ def test_container_command_pins_the_image_and_passes_max_connections() -> None:
     assert container_command(20, {"fsync": "off"}) == (
         "postgres -c max_connections=20 -c fsync=off"
     )
+
+
+def test_fleet_requests_split_latency_as_the_recorder_does() -> None:
+    import random
+    from time import monotonic, perf_counter
+
+    from dbkit.fleet_worker import ServiceStats
+
+    stats = ServiceStats("api", monotonic(), random.Random(0))
+    arrived = perf_counter() - 1.0
+    stats.success(arrived, arrived + 0.25)
+    stats.failure(TimeoutError())  # a failed request is in neither sample
+    record = stats.record()
+    assert (record.ok, record.failed, record.latencies_seen, record.waits_seen) == (1, 1, 1, 1)
+    assert record.waits == pytest.approx((0.25,))
+    assert record.latencies[0] >= 1.0 and record.services_seen == 1
+    assert record.services == pytest.approx((record.latencies[0] - 0.25,))
