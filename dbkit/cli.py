@@ -560,6 +560,8 @@ def sweep(
     plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -576,11 +578,11 @@ def sweep(
         base = build_spec(values, "options", "sweep")
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
-        spec = _server_spec(server, dsn, max_connections, 100)
+        spec = _server_spec(server, dsn, max_connections, 100, dsn_file)
         _save_and_show(
             lambda progress: run_sweep(
                 base, grid, spec, param=param, loop=loop, command=_command(),
-                progress=progress, on_server=_say_server,
+                progress=progress, on_server=_say_server, allow_storm=allow_storm,
             ),
             stem=f"sweep-{strategy}",
             out=out,
@@ -710,6 +712,7 @@ def fleet(
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -734,7 +737,7 @@ def fleet(
             return run_fleet(
                 deploy.services, spec, duration=duration, hold=hold, concurrency=concurrency,
                 procs=procs, headroom=room, acquire_timeout=acquire_timeout, loop=loop,
-                command=_command(), fault=fault,
+                command=_command(), fault=fault, allow_storm=allow_storm,
                 progress=tick,
             )  # fmt: skip
 

@@ -21,7 +21,7 @@ from time import monotonic, perf_counter
 from typing import Any
 
 from dbkit.errors import ConfigError, DbkitError
-from dbkit.experiment import loop_factory, raise_fd_limit
+from dbkit.experiment import loop_factory
 from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
 from dbkit.fleet_worker import (
     JOIN_TIMEOUT_S,
@@ -39,6 +39,7 @@ from dbkit.fleet_worker import (
     receive,
     spawn,
 )
+from dbkit.guards import check_open_files, check_storm, raise_fd_limit
 from dbkit.monitor import Monitor
 from dbkit.plan import Budget, Service, check_services, plan_fleet
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
@@ -70,6 +71,7 @@ def run_fleet(
     command: Sequence[str] = (),
     progress: FleetProgress | None = None,
     fault: str | None = None,
+    allow_storm: bool = False,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
@@ -79,18 +81,23 @@ def run_fleet(
     `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open is recorded
     as one failed task and tried again every 0.5 s. Workers run in `procs` processes (default
     min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
-    by (type, SQLSTATE). Raises ConfigError for bad input, DbkitError if a process fails.
+    by (type, SQLSTATE). On a server dbkit did not start (a DSN), a fleet whose planned peak
+    may take more connections than are free there is refused unless `allow_storm`, as
+    `run_experiment` refuses a run. Raises ConfigError for bad input (and such a refusal),
+    DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
     planned_fault = Fault.parse(fault) if fault is not None else None
     factory = loop_factory(loop)  # validates the loop name before any process starts
     raise_fd_limit()
+    # The deal of workers over processes is known before the server: its DSN is filled in later.
+    jobs = _jobs(services, "", duration, hold, concurrency, procs, acquire_timeout, loop)
+    check_open_files("fleet", max(sum(w.max_connections for w in job.workers) for job in jobs))
     started_at = dt.datetime.now(dt.UTC)
     with start_server(server) as srv:
         info = srv.info
-        jobs = _jobs(
-            services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop
-        )
+        check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
+        jobs = [dataclasses.replace(job, app_dsn=srv.app_dsn) for job in jobs]
         target = FaultTarget(
             srv.admin_dsn, info.app_role, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )

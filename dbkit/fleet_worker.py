@@ -59,6 +59,11 @@ class WorkerJob:
     min_size: int
     concurrency: int
 
+    @property
+    def max_connections(self) -> int:
+        """The most connections its pool holds (an asyncpg pool's max_overflow is 0)."""
+        return self.pool_size + self.max_overflow
+
 
 @dataclass(frozen=True)
 class ProcessJob:
@@ -325,7 +330,8 @@ def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, An
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(STOP_SIGNAL, _request_stop)
-    from dbkit.experiment import loop_factory, raise_fd_limit
+    from dbkit.experiment import loop_factory
+    from dbkit.guards import raise_fd_limit
 
     quiet_driver_logs()
     try:

@@ -118,13 +118,19 @@ def run_sweep(
     command: Sequence[str] = (),
     progress: Progress | None = None,
     on_server: OnServer | None = None,
+    allow_storm: bool = False,
 ) -> Result:
-    """Run ``base`` at every value of ``param`` on one server; the result names the knee."""
+    """Run ``base`` at every value of ``param`` on one server; the result names the knee.
+
+    On a server dbkit did not start, as ``run_experiment``: nothing that may take more
+    connections than are free runs unless ``allow_storm``.
+    """
     if base.strategy == "sleep":
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
     param = param or DEFAULT_PARAM[base.strategy]
     specs = sweep_specs(base, sizes, param)
     result = run_experiment(
-        specs, server, loop=loop, command=command, progress=progress, on_server=on_server
-    )
+        specs, server, loop=loop, command=command, progress=progress, on_server=on_server,
+        allow_storm=allow_storm,
+    )  # fmt: skip
     return sweep_result(result, sizes, param)
