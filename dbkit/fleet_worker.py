@@ -221,17 +221,8 @@ async def _asyncpg_worker(
     statement = f"SELECT pg_sleep({job.hold!r})"
     pool: asyncpg.Pool | None = None
     while pool is None and deadline.left() > 0:
-        # create_pool opens min_size connections now and closes them again if one fails.
-        candidate = asyncpg.create_pool(
-            job.app_dsn,
-            min_size=worker.min_size,
-            max_size=worker.pool_size,
-            timeout=job.connect_timeout,
-        )
-        try:
-            pool = await candidate
-        except Exception as exc:
-            stats.failure(exc)  # one failed attempt: the worker cannot serve yet
+        pool = await _open_pool(job, worker, stats)
+        if pool is None:  # the worker cannot serve yet
             await asyncio.sleep(max(0.0, min(POOL_RETRY_S, deadline.left())))
     if pool is None:
         return
@@ -251,6 +242,39 @@ async def _asyncpg_worker(
         )
     finally:
         await close_pool(pool, CLOSE_TIMEOUT_S)
+
+
+async def _open_pool(
+    job: ProcessJob, worker: WorkerJob, stats: ServiceStats
+) -> asyncpg.Pool | None:
+    """A pool with min_size connections open, as ``create_pool(min_size=...)`` opens one, or
+    None (and its connections closed again) when any of them failed.
+
+    create_pool raises only the first failure of the connections it opens, however many the
+    server refused: here each connection attempt is its own acquire, and each failure counts
+    once, so the kit's 53300 count is the server's.
+    """
+    pool = await asyncpg.create_pool(
+        job.app_dsn, min_size=0, max_size=worker.pool_size, timeout=job.connect_timeout
+    )
+    try:
+        # gather: the min_size connections open at once; wait for every attempt's outcome.
+        opened = await asyncio.gather(
+            *(pool.acquire() for _ in range(worker.min_size)), return_exceptions=True
+        )
+        failures = [o for o in opened if isinstance(o, BaseException)]
+        for outcome in opened:
+            if not isinstance(outcome, BaseException):
+                await pool.release(outcome)
+    except BaseException:
+        pool.terminate()  # cancelled (the fleet is stopping): no outcome to count
+        raise
+    for exc in failures:
+        stats.failure(exc)
+    if failures:
+        await close_pool(pool, CLOSE_TIMEOUT_S)  # as create_pool does when a connection fails
+        return None
+    return pool
 
 
 async def _sqlalchemy_worker(
