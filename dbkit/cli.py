@@ -295,9 +295,9 @@ def _save_and_show(
             typer.echo(line)
     if problem:
         fail(problem, 1)
-    for run in result.runs:
+    for run in result.runs:  # a fleet's fault is the fleet's, in format_fleet
         fault = run.params.get("fault")
-        if fault and not run.faults and not run.interrupted:
+        if fault and not run.faults and not run.interrupted and result.fleet is None:
             err.print(f"note: fault {fault} never fired: {run.name} ended at {run.wall_s:.2f} s")
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
     if result.interrupted:

@@ -479,7 +479,9 @@ def format_fleet(result: Result) -> list[str]:
     fleet = result.fleet
     if fleet is None:
         return ["not a fleet result"]
-    header = ("service", "procs", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
+    # "workers": the simulated worker processes (replicas x workers), each with its pool; the
+    # OS processes that simulate them (--procs) are a different, smaller number.
+    header = ("service", "workers", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
               "timeouts", "errors")  # fmt: skip
 
     def figures(d: Mapping[str, Any]) -> tuple[str, ...]:  # a service's, or the fleet's totals
@@ -527,6 +529,7 @@ def format_fleet(result: Result) -> list[str]:
         f"server peak {_num(fleet['peak_server_connections'], 'd')}"
     )
     fault = fleet.get("fault")
+    asked = result.runs[0].params.get("fault") if result.runs else None
     if fault:
         recovery = fault["recovery_s"]
         lines.append(
@@ -534,6 +537,8 @@ def format_fleet(result: Result) -> list[str]:
             + (f"first success {recovery:.2f} s after it" if recovery is not None
                else "no success after it")
         )  # fmt: skip
+    elif asked and not result.interrupted:
+        lines.append(f"fault: {asked} never fired: the fleet ended first")
     first = fleet["first_failure"]
     if first is None:
         lines.append("clean: no task failed")
