@@ -342,12 +342,30 @@ async def run_process(job: ProcessJob, start_at: float, counter: Any = None) -> 
 
 def process_main(job: ProcessJob, conn: Connection, counter: Any = None) -> None:
     """Entry point of a spawned fleet process."""
-    serve(conn, job.loop, lambda start_at: run_process(job, start_at, counter))
+    serve(
+        conn,
+        job.loop,
+        lambda start_at: run_process(job, start_at, counter),
+        prepare=lambda: _import_drivers(job),
+    )
 
 
-def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, Any, Any]]) -> None:
-    """A spawned process's life: say "ready", wait for the start time, run ``work(start_at)``
-    in one event loop, send ("done", its result) or ("error", text).
+def _import_drivers(job: ProcessJob) -> None:
+    # Before "ready", not after the start: importing SQLAlchemy and its asyncpg dialect takes
+    # up to 2 s on a loaded machine, which would eat a short fleet's whole measured window.
+    if any(w.driver == "sqlalchemy" for w in job.workers):
+        import sqlalchemy.dialects.postgresql.asyncpg
+        import sqlalchemy.ext.asyncio  # noqa: F401
+
+
+def serve(
+    conn: Connection,
+    loop: str,
+    work: Callable[[float], Coroutine[Any, Any, Any]],
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """A spawned process's life: ``prepare()``, say "ready", wait for the start time, run
+    ``work(start_at)`` in one event loop, send ("done", its result) or ("error", text).
 
     The parent owns Ctrl-C, so children ignore SIGINT; on Ctrl-C the parent sends STOP_SIGNAL,
     and fleet workers end their work at once and report what they measured.
@@ -361,6 +379,8 @@ def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, An
     try:
         raise_fd_limit()
         factory = loop_factory(loop)
+        if prepare is not None:
+            prepare()
         conn.send(("ready", None))
         if not conn.poll(START_WAIT_S):
             return
