@@ -93,18 +93,22 @@ def test_allow_storm_lets_a_fleet_storm_on_purpose(outside: str) -> None:
         ["fleet", "--service", "api:replicas=2,workers=2,pool_size=4", "--duration", "1"],
         ["sweep", "pool", "--sizes", "5,16", "--tasks", "20"],
         ["run", "pool", "--pool-size", "16", "--tasks", "20"],
+        ["scenario", "SCENARIO"],
     ],
-    ids=["fleet", "sweep", "run"],
+    ids=["fleet", "sweep", "run", "scenario"],
 )
 def test_every_command_with_a_dsn_refuses_a_storm_alike(
     outside: str, tmp_path: Path, args: list[str]
 ) -> None:
     dsn_file = tmp_path / "dsn"
     dsn_file.write_text(outside + "\n")
+    scenario = tmp_path / "storm.toml"
+    scenario.write_text('[[runs]]\nstrategy = "unbatched"\ntasks = 16\n')
+    args = [str(scenario) if a == "SCENARIO" else a for a in args]
     proc = dbkit(*args, "--dsn-file", str(dsn_file), "--results-dir", str(tmp_path))
     assert_one_line_error(proc, 2, "may open 16 connections " + REFUSED)
     assert proc.stderr.rstrip().endswith("--allow-storm runs it anyway")
-    assert not list(tmp_path.glob("*.json"))
+    assert not list(tmp_path.glob("*.json"))  # refused before anything ran
 
 
 def test_every_command_takes_allow_storm() -> None:
