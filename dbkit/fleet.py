@@ -78,8 +78,9 @@ def run_fleet(
     Each worker (replicas x workers per service) gets its own pool (asyncpg, or a SQLAlchemy
     engine, as the service's driver says) and `concurrency` load tasks (default 2 x its
     pool_size + max_overflow) that acquire (waiting at most `acquire_timeout`), run
-    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open is recorded
-    as one failed task and tried again every 0.5 s. Workers run in `procs` processes (default
+    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open its
+    connections records each refused one as a failed task (so the 53300 count is the server's),
+    is closed and is tried again every 0.5 s. Workers run in `procs` processes (default
     min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
     by (type, SQLSTATE). On a server dbkit did not start (a DSN), a fleet whose planned peak
     may take more connections than are free there is refused unless `allow_storm`, as
