@@ -24,7 +24,6 @@ from dbkit.guards import (
     check_open_files,
     check_storm,
     peak_of,
-    raise_fd_limit,
 )
 from dbkit.monitor import Monitor
 from dbkit.recorder import Recorder, error_records
@@ -87,7 +86,6 @@ def run_experiment(
         raise ConfigError("nothing to run")
     factory = loop_factory(loop)
     _check_stop_is_last(runs)
-    raise_fd_limit()
     for spec in runs:
         check_memory(spec)
         parts = [spec]

@@ -39,7 +39,7 @@ from dbkit.fleet_worker import (
     receive,
     spawn,
 )
-from dbkit.guards import check_open_files, check_storm, raise_fd_limit
+from dbkit.guards import check_open_files, check_storm
 from dbkit.monitor import Monitor
 from dbkit.plan import Budget, Service, check_services, plan_fleet
 from dbkit.results import ErrorRecord, Result, Run, collect_metadata
@@ -90,7 +90,6 @@ def run_fleet(
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
     planned_fault = Fault.parse(fault) if fault is not None else None
     factory = loop_factory(loop)  # validates the loop name before any process starts
-    raise_fd_limit()
     # The deal of workers over processes is known before the server: its DSN is filled in later.
     jobs = _jobs(services, "", duration, hold, concurrency, procs, acquire_timeout, loop)
     check_open_files("fleet", max(sum(w.max_connections for w in job.workers) for job in jobs))

@@ -94,33 +94,35 @@ def check_memory(spec: RunSpec) -> None:
         )
 
 
-def raise_fd_limit() -> int | None:
-    """Storms open thousands of sockets: lift the soft open-files limit to the hard one.
+def raise_fd_limit(need: int = 0) -> int | None:
+    """Storms open thousands of sockets: lift the soft open-files limit to the hard one, and
+    the hard one to ``need`` where the process may (CAP_SYS_RESOURCE, up to fs.nr_open).
 
-    Returns the limit now in force (None: unlimited).
+    Returns the limit now in force (None: unlimited). Child processes inherit it.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and need > hard:
+        with contextlib.suppress(ValueError, OSError):  # not privileged: the hard limit stays
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return reachable_files()
-
-
-def reachable_files() -> int | None:
-    """The most files this process can have open once the soft limit is lifted: the hard one."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return None if hard == resource.RLIM_INFINITY else int(hard)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def check_open_files(name: str, sockets: int) -> None:
-    """Refuse ``name`` if one process of it may open more sockets than its open-files limit
-    allows: the run would measure EMFILE (OSError 24) instead of the server's answer."""
-    limit = reachable_files()
-    if limit is None or sockets + OWN_FILES <= limit:
+    """Refuse ``name`` if one process of it may open more sockets than the open-files limit
+    this process can reach allows: the run would measure EMFILE (OSError 24), not the server.
+    """
+    need = sockets + OWN_FILES
+    limit = raise_fd_limit(need)
+    if limit is None or need <= limit:
         return
     raise ConfigError(
         f"{name} may open {sockets:,} sockets in one process but its open-files limit is "
-        f"{limit:,} (the hard limit, ulimit -Hn; {OWN_FILES} kept for the kit's own files): "
-        "raise it (ulimit -Hn, systemd LimitNOFILE), spread the load over --procs, or bound "
-        "the connections (pool, semaphore, batched)"
+        f"{limit:,} (ulimit -Hn, which dbkit cannot raise; {OWN_FILES} kept for its own files): "
+        "raise the hard limit (ulimit -Hn, systemd LimitNOFILE), spread the load over --procs, "
+        "or bound the connections (pool, semaphore, batched)"
     )
