@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dbkit.experiment import loop_factory, raise_fd_limit, run_one, run_procs
+from dbkit.experiment import loop_factory, run_one, run_procs
+from dbkit.guards import raise_fd_limit
 from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port, usable_bindir
 from dbkit.spec import RunSpec
 

@@ -300,9 +300,9 @@ def _save_and_show(
             typer.echo(line)
     if problem:
         fail(problem, 1)
-    for run in result.runs:
+    for run in result.runs:  # a fleet's fault is the fleet's, in format_fleet
         fault = run.params.get("fault")
-        if fault and not run.faults and not run.interrupted:
+        if fault and not run.faults and not run.interrupted and result.fleet is None:
             err.print(f"note: fault {fault} never fired: {run.name} ended at {run.wall_s:.2f} s")
     err.print(f"result: {path} ({time.perf_counter() - started:.1f} s in all)", markup=False)
     if result.interrupted or interrupts.count():
@@ -548,6 +548,8 @@ def sweep(
     plot: PlotOpt = False,
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -566,11 +568,12 @@ def sweep(
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
-        spec = _server_spec(server, dsn, max_connections, 100)
+        spec = _server_spec(server, dsn, max_connections, 100, dsn_file)
         _save_and_show(
             lambda progress: run_sweep(
                 base, grid, spec, param=param, loop=loop, command=_command(),
                 progress=progress, on_server=_say_server, repeat=repeat,
+                allow_storm=allow_storm,
             ),
             stem=f"sweep-{strategy}",
             out=out,
@@ -700,6 +703,7 @@ def fleet(
     server: ServerOpt = "auto",
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
     max_connections: MaxConnOpt = None,
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
@@ -724,7 +728,7 @@ def fleet(
             return run_fleet(
                 deploy.services, spec, duration=duration, hold=hold, concurrency=concurrency,
                 procs=procs, headroom=room, acquire_timeout=acquire_timeout, loop=loop,
-                command=_command(), fault=fault,
+                command=_command(), fault=fault, allow_storm=allow_storm,
                 progress=tick,
             )  # fmt: skip
 

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import functools
 import gc
-import resource
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from time import perf_counter
@@ -20,19 +19,23 @@ from typing import Any
 from dbkit import interrupts
 from dbkit.errors import ConfigError
 from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
+from dbkit.guards import (
+    check_fits,
+    check_memory,
+    check_open_files,
+    check_storm,
+    peak_of,
+)
 from dbkit.identity import new_tag
-from dbkit.machine import meminfo_bytes
 from dbkit.monitor import Monitor
 from dbkit.recorder import Recorder, error_records
 from dbkit.results import Result, Run, collect_metadata
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
-from dbkit.servers.base import read_in_use
 from dbkit.spec import SLEEP_MODES, RunSpec
 from dbkit.stats import LatencySummary
 from dbkit.strategies import Target, get_strategy
 
 LOOPS = ("asyncio", "uvloop")
-MONITOR_SLOTS = 1  # the monitor's own connection
 PROGRESS_INTERVAL_S = 0.1
 
 # (run index, run name, tasks done, tasks in all): called on a timer, never per task.
@@ -52,25 +55,6 @@ def expand(specs: Iterable[RunSpec]) -> list[RunSpec]:
     return out
 
 
-def check_fits(spec: RunSpec, info: ServerInfo) -> None:
-    """Refuse a bounded strategy (a pool, a semaphore) larger than the server allows."""
-    if spec.strategy not in ("pool", "sqlalchemy", "semaphore"):
-        return  # unbatched and batched storms are the experiment itself
-    if spec.strategy == "sqlalchemy" and spec.pool_size == 0:
-        return
-    peak = get_strategy(spec.strategy).peak_connections(spec)
-    allowed = info.app_slots - MONITOR_SLOTS
-    if peak is not None and peak > allowed:
-        reserved = f"{info.superuser_reserved_connections} superuser-reserved"
-        if info.reserved_connections:
-            reserved += f" - {info.reserved_connections} reserved"
-        raise ConfigError(
-            f"{spec.name} may open {peak} connections but the server allows {allowed} for "
-            f"role {info.app_role} (max_connections {info.max_connections} - {reserved} - "
-            f"{MONITOR_SLOTS} monitor)"
-        )
-
-
 def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if loop == "asyncio":
         return None
@@ -81,14 +65,6 @@ def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
             raise ConfigError("uvloop is not installed: pip install 'dbkit[uvloop]'") from None
         return uvloop.new_event_loop
     raise ConfigError(f"unknown event loop {loop!r}; choose one of {', '.join(LOOPS)}")
-
-
-def raise_fd_limit() -> None:
-    """Storms open thousands of sockets: lift the soft open-files limit to the hard one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def run_experiment(
@@ -114,11 +90,12 @@ def run_experiment(
     _check_stop_is_last(runs)
     for spec in runs:
         check_memory(spec)
+        parts = [spec]
         if spec.procs > 1:
             from dbkit.procs import split
 
-            split(spec, spec.procs)  # refused before a server starts, not after
-    raise_fd_limit()
+            parts = split(spec, spec.procs)  # refused before a server starts, not after
+        check_open_files(spec.name, max(peak_of(part) for part in parts))
     started_at = dt.datetime.now(dt.UTC)
     needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
     info: ServerInfo | None = None
@@ -126,11 +103,9 @@ def run_experiment(
     if needs_server:
         with start_server(server) as srv:
             info = srv.info
-            in_use = asyncio.run(read_in_use(srv.admin_dsn)) if srv.backend == "dsn" else 0
             for spec in runs:
                 check_fits(spec, info)
-                if srv.backend == "dsn" and not allow_storm:
-                    check_free(spec, info, in_use)
+            check_storm(srv, [(spec.name, peak_of(spec)) for spec in runs], allow_storm)
             if on_server is not None:
                 on_server(srv)
             faults = FaultTarget(
@@ -167,35 +142,6 @@ def _check_stop_is_last(runs: Sequence[RunSpec]) -> None:
                     f"{spec.name}: a stop fault leaves no server for the runs after it "
                     f"({', '.join(later)}); make it the last run, or use restart"
                 )
-
-
-def check_free(spec: RunSpec, info: ServerInfo, in_use: int) -> None:
-    """On a server that is not ours: refuse what could take more than the free connections."""
-    peak = get_strategy(spec.strategy).peak_connections(spec) or 0
-    free = info.app_slots - in_use - MONITOR_SLOTS
-    if peak > free:
-        raise ConfigError(
-            f"{spec.name} may open {peak} connections but only {free} are free on this server "
-            f"(max_connections {info.max_connections} - {info.app_reserved} reserved - "
-            f"{in_use} in use - {MONITOR_SLOTS} monitor); --allow-storm runs it anyway"
-        )
-
-
-# Rough resident cost of one task while it is pending, measured on CPython 3.11 (see README).
-TASK_BYTES = {"sleep": 2_000}  # 1,000,000 sleep tasks peaked at 1.8 GB RSS
-DEFAULT_TASK_BYTES = 6_000
-MEMORY_SHARE = 0.5
-
-
-def check_memory(spec: RunSpec) -> None:
-    """Refuse a run whose tasks alone would take more than half the available memory."""
-    need = spec.tasks * TASK_BYTES.get(spec.strategy, DEFAULT_TASK_BYTES)
-    available = meminfo_bytes("MemAvailable")
-    if available is not None and need > MEMORY_SHARE * available:
-        raise ConfigError(
-            f"{spec.tasks:,} {spec.strategy} tasks need about {need / 2**30:.1f} GiB; only "
-            f"{available / 2**30:.1f} GiB of memory is available (limit: half of it)"
-        )
 
 
 def run_procs(

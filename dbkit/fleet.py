@@ -22,7 +22,7 @@ from typing import Any
 
 from dbkit import interrupts
 from dbkit.errors import ConfigError, DbkitError
-from dbkit.experiment import loop_factory, raise_fd_limit
+from dbkit.experiment import loop_factory
 from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
 from dbkit.fleet_worker import (
     JOIN_TIMEOUT_S,
@@ -40,6 +40,7 @@ from dbkit.fleet_worker import (
     receive,
     spawn,
 )
+from dbkit.guards import check_open_files, check_storm
 from dbkit.identity import new_tag
 from dbkit.monitor import Monitor
 from dbkit.plan import Budget, Service, check_services, plan_fleet
@@ -75,30 +76,36 @@ def run_fleet(
     command: Sequence[str] = (),
     progress: FleetProgress | None = None,
     fault: str | None = None,
+    allow_storm: bool = False,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
     Each worker (replicas x workers per service) gets its own pool (asyncpg, or a SQLAlchemy
     engine, as the service's driver says) and `concurrency` load tasks (default 2 x its
     pool_size + max_overflow) that acquire (waiting at most `acquire_timeout`), run
-    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open is recorded
-    as one failed task and tried again every 0.5 s. Workers run in `procs` processes (default
+    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open its
+    connections records each refused one as a failed task (so the 53300 count is the server's),
+    is closed and is tried again every 0.5 s. Workers run in `procs` processes (default
     min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
     by (type, SQLSTATE). Every connection of every process carries the fleet's one tag as its
     application_name: a terminate fault ends those only, and the peaks count them apart from
-    the server's other clients. Raises ConfigError for bad input, DbkitError if a process fails.
+    the server's other clients. On a server dbkit did not start (a DSN), a fleet whose planned
+    peak may take more connections than are free there is refused unless `allow_storm`, as
+    `run_experiment` refuses a run. Raises ConfigError for bad input (and such a refusal),
+    DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
     planned_fault = Fault.parse(fault) if fault is not None else None
     factory = loop_factory(loop)  # validates the loop name before any process starts
-    raise_fd_limit()
-    started_at = dt.datetime.now(dt.UTC)
     tag = new_tag()
+    # The deal of workers over processes is known before the server: its DSN is filled in later.
+    jobs = _jobs(services, "", duration, hold, concurrency, procs, acquire_timeout, loop, tag)
+    check_open_files("fleet", max(sum(w.max_connections for w in job.workers) for job in jobs))
+    started_at = dt.datetime.now(dt.UTC)
     with start_server(server) as srv:
         info = srv.info
-        jobs = _jobs(
-            services, srv.app_dsn, duration, hold, concurrency, procs, acquire_timeout, loop, tag
-        )
+        check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
+        jobs = [dataclasses.replace(job, app_dsn=srv.app_dsn) for job in jobs]
         target = FaultTarget(
             srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )
@@ -501,7 +508,9 @@ def format_fleet(result: Result) -> list[str]:
     fleet = result.fleet
     if fleet is None:
         return ["not a fleet result"]
-    header = ("service", "procs", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
+    # "workers": the simulated worker processes (replicas x workers), each with its pool; the
+    # OS processes that simulate them (--procs) are a different, smaller number.
+    header = ("service", "workers", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
               "timeouts", "errors")  # fmt: skip
 
     def figures(d: Mapping[str, Any]) -> tuple[str, ...]:  # a service's, or the fleet's totals
@@ -549,6 +558,7 @@ def format_fleet(result: Result) -> list[str]:
         f"planned peak {fleet['total_peak_planned']} ({planned}), measured peak {measured}"
     )
     fault = fleet.get("fault")
+    asked = result.runs[0].params.get("fault") if result.runs else None
     if fault:
         recovery = fault["recovery_s"]
         lines.append(
@@ -556,6 +566,8 @@ def format_fleet(result: Result) -> list[str]:
             + (f"first success {recovery:.2f} s after it" if recovery is not None
                else "no success after it")
         )  # fmt: skip
+    elif asked and not result.interrupted:
+        lines.append(f"fault: {asked} never fired: the fleet ended first")
     first = fleet["first_failure"]
     if first is None:
         lines.append("clean: no task failed")

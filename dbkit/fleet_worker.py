@@ -59,6 +59,11 @@ class WorkerJob:
     min_size: int
     concurrency: int
 
+    @property
+    def max_connections(self) -> int:
+        """The most connections its pool holds (an asyncpg pool's max_overflow is 0)."""
+        return self.pool_size + self.max_overflow
+
 
 @dataclass(frozen=True)
 class ProcessJob:
@@ -233,18 +238,8 @@ async def _asyncpg_worker(
     statement = f"SELECT pg_sleep({job.hold!r})"
     pool: asyncpg.Pool | None = None
     while pool is None and deadline.left() > 0:
-        # create_pool opens min_size connections now and closes them again if one fails.
-        candidate = asyncpg.create_pool(
-            job.app_dsn,
-            min_size=worker.min_size,
-            max_size=worker.pool_size,
-            timeout=job.connect_timeout,
-            server_settings=job.server_settings,
-        )
-        try:
-            pool = await candidate
-        except Exception as exc:
-            stats.failure(exc)  # one failed attempt: the worker cannot serve yet
+        pool = await _open_pool(job, worker, stats)
+        if pool is None:  # the worker cannot serve yet
             await asyncio.sleep(max(0.0, min(POOL_RETRY_S, deadline.left())))
     if pool is None:
         return
@@ -264,6 +259,43 @@ async def _asyncpg_worker(
         )
     finally:
         await close_pool(pool, CLOSE_TIMEOUT_S)
+
+
+async def _open_pool(
+    job: ProcessJob, worker: WorkerJob, stats: ServiceStats
+) -> asyncpg.Pool | None:
+    """A pool with min_size connections open, as ``create_pool(min_size=...)`` opens one, or
+    None (and its connections closed again) when any of them failed.
+
+    create_pool raises only the first failure of the connections it opens, however many the
+    server refused: here each connection attempt is its own acquire, and each failure counts
+    once, so the kit's 53300 count is the server's.
+    """
+    pool = await asyncpg.create_pool(
+        job.app_dsn,
+        min_size=0,
+        max_size=worker.pool_size,
+        timeout=job.connect_timeout,
+        server_settings=job.server_settings,
+    )
+    try:
+        # gather: the min_size connections open at once; wait for every attempt's outcome.
+        opened = await asyncio.gather(
+            *(pool.acquire() for _ in range(worker.min_size)), return_exceptions=True
+        )
+        failures = [o for o in opened if isinstance(o, BaseException)]
+        for outcome in opened:
+            if not isinstance(outcome, BaseException):
+                await pool.release(outcome)
+    except BaseException:
+        pool.terminate()  # cancelled (the fleet is stopping): no outcome to count
+        raise
+    for exc in failures:
+        stats.failure(exc)
+    if failures:
+        await close_pool(pool, CLOSE_TIMEOUT_S)  # as create_pool does when a connection fails
+        return None
+    return pool
 
 
 async def _sqlalchemy_worker(
@@ -334,24 +366,45 @@ async def run_process(job: ProcessJob, start_at: float, counter: Any = None) -> 
 
 def process_main(job: ProcessJob, conn: Connection, counter: Any = None) -> None:
     """Entry point of a spawned fleet process."""
-    serve(conn, job.loop, lambda start_at: run_process(job, start_at, counter))
+    serve(
+        conn,
+        job.loop,
+        lambda start_at: run_process(job, start_at, counter),
+        prepare=lambda: _import_drivers(job),
+    )
 
 
-def serve(conn: Connection, loop: str, work: Callable[[float], Coroutine[Any, Any, Any]]) -> None:
-    """A spawned process's life: say "ready", wait for the start time, run ``work(start_at)``
-    in one event loop, send ("done", its result) or ("error", text).
+def _import_drivers(job: ProcessJob) -> None:
+    # Before "ready", not after the start: importing SQLAlchemy and its asyncpg dialect takes
+    # up to 2 s on a loaded machine, which would eat a short fleet's whole measured window.
+    if any(w.driver == "sqlalchemy" for w in job.workers):
+        import sqlalchemy.dialects.postgresql.asyncpg
+        import sqlalchemy.ext.asyncio  # noqa: F401
+
+
+def serve(
+    conn: Connection,
+    loop: str,
+    work: Callable[[float], Coroutine[Any, Any, Any]],
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """A spawned process's life: ``prepare()``, say "ready", wait for the start time, run
+    ``work(start_at)`` in one event loop, send ("done", its result) or ("error", text).
 
     The parent owns Ctrl-C, so children ignore SIGINT; on Ctrl-C the parent sends STOP_SIGNAL,
     and fleet workers end their work at once and report what they measured.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(STOP_SIGNAL, _request_stop)
-    from dbkit.experiment import loop_factory, raise_fd_limit
+    from dbkit.experiment import loop_factory
+    from dbkit.guards import raise_fd_limit
 
     quiet_driver_logs()
     try:
         raise_fd_limit()
         factory = loop_factory(loop)
+        if prepare is not None:
+            prepare()
         conn.send(("ready", None))
         if not conn.poll(START_WAIT_S):
             return

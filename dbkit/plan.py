@@ -302,7 +302,12 @@ def format_plan(plan: Plan) -> list[str]:
     if plan.scale_to is not None:
         peak = plan.surge_peak or 0
         verdict = "fits" if plan.surge_fits else f"OVER by {peak - b.available}"
-        lines.append(f"surge to {plan.scale_to} replicas: peak {peak}, {verdict}")
+        if all(plan.scale_to < s.replicas for s in plan.services):
+            # Every service keeps its pods until the new ones run: the peak is today's.
+            lines.append(f"scale-down to {plan.scale_to} replicas: no surge, peak {peak} as now "
+                         f"({verdict})")  # fmt: skip
+        else:
+            lines.append(f"surge to {plan.scale_to} replicas: peak {peak}, {verdict}")
     return lines
 
 

@@ -146,17 +146,23 @@ def run_sweep(
     progress: Progress | None = None,
     on_server: OnServer | None = None,
     repeat: int = 1,
+    allow_storm: bool = False,
 ) -> Result:
     """Run ``base`` at every value of ``param`` on one server, ``repeat`` rounds over the grid
-    (which measures the noise the knee must stand out of); the result names the knee."""
+    (which measures the noise the knee must stand out of); the result names the knee.
+
+    On a server dbkit did not start, as ``run_experiment``: nothing that may take more
+    connections than are free runs unless ``allow_storm``.
+    """
     if base.strategy == "sleep":
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
     check_repeat(repeat)
     param = param or DEFAULT_PARAM[base.strategy]
     specs = sweep_specs(base, sizes, param) * repeat  # rounds: drift spreads over every value
     result = run_experiment(
-        specs, server, loop=loop, command=command, progress=progress, on_server=on_server
-    )
+        specs, server, loop=loop, command=command, progress=progress, on_server=on_server,
+        allow_storm=allow_storm,
+    )  # fmt: skip
     return sweep_result(result, sizes, param, repeat)
 
 

@@ -14,6 +14,7 @@ from dbkit.plan import Service
 from dbkit.results import Result
 from dbkit.servers import ServerSpec
 from tests.integration.test_faults import LOST
+from tests.test_cli import dbkit
 
 SERVER = ServerSpec("embedded", max_connections=100)
 
@@ -65,6 +66,10 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
         assert run.wait_s.p50 is not None and run.latency_s.p50 >= run.wait_s.p50
     assert fleet["ok"] == sum(r.ok for r in result.runs)
     assert [s["processes"] for s in fleet["services"]] == [8, 2]
+    # The table counts simulated workers (replicas x workers), not the 3 OS processes.
+    table = [line.split() for line in format_fleet(result)[:4]]
+    assert table[0][:2] == ["service", "workers"]
+    assert [row[1] for row in table[1:]] == ["8", "2", "10"]
     assert ticks and ticks[-1] == (3.0, 3.0)
     assert all(0 <= done <= total for done, total in ticks)
     if fleet["first_failure"] is None:
@@ -166,3 +171,17 @@ def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
     assert result.fleet["failed"] > 0
     classes = {e["sqlstate"] or e["type"] for e in result.fleet["errors"]}
     assert classes <= LOST, classes
+
+
+def test_a_fleet_fault_is_reported_once_as_fired_or_as_never_fired(tmp_path: Path) -> None:
+    services = ["--service", "api:replicas=1,workers=2,pool_size=2",
+                "--service", "jobs:replicas=1,workers=1,pool_size=2"]  # fmt: skip
+    common = ["--server", "embedded", "--procs", "1", "--results-dir", str(tmp_path)]
+    fired = dbkit("fleet", *services, "--duration", "2", "--fault", "terminate@0.5", *common)
+    assert fired.returncode in (0, 1), fired.stderr  # 1: the terminated statements failed
+    assert [line for line in fired.stdout.splitlines() if line.startswith("fault: terminate at")]
+    assert "never fired" not in fired.stdout + fired.stderr
+    late = dbkit("fleet", *services, "--duration", "1", "--fault", "terminate@5", *common)
+    assert late.returncode == 0, late.stderr
+    notes = [line for line in (late.stdout + late.stderr).splitlines() if "never fired" in line]
+    assert notes == ["fault: terminate@5 never fired: the fleet ended first"]

@@ -385,3 +385,12 @@ def test_reserved_from_the_file_is_named_with_file_and_key(tmp_path: Path) -> No
     # one slot left is a budget (and a verdict), not an error
     plan = build_plan(path, reserved=94, headroom=5)
     assert plan.budget.available == 1 and not plan.fits
+
+
+def test_scale_to_below_every_service_is_a_scale_down_not_a_surge() -> None:
+    down = plan_fleet([Service("api", 4, 2, 5), Service("jobs", 3, 1, 5)], Budget(100), scale_to=2)
+    last = format_plan(down)[-1]
+    assert "surge to" not in last
+    assert last == "scale-down to 2 replicas: no surge, peak 55 as now (fits)"
+    up = plan_fleet([Service("api", 4, 2, 5), Service("jobs", 1, 1, 5)], Budget(100), scale_to=2)
+    assert format_plan(up)[-1] == "surge to 2 replicas: peak 50, fits"

@@ -1,0 +1,128 @@
+"""What is refused before anything runs: one rule each, for every entry point.
+
+``run_experiment`` (behind `run`, `scenario` and `sweep`) and ``run_fleet`` (behind `fleet`)
+both pass through these checks, so a library caller gets the same refusals as the CLI:
+
+- ``check_fits``: a bounded strategy larger than the server allows at all;
+- ``check_storm``: on a server dbkit did not start, more connections than are free there;
+- ``check_memory``: more pending tasks than half the available memory holds;
+- ``check_open_files``: more sockets in one process than its open-files limit lets it open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+from collections.abc import Iterable
+
+from dbkit.errors import ConfigError
+from dbkit.machine import meminfo_bytes
+from dbkit.servers import Server, ServerInfo
+from dbkit.servers.base import read_in_use
+from dbkit.spec import RunSpec
+from dbkit.strategies import get_strategy
+
+MONITOR_SLOTS = 1  # the monitor's own connection
+# Files a load process holds besides its sockets: stdio, pipes to the parent, the event loop's
+# selector and self-pipe, the monitor, imported modules being read.
+OWN_FILES = 64
+
+
+def check_fits(spec: RunSpec, info: ServerInfo) -> None:
+    """Refuse a bounded strategy (a pool, a semaphore) larger than the server allows."""
+    if spec.strategy not in ("pool", "sqlalchemy", "semaphore"):
+        return  # unbatched and batched storms are the experiment itself
+    if spec.strategy == "sqlalchemy" and spec.pool_size == 0:
+        return
+    peak = get_strategy(spec.strategy).peak_connections(spec)
+    allowed = info.app_slots - MONITOR_SLOTS
+    if peak is not None and peak > allowed:
+        reserved = f"{info.superuser_reserved_connections} superuser-reserved"
+        if info.reserved_connections:
+            reserved += f" - {info.reserved_connections} reserved"
+        raise ConfigError(
+            f"{spec.name} may open {peak} connections but the server allows {allowed} for "
+            f"role {info.app_role} (max_connections {info.max_connections} - {reserved} - "
+            f"{MONITOR_SLOTS} monitor)"
+        )
+
+
+def check_storm(server: Server, peaks: Iterable[tuple[str, int]], allow_storm: bool) -> None:
+    """On a server dbkit did not start (backend ``dsn``), refuse any ``(name, connections)``
+    that may take more connections than are free there, unless ``allow_storm``.
+
+    Free = max_connections - slots the role cannot use - clients in use now - the monitor.
+    """
+    if server.backend != "dsn" or allow_storm:
+        return
+    in_use = asyncio.run(read_in_use(server.admin_dsn))
+    for name, peak in peaks:
+        check_free(name, peak, server.info, in_use)
+
+
+def check_free(name: str, peak: int, info: ServerInfo, in_use: int) -> None:
+    """Refuse ``name`` if its ``peak`` connections exceed those free with ``in_use`` taken."""
+    free = info.app_slots - in_use - MONITOR_SLOTS
+    if peak > free:
+        raise ConfigError(
+            f"{name} may open {peak} connections but only {free} are free on this server "
+            f"(max_connections {info.max_connections} - {info.app_reserved} reserved - "
+            f"{in_use} in use - {MONITOR_SLOTS} monitor); --allow-storm runs it anyway"
+        )
+
+
+def peak_of(spec: RunSpec) -> int:
+    """The most connections ``spec`` may have open (or be opening) at once, in all processes."""
+    return get_strategy(spec.strategy).peak_connections(spec) or 0
+
+
+# Rough resident cost of one task while it is pending, measured on CPython 3.11 (see README).
+TASK_BYTES = {"sleep": 2_000}  # 1,000,000 sleep tasks peaked at 1.8 GB RSS
+DEFAULT_TASK_BYTES = 6_000
+MEMORY_SHARE = 0.5
+
+
+def check_memory(spec: RunSpec) -> None:
+    """Refuse a run whose tasks alone would take more than half the available memory."""
+    need = spec.tasks * TASK_BYTES.get(spec.strategy, DEFAULT_TASK_BYTES)
+    available = meminfo_bytes("MemAvailable")
+    if available is not None and need > MEMORY_SHARE * available:
+        raise ConfigError(
+            f"{spec.tasks:,} {spec.strategy} tasks need about {need / 2**30:.1f} GiB; only "
+            f"{available / 2**30:.1f} GiB of memory is available (limit: half of it)"
+        )
+
+
+def raise_fd_limit(need: int = 0) -> int | None:
+    """Storms open thousands of sockets: lift the soft open-files limit to the hard one, and
+    the hard one to ``need`` where the process may (CAP_SYS_RESOURCE, up to fs.nr_open).
+
+    Returns the limit now in force (None: unlimited). Child processes inherit it.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and need > hard:
+        with contextlib.suppress(ValueError, OSError):  # not privileged: the hard limit stays
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def check_open_files(name: str, sockets: int) -> None:
+    """Refuse ``name`` if one process of it may open more sockets than the open-files limit
+    this process can reach allows: the run would measure EMFILE (OSError 24), not the server.
+    """
+    need = sockets + OWN_FILES
+    limit = raise_fd_limit(need)
+    if limit is None or need <= limit:
+        return
+    raise ConfigError(
+        f"{name} may open {sockets:,} sockets in one process but its open-files limit is "
+        f"{limit:,} (ulimit -Hn, which dbkit cannot raise; {OWN_FILES} kept for its own files): "
+        "raise the hard limit (ulimit -Hn, systemd LimitNOFILE), spread the load over --procs, "
+        "or bound the connections (pool, semaphore, batched)"
+    )

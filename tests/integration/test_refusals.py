@@ -1,0 +1,83 @@
+"""The kit's 53300 count against the server's own log: one per refused connection attempt.
+
+The server logs every connection it refuses as a FATAL line; with ``%e`` in log_line_prefix
+that line starts with its SQLSTATE, so the count is by SQLSTATE, never by message text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dbkit.experiment import run_experiment
+from dbkit.fleet import run_fleet
+from dbkit.plan import Service
+from dbkit.results import Result
+from dbkit.servers import EmbeddedServer, ServerSpec
+from dbkit.spec import RunSpec
+
+TOO_MANY = "53300"
+
+
+@pytest.fixture(scope="module")
+def logged() -> Iterator[EmbeddedServer]:
+    """max_connections 20 (16 for the plain role once the monitor has its slot), logging every
+    connection and each line's SQLSTATE first."""
+    settings = {"log_connections": "on", "log_line_prefix": "%e "}
+    with EmbeddedServer(max_connections=20, settings=settings) as server:
+        yield server
+
+
+def _refused_in_log(server: EmbeddedServer) -> int:
+    assert server.folder is not None
+    lines = (server.folder / "server.log").read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if line.startswith(TOO_MANY + " ") and "FATAL" in line)
+
+
+def _kit_count(result: Result) -> int:
+    return sum(e.count for run in result.runs for e in run.errors if e.sqlstate == TOO_MANY)
+
+
+def _server_count_since(server: EmbeddedServer, before: int, kit: int) -> int:
+    """Refusals logged since ``before``; polled a moment, as the log is written by the server."""
+    deadline = time.monotonic() + 5.0
+    while (seen := _refused_in_log(server) - before) != kit and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
+def test_a_run_counts_every_refusal_the_server_logged(logged: EmbeddedServer) -> None:
+    before = _refused_in_log(logged)
+    spec = RunSpec(strategy="unbatched", tasks=40, queries=1, hold=0.3)
+    result = run_experiment([spec], ServerSpec("dsn", dsn=logged.app_dsn), allow_storm=True)
+    kit = _kit_count(result)
+    assert kit > 0
+    assert _server_count_since(logged, before, kit) == kit
+
+
+def test_a_fleet_counts_every_refusal_the_server_logged(logged: EmbeddedServer) -> None:
+    # 4 pools of 6 opened eagerly against 16 slots: a pool whose first connections succeed and
+    # a later one is refused fails as a whole, and is tried again every 0.5 s; each refused
+    # connection is one 53300 in the server's log, and must be one in the kit's count.
+    before = _refused_in_log(logged)
+    result = run_fleet(
+        [
+            Service("api", replicas=4, workers=1, pool_size=6),
+            Service(
+                "jobs", replicas=1, workers=1, pool_size=3, max_overflow=3, driver="sqlalchemy"
+            ),
+        ],
+        ServerSpec("dsn", dsn=logged.app_dsn),
+        duration=2.0,
+        procs=1,
+        allow_storm=True,
+    )
+    kit = _kit_count(result)
+    assert result.fleet is not None
+    assert kit == result.fleet["services"][0]["errors_by_sqlstate"].get(TOO_MANY, 0) + result.fleet[
+        "services"
+    ][1]["errors_by_sqlstate"].get(TOO_MANY, 0)
+    assert kit > 0
+    assert _server_count_since(logged, before, kit) == kit
