@@ -154,6 +154,7 @@ def test_batched_tasks_arrive_at_the_start_and_wait_for_their_batch(pg: Embedded
 def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> None:
     import asyncio
 
+    from dbkit.identity import new_tag
     from dbkit.recorder import Recorder
     from dbkit.strategies import Target, get_strategy
 
@@ -166,7 +167,7 @@ def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> 
     ]
     for spec in specs:
         rec = Recorder()
-        asyncio.run(get_strategy(spec.strategy).execute(spec, Target(pg.app_dsn), rec))
+        asyncio.run(get_strategy(spec.strategy).execute(spec, Target(pg.app_dsn, new_tag()), rec))
         assert rec.ok == 30, spec.strategy
         waits, services = list(rec.waits), rec.services()
         assert len(waits) == len(services) == len(rec.latencies) == 30
