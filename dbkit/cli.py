@@ -810,5 +810,7 @@ def main(args: list[str] | None = None) -> NoReturn:
         err.print(f"dbkit: error: {message}", markup=False)
         sys.exit(getattr(exc, "exit_code", 2))
     except typer.Abort:
-        sys.exit(_interrupt_code())
+        code = _interrupt_code()
+    finally:
+        interrupts.exiting()
     sys.exit(code if isinstance(code, int) else 0)

@@ -37,6 +37,18 @@ def on_signal(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
+def exiting() -> None:
+    """The process is about to exit after an interrupt: ignore further signals.
+
+    Python restores the default handlers while it shuts down, and a signal in that window
+    (a second Ctrl-C, or `timeout -s INT` signalling the process and then its group) would end
+    the process by the signal, losing the exit status that says the partial result was kept.
+    """
+    if count():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def hold() -> None:
     """From here on (a result is being kept), signals are only counted."""
     _state["holding"] = True
