@@ -29,6 +29,8 @@ from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_ro
 
 DIR_PREFIX = "dbkit-pg-"
 INSTALL_PREFIX = "dbkit-pginstall-"
+# The layout of the copy; a new one gets a new name, so no broken copy in /tmp is reused.
+CACHE_LAYOUT = "v2"
 SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -78,23 +80,63 @@ def _others_can_execute(path: Path) -> bool:
 
 
 def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:
-    """A bindir the server's user can execute; copies the install tree once if it cannot."""
+    """A bindir the server's user can execute; copies the install tree once if it cannot.
+
+    The wheel's binaries find their libraries through ``RPATH $ORIGIN/../../../<package>.libs``
+    (auditwheel's folder beside the package), so the copy keeps the layout from the package's
+    parent down: ``<cache>/<package>/<install>/{bin,lib,share}`` next to ``<cache>/<package>.libs``.
+    A fresh copy is run once (``initdb -V``, ``postgres -V``) as the server's user before use.
+    """
     if user is None or _others_can_execute(bindir / "postgres"):
         return bindir
     install = bindir.parent
-    cache = Path(tempfile.gettempdir()) / f"{INSTALL_PREFIX}{_install_tag(install)}"
-    if not (cache / "bin" / "postgres").is_file():
-        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-"))
+    package = install.parent
+    inner = Path(package.name) / install.name
+    root = Path(tempfile.gettempdir())
+    cache = root / f"{INSTALL_PREFIX}{CACHE_LAYOUT}-{_install_tag(install)}"
+    if not (cache / inner / "bin" / "postgres").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-", dir=root))
         try:
             for sub in ("bin", "lib", "share"):
                 if (install / sub).is_dir():
-                    shutil.copytree(install / sub, staging / sub, symlinks=True)
-            staging.chmod(0o755)
+                    shutil.copytree(install / sub, staging / inner / sub, symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name, symlinks=True)
+            _open_to_others(staging)
+            _check_runs(staging / inner / "bin", user)
             with contextlib.suppress(OSError):  # another dbkit may have won the race
                 staging.rename(cache)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return cache / "bin"
+    return cache / inner / "bin"
+
+
+def _open_to_others(top: Path) -> None:
+    """Let every user read the copy, and enter and execute what its owner can (umask 077)."""
+    for folder, _dirs, files in os.walk(top):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                mode = path.stat().st_mode
+                path.chmod(mode | 0o444 | (0o111 if mode & stat.S_IXUSR else 0))
+
+
+def _check_runs(bindir: Path, user: tuple[int, int]) -> None:
+    """Run the copied binaries once as ``user``: a missing library shows here, not in initdb."""
+    uid, gid, groups = _ids(user)
+    for name in ("initdb", "postgres"):
+        done = subprocess.run(
+            [str(bindir / name), "-V"], capture_output=True, check=False, cwd="/",
+            user=uid, group=gid, extra_groups=groups,
+        )  # fmt: skip
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise ServerError(
+                f"the copy of the PostgreSQL binaries in {bindir} does not run as "
+                f"{UNPRIVILEGED_USER} (exit {done.returncode}): {tail[0]}"
+            )
 
 
 def _install_tag(install: Path) -> str:

