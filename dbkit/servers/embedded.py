@@ -167,6 +167,25 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def postmaster_status(data: Path) -> tuple[str, int | None]:
+    """Line 8 of ``data/postmaster.pid`` and the port on line 4: ``("", None)`` until written.
+
+    Line 8 reads ``starting``, then ``ready`` once connections are accepted (``stopping`` on
+    the way down). The file has 8 lines already while starting, when every connection is
+    refused with 57P03: only ``ready`` means a client may connect.
+    """
+    try:
+        lines = (data / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return "", None
+    status = lines[7].strip() if len(lines) >= 8 else ""
+    try:
+        port = int(lines[3]) if len(lines) >= 4 else None
+    except ValueError:
+        port = None
+    return status, port
+
+
 def clear_stale(tmp: Path | None = None) -> list[Path]:
     """Remove data folders left by a dbkit that died; return what was removed."""
     removed = []
@@ -364,10 +383,8 @@ class EmbeddedServer:
         assert self.folder is not None and self._proc is not None
         if self._proc.poll() is not None:
             return "exited"
-        with contextlib.suppress(OSError):
-            lines = (self.folder / "data" / "postmaster.pid").read_text().splitlines()
-            if len(lines) >= 8 and lines[7].strip() == "ready":
-                return "ready"
+        if postmaster_status(self.folder / "data")[0] == "ready":
+            return "ready"
         return "starting"
 
     def _raise_unless_port_taken(self, state: str) -> None:
