@@ -224,6 +224,7 @@ class EmbeddedServer:
 
     backend = "embedded"
     reason = "asked for"
+    throwaway = True
 
     def __init__(
         self,

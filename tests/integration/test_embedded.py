@@ -17,10 +17,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from dbkit.errors import ConfigError
 from dbkit.experiment import run_experiment
-from dbkit.servers import EmbeddedServer, ServerSpec
+from dbkit.servers import EmbeddedServer, ExistingServer, ServerSpec, printable_dsn
 from dbkit.servers.embedded import DIR_PREFIX, clear_stale, run_as, usable_bindir
 from dbkit.spec import RunSpec
+from tests.test_cli import assert_one_line_error, dbkit
 
 
 def _alive(pid: int) -> bool:
@@ -193,3 +195,63 @@ def test_root_starts_a_server_from_an_install_in_a_private_folder(
             assert asyncio.run(ask()) == 42
     finally:
         shutil.rmtree(cache_root, ignore_errors=True)
+
+
+def test_dbkit_server_picks_the_server_for_every_command(tmp_path: Path) -> None:
+    asked = dbkit(
+        "run", "pool", "--tasks", "5", "--pool-size", "2", "--hold", "0.01",
+        "--results-dir", str(tmp_path), env={"DBKIT_SERVER": "embedded"},
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert "server: embedded (asked for)" in asked.stderr
+    assert_one_line_error(
+        dbkit("run", "pool", "--tasks", "5", env={"DBKIT_SERVER": "mainframe"}), 2, "DBKIT_SERVER"
+    )
+    assert_one_line_error(
+        dbkit("server", "up", env={"DBKIT_SERVER": "dsn"}), 2, "--server dsn makes no sense"
+    )
+
+
+def test_dbkit_server_is_the_library_default_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBKIT_SERVER", "embedded")
+    assert ServerSpec().kind == "embedded"
+    assert ServerSpec("auto").kind == "auto"  # an explicit choice wins
+    monkeypatch.setenv("DBKIT_SERVER", "mainframe")
+    with pytest.raises(ConfigError, match="DBKIT_SERVER"):
+        ServerSpec()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "pool", "--tasks", "5", "--server", "embedded"],
+        ["scenario", "pool", "--server", "embedded"],
+        ["fleet", "scenarios/deploys/fits.toml", "--duration", "1", "--server", "embedded"],
+        ["server", "up", "--server", "embedded"],
+    ],
+)
+def test_a_max_connections_postgres_refuses_is_refused_before_a_server_starts(
+    args: list[str],
+) -> None:
+    proc = dbkit(*args, "--max-connections", "1000000")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "PostgreSQL exited" not in proc.stderr
+    *_title, last = proc.stderr.strip().splitlines()  # `scenario` names itself first
+    assert last.startswith("dbkit: error: max_connections must be at most 262,143")
+
+
+def test_a_throwaway_servers_dsn_is_printable_whole_a_users_is_masked() -> None:
+    with EmbeddedServer(max_connections=10, password="s3cret-pw") as server:
+        shown = printable_dsn(server, server.admin_dsn)
+        assert "s3cret-pw" in shown
+
+        async def who() -> str:
+            conn = await asyncpg.connect(shown)
+            try:
+                return str(await conn.fetchval("SELECT current_user"))
+            finally:
+                await conn.close()
+
+        assert asyncio.run(who()) == "postgres"
+        users = ExistingServer(server.admin_dsn)
+        assert "s3cret-pw" not in printable_dsn(users, server.admin_dsn)
