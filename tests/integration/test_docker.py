@@ -15,7 +15,7 @@ import pytest
 
 from dbkit.experiment import run_one
 from dbkit.servers import ContainerServer
-from dbkit.servers.container import IMAGE_ENV, build_container, image
+from dbkit.servers.container import IMAGE_ENV, build_container, docker_usable, image
 from dbkit.spec import RunSpec
 from tests.test_cli import assert_one_line_error, dbkit
 
@@ -25,12 +25,21 @@ pytestmark = pytest.mark.docker
 ABSENT_IMAGE = "dbkit-test-absent/postgres:0"
 
 
+@pytest.fixture
+def images() -> None:
+    """Skip, saying why, where the engine answers but cannot provide the images."""
+    ok, why = docker_usable()
+    if not ok:
+        pytest.skip(f"docker test: {why}")
+
+
 def test_builds_the_pinned_container_with_max_connections() -> None:
     container = build_container(42)
     assert container.image == image()
     assert container._command == "postgres -c max_connections=42"
 
 
+@pytest.mark.usefixtures("images")
 def test_container_server_honours_max_connections() -> None:
     with ContainerServer(max_connections=30) as server:
         assert server.info is not None and server.info.max_connections == 30
@@ -62,9 +71,8 @@ def test_docker_without_the_image_fails_in_one_line_with_a_hint() -> None:
     assert "--server embedded" in proc.stderr and IMAGE_ENV in proc.stderr
 
 
+@pytest.mark.usefixtures("images")
 def test_server_up_prints_dsns_that_can_be_pasted() -> None:
-    if image() == ABSENT_IMAGE:
-        pytest.skip("no PostgreSQL image")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbkit", "server", "up", "--server", "docker"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
