@@ -786,7 +786,7 @@ def server_up(
         with start_server(spec) as srv:
             info = srv.info
             typer.echo(
-                f"PostgreSQL {info.server_version} ({srv.backend}), "
+                f"PostgreSQL {info.server_version} ({srv.backend}: {srv.reason}), "
                 f"max_connections {info.max_connections}, "
                 f"{info.superuser_reserved_connections} superuser-reserved"
             )

@@ -105,3 +105,18 @@ def test_server_up_prints_dsns_that_can_be_pasted() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=60)
+
+
+def test_server_up_says_why_auto_fell_back() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "server", "up", "--server", "auto"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200", IMAGE_ENV: ABSENT_IMAGE},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        first = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert f"(embedded: a Docker engine answers but cannot pull {ABSENT_IMAGE}" in first
