@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import importlib.util
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -35,6 +37,8 @@ SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 PR_SET_PDEATHSIG = 1
+PORTS_BELOW_EPHEMERAL = 10_000  # where to look when no ephemeral port is free
+PORT_PROBES = 200
 UNPRIVILEGED_USER = "nobody"
 
 # Durability is pointless on a throwaway server; these make start-up and writes cheap.
@@ -145,9 +149,38 @@ def _install_tag(install: Path) -> str:
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1: the kernel's pick, else one below the ephemeral range.
+
+    After a storm every ephemeral port may sit in TIME_WAIT, machine-wide, and bind(0) fails
+    with EADDRINUSE; ports below the ephemeral range are never handed to clients.
+    """
+    try:
+        return _bound_port(0)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+    low = _ephemeral_low()
+    below = range(max(1024, low - PORTS_BELOW_EPHEMERAL), low)
+    for port in random.sample(below, min(PORT_PROBES, len(below))):
+        with contextlib.suppress(OSError):
+            return _bound_port(port)
+    raise ServerError(
+        "no free TCP port on 127.0.0.1: every ephemeral port is in use or in TIME_WAIT "
+        "(a storm that just ended?), and so were the ports tried below them"
+    )
+
+
+def _bound_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _pid_alive(pid: int) -> bool:

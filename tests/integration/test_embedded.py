@@ -255,3 +255,45 @@ def test_a_throwaway_servers_dsn_is_printable_whole_a_users_is_masked() -> None:
         assert asyncio.run(who()) == "postgres"
         users = ExistingServer(server.admin_dsn)
         assert "s3cret-pw" not in printable_dsn(users, server.admin_dsn)
+
+
+_AFTER_A_STORM = """
+import asyncio, socket, time
+import asyncpg
+from dbkit.servers import EmbeddedServer
+# Every ephemeral port in TIME_WAIT, as after a storm of connections the clients closed.
+listener = socket.create_server(("127.0.0.1", 5999))
+for _ in range(8):
+    client = socket.create_connection(("127.0.0.1", 5999))
+    accepted, _addr = listener.accept()
+    client.close()
+    accepted.close()
+time.sleep(0.2)
+with EmbeddedServer(max_connections=10) as server:
+    async def ask():
+        conn = await asyncpg.connect(server.app_dsn)
+        try:
+            return await conn.fetchval("SELECT 42")
+        finally:
+            await conn.close()
+    print("answer", asyncio.run(ask()))
+"""
+
+
+def test_a_server_starts_when_every_ephemeral_port_is_in_time_wait() -> None:
+    """In a network namespace of its own, with 8 ephemeral ports, all in TIME_WAIT."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs root, unshare and ip for a network namespace of its own")
+    setup = 'ip link set lo up && sysctl -q -w net.ipv4.ip_local_port_range="40000 40007"'
+    probe = subprocess.run(
+        ["unshare", "--net", "sh", "-c", setup], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no network namespace here: {probe.stderr.strip()}")
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", f'{setup} && exec "$0" -c "$1"', sys.executable,
+         _AFTER_A_STORM],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "answer 42" in proc.stdout
