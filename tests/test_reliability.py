@@ -55,6 +55,7 @@ def _wait_for_busy_pool(folder: Path, size: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     # Line 8 of postmaster.pid reads "starting" before "ready": a connection then gets 57P03.
     while (state := postmaster_status(folder / "data"))[0] != "ready":
+        assert folder.exists(), f"{folder} went away: the kit stopped before its server was ready"
         assert time.monotonic() < deadline, f"{folder} never said the server was ready"
         time.sleep(0.05)
     port = state[1]
