@@ -30,7 +30,14 @@ from dbkit.recorder import quiet_driver_logs
 from dbkit.report import format_result
 from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
 from dbkit.scenario import build_spec, load_scenario
-from dbkit.servers import KINDS, Server, ServerSpec, start_server
+from dbkit.servers import (
+    KINDS,
+    Server,
+    ServerSpec,
+    default_kind,
+    printable_dsn,
+    start_server,
+)
 from dbkit.spec import STRATEGY_NAMES, RunSpec
 from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
 from dbkit.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
@@ -56,11 +63,13 @@ quiet_driver_logs()
 # -- shared options ------------------------------------------------------------------------
 
 ServerOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--server",
         help=f"Where PostgreSQL comes from: {', '.join(KINDS)}. auto = the DSN if given, else "
-        "Docker when an engine answers, else the embedded server.",
+        "Docker when an engine answers and has the image, else the embedded server. "
+        "[default: DBKIT_SERVER, else auto]",
+        show_default=False,
     ),
 ]
 DsnOpt = Annotated[
@@ -245,7 +254,7 @@ def _say_server(server: Server) -> None:
 
 
 def _server_spec(
-    server: str,
+    server: str | None,
     dsn: str | None,
     max_connections: int | None,
     default: int,
@@ -261,6 +270,8 @@ def _server_spec(
     if dsn is not None:
         remember_secret(dsn)  # masked from here on, wherever it shows up
     limit = default if max_connections is None else max_connections
+    if server is None:  # DBKIT_SERVER, else auto: the library's default
+        return ServerSpec(max_connections=limit, dsn=dsn)
     return ServerSpec(kind=server, max_connections=limit, dsn=dsn)
 
 
@@ -431,7 +442,7 @@ def run(
         bool, typer.Option("--commit", help="Commit custom --sql (default: rolled back).")
     ] = False,
     plot: PlotOpt = False,
-    server: ServerOpt = "auto",
+    server: ServerOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -483,7 +494,7 @@ def scenario(
     ],
     fault: FaultOpt = None,
     plot: PlotOpt = False,
-    server: ServerOpt = "auto",
+    server: ServerOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -546,7 +557,7 @@ def sweep(
     max_overflow: MaxOverflowOpt = 0,
     acquire_timeout: AcquireTimeoutOpt = None,
     plot: PlotOpt = False,
-    server: ServerOpt = "auto",
+    server: ServerOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -700,7 +711,7 @@ def fleet(
     ] = 2.0,
     fault: FaultOpt = None,
     plot: PlotOpt = False,
-    server: ServerOpt = "auto",
+    server: ServerOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -750,23 +761,33 @@ def fleet(
 @server_app.command("up")
 def server_up(
     max_connections: Annotated[int, typer.Option(help="max_connections of the server.")] = 100,
-    server: Annotated[str, typer.Option("--server", help="auto, embedded or docker.")] = "auto",
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="auto, embedded or docker. [default: DBKIT_SERVER, else auto]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start a throwaway PostgreSQL, print its DSNs, and stop it on Ctrl-C."""
 
     def go() -> None:
-        if server == "dsn":
+        kind = server or default_kind()
+        if kind == "dsn":
             raise ConfigError("server up starts a server; --server dsn makes no sense here")
-        spec = ServerSpec(kind=server, max_connections=max_connections)
+        spec = ServerSpec(kind=kind, max_connections=max_connections)
         with start_server(spec) as srv:
             info = srv.info
             typer.echo(
-                f"PostgreSQL {info.server_version} ({srv.backend}), "
+                f"PostgreSQL {info.server_version} ({srv.backend}: {srv.reason}), "
                 f"max_connections {info.max_connections}, "
                 f"{info.superuser_reserved_connections} superuser-reserved"
             )
-            typer.echo(f"superuser DSN: {mask_text(srv.admin_dsn)}")
-            typer.echo(f"app DSN:       {mask_text(srv.app_dsn)}  (plain role, as in production)")
+            typer.echo(f"superuser DSN: {printable_dsn(srv, srv.admin_dsn)}")
+            typer.echo(
+                f"app DSN:       {printable_dsn(srv, srv.app_dsn)}  (plain role, as in production)"
+            )
             typer.echo("Ctrl-C stops it.")
             try:
                 while True:

@@ -18,6 +18,7 @@ import pytest
 
 from dbkit.guards import OWN_FILES
 from dbkit.servers import EmbeddedServer
+from dbkit.servers.embedded import postmaster_status
 from tests.test_cli import assert_one_line_error, dbkit
 
 SECRET = "orange"  # a password that is also a plausible word, to catch any leak
@@ -53,12 +54,14 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30
 
 def _wait_for_busy_pool(folder: Path, size: int, timeout: float = 60) -> None:
     """Until ``size`` workload backends of the server in ``folder`` run a statement."""
-    pid_file = folder / "data" / "postmaster.pid"
     deadline = time.monotonic() + timeout
-    while len(lines := (pid_file.read_text() if pid_file.exists() else "").splitlines()) < 8:
-        assert time.monotonic() < deadline, f"{pid_file} never said the server was ready"
+    # Line 8 of postmaster.pid reads "starting" before "ready": a connection then gets 57P03.
+    while (state := postmaster_status(folder / "data"))[0] != "ready":
+        assert folder.exists(), f"{folder} went away: the kit stopped before its server was ready"
+        assert time.monotonic() < deadline, f"{folder} never said the server was ready"
         time.sleep(0.05)
-    port = int(lines[3])
+    port = state[1]
+    assert port is not None
     busy = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
 
     async def poll() -> None:
@@ -72,6 +75,25 @@ def _wait_for_busy_pool(folder: Path, size: int, timeout: float = 60) -> None:
             await conn.close()
 
     asyncio.run(poll())
+
+
+def test_the_wait_for_a_busy_pool_waits_until_the_server_is_ready() -> None:
+    """A pid file of 8 lines is not a ready server: line 8 reads "starting" before "ready"."""
+    # A standby with hot_standby off and nothing to follow never gets "ready" on line 8 (18
+    # writes "standby") and answers every connection with 57P03, as a server still starting
+    # does: the state the wait once mistook for ready.
+    with EmbeddedServer(max_connections=10, settings={"hot_standby": "off"}) as server:
+        assert server.folder is not None
+        asyncio.run(server.halt())
+        (server.folder / "data" / "standby.signal").touch()
+        server._spawn()
+        deadline = time.monotonic() + 60
+        while not (status := postmaster_status(server.folder / "data")[0]):
+            assert time.monotonic() < deadline, "the standby never wrote line 8 of its pid file"
+            time.sleep(0.05)
+        assert status != "ready"
+        with pytest.raises(AssertionError, match="never said the server was ready"):
+            _wait_for_busy_pool(server.folder, 1, timeout=1.0)
 
 
 def _server_folders_of(pid: int) -> list[Path]:

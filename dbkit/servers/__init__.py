@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dbkit.errors import ConfigError
-from dbkit.servers.base import Server, ServerInfo
-from dbkit.servers.container import ContainerServer, docker_available
+from dbkit.servers.base import Server, ServerInfo, printable_dsn
+from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer
 from dbkit.servers.existing import ExistingServer
 
 KINDS = ("auto", "embedded", "docker", "dsn")
+KIND_ENV = "DBKIT_SERVER"  # the server every command uses unless --server says otherwise
 
 __all__ = [
     "KINDS",
@@ -22,19 +24,33 @@ __all__ = [
     "Server",
     "ServerInfo",
     "ServerSpec",
+    "default_kind",
+    "printable_dsn",
     "resolve_kind",
     "start_server",
 ]
 
 
 MIN_MAX_CONNECTIONS = 4  # PostgreSQL's 3 superuser-reserved slots, plus one for the workload
+MAX_MAX_CONNECTIONS = 262_143  # PostgreSQL's own bound (MAX_BACKENDS): it refuses to start above
+
+
+def default_kind() -> str:
+    """The server kind when none is asked for: DBKIT_SERVER, else ``auto``."""
+    kind = os.environ.get(KIND_ENV, "").strip() or "auto"
+    if kind not in KINDS:
+        raise ConfigError(f"{KIND_ENV}={kind!r} is not a server; choose one of {', '.join(KINDS)}")
+    return kind
 
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN."""
+    """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN.
 
-    kind: str = "auto"
+    The kind defaults to DBKIT_SERVER (else auto), for the CLI and library callers alike.
+    """
+
+    kind: str = field(default_factory=default_kind)
     max_connections: int = 100
     dsn: str | None = None
 
@@ -45,6 +61,11 @@ class ServerSpec:
             raise ConfigError(
                 f"max_connections must be at least {MIN_MAX_CONNECTIONS}: 3 are reserved for "
                 f"superusers and the workload needs one (got {self.max_connections})"
+            )
+        if self.max_connections > MAX_MAX_CONNECTIONS:
+            raise ConfigError(
+                f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
+                f"limit (got {self.max_connections:,})"
             )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
@@ -61,7 +82,7 @@ def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
         return spec.kind, "asked for"
     if spec.dsn:
         return "dsn", "a DSN was given"
-    ok, why = docker_available()
+    ok, why = docker_usable()
     return ("docker", why) if ok else ("embedded", why)
 
 

@@ -44,11 +44,18 @@ class Server(Protocol):
 
     backend: str
     reason: str  # why this backend was chosen, for the user
+    throwaway: bool  # started by dbkit for this command: its DSNs hold no secret of the user
     admin_dsn: str
     app_dsn: str
     info: ServerInfo
 
     def stop(self) -> None: ...
+
+
+def printable_dsn(server: Server, dsn: str) -> str:
+    """A DSN as it may be shown: whole for a throwaway server dbkit started (so it can be
+    pasted), with the password masked for a server the user gave (--dsn)."""
+    return dsn if server.throwaway else mask_text(dsn)
 
 
 async def read_info(admin_dsn: str, app_dsn: str, backend: str) -> ServerInfo:

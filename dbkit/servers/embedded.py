@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import importlib.util
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -29,10 +31,14 @@ from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_ro
 
 DIR_PREFIX = "dbkit-pg-"
 INSTALL_PREFIX = "dbkit-pginstall-"
+# The layout of the copy; a new one gets a new name, so no broken copy in /tmp is reused.
+CACHE_LAYOUT = "v2"
 SUPERUSER = "postgres"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 PR_SET_PDEATHSIG = 1
+PORTS_BELOW_EPHEMERAL = 10_000  # where to look when no ephemeral port is free
+PORT_PROBES = 200
 UNPRIVILEGED_USER = "nobody"
 
 # Durability is pointless on a throwaway server; these make start-up and writes cheap.
@@ -78,23 +84,63 @@ def _others_can_execute(path: Path) -> bool:
 
 
 def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:
-    """A bindir the server's user can execute; copies the install tree once if it cannot."""
+    """A bindir the server's user can execute; copies the install tree once if it cannot.
+
+    The wheel's binaries find their libraries through ``RPATH $ORIGIN/../../../<package>.libs``
+    (auditwheel's folder beside the package), so the copy keeps the layout from the package's
+    parent down: ``<cache>/<package>/<install>/{bin,lib,share}`` next to ``<cache>/<package>.libs``.
+    A fresh copy is run once (``initdb -V``, ``postgres -V``) as the server's user before use.
+    """
     if user is None or _others_can_execute(bindir / "postgres"):
         return bindir
     install = bindir.parent
-    cache = Path(tempfile.gettempdir()) / f"{INSTALL_PREFIX}{_install_tag(install)}"
-    if not (cache / "bin" / "postgres").is_file():
-        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-"))
+    package = install.parent
+    inner = Path(package.name) / install.name
+    root = Path(tempfile.gettempdir())
+    cache = root / f"{INSTALL_PREFIX}{CACHE_LAYOUT}-{_install_tag(install)}"
+    if not (cache / inner / "bin" / "postgres").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-", dir=root))
         try:
             for sub in ("bin", "lib", "share"):
                 if (install / sub).is_dir():
-                    shutil.copytree(install / sub, staging / sub, symlinks=True)
-            staging.chmod(0o755)
+                    shutil.copytree(install / sub, staging / inner / sub, symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name, symlinks=True)
+            _open_to_others(staging)
+            _check_runs(staging / inner / "bin", user)
             with contextlib.suppress(OSError):  # another dbkit may have won the race
                 staging.rename(cache)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return cache / "bin"
+    return cache / inner / "bin"
+
+
+def _open_to_others(top: Path) -> None:
+    """Let every user read the copy, and enter and execute what its owner can (umask 077)."""
+    for folder, _dirs, files in os.walk(top):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                mode = path.stat().st_mode
+                path.chmod(mode | 0o444 | (0o111 if mode & stat.S_IXUSR else 0))
+
+
+def _check_runs(bindir: Path, user: tuple[int, int]) -> None:
+    """Run the copied binaries once as ``user``: a missing library shows here, not in initdb."""
+    uid, gid, groups = _ids(user)
+    for name in ("initdb", "postgres"):
+        done = subprocess.run(
+            [str(bindir / name), "-V"], capture_output=True, check=False, cwd="/",
+            user=uid, group=gid, extra_groups=groups,
+        )  # fmt: skip
+        if done.returncode != 0:
+            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            raise ServerError(
+                f"the copy of the PostgreSQL binaries in {bindir} does not run as "
+                f"{UNPRIVILEGED_USER} (exit {done.returncode}): {tail[0]}"
+            )
 
 
 def _install_tag(install: Path) -> str:
@@ -103,9 +149,38 @@ def _install_tag(install: Path) -> str:
 
 
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1: the kernel's pick, else one below the ephemeral range.
+
+    After a storm every ephemeral port may sit in TIME_WAIT, machine-wide, and bind(0) fails
+    with EADDRINUSE; ports below the ephemeral range are never handed to clients.
+    """
+    try:
+        return _bound_port(0)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+    low = _ephemeral_low()
+    below = range(max(1024, low - PORTS_BELOW_EPHEMERAL), low)
+    for port in random.sample(below, min(PORT_PROBES, len(below))):
+        with contextlib.suppress(OSError):
+            return _bound_port(port)
+    raise ServerError(
+        "no free TCP port on 127.0.0.1: every ephemeral port is in use or in TIME_WAIT "
+        "(a storm that just ended?), and so were the ports tried below them"
+    )
+
+
+def _bound_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", port))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _pid_alive(pid: int) -> bool:
@@ -123,6 +198,25 @@ def _read_int(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def postmaster_status(data: Path) -> tuple[str, int | None]:
+    """Line 8 of ``data/postmaster.pid`` and the port on line 4: ``("", None)`` until written.
+
+    Line 8 reads ``starting``, then ``ready`` once connections are accepted (``stopping`` on
+    the way down). The file has 8 lines already while starting, when every connection is
+    refused with 57P03: only ``ready`` means a client may connect.
+    """
+    try:
+        lines = (data / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return "", None
+    status = lines[7].strip() if len(lines) >= 8 else ""
+    try:
+        port = int(lines[3]) if len(lines) >= 4 else None
+    except ValueError:
+        port = None
+    return status, port
 
 
 def clear_stale(tmp: Path | None = None) -> list[Path]:
@@ -163,6 +257,7 @@ class EmbeddedServer:
 
     backend = "embedded"
     reason = "asked for"
+    throwaway = True
 
     def __init__(
         self,
@@ -322,10 +417,8 @@ class EmbeddedServer:
         assert self.folder is not None and self._proc is not None
         if self._proc.poll() is not None:
             return "exited"
-        with contextlib.suppress(OSError):
-            lines = (self.folder / "data" / "postmaster.pid").read_text().splitlines()
-            if len(lines) >= 8 and lines[7].strip() == "ready":
-                return "ready"
+        if postmaster_status(self.folder / "data")[0] == "ready":
+            return "ready"
         return "starting"
 
     def _raise_unless_port_taken(self, state: str) -> None:

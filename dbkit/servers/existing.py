@@ -15,6 +15,7 @@ class ExistingServer:
 
     backend = "dsn"
     reason = "asked for"
+    throwaway = False
 
     def __init__(self, dsn: str) -> None:
         remember_secret(dsn.strip())

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
 import pytest
 
 from dbkit.experiment import run_one
 from dbkit.servers import ContainerServer
-from dbkit.servers.container import IMAGE, build_container
+from dbkit.servers.container import IMAGE_ENV, build_container, docker_usable, image
 from dbkit.spec import RunSpec
+from tests.test_cli import assert_one_line_error, dbkit
 
 pytestmark = pytest.mark.docker
+
+# No engine can provide this: the repository exists nowhere, and no registry may be reachable.
+ABSENT_IMAGE = "dbkit-test-absent/postgres:0"
+
+
+@pytest.fixture
+def images() -> None:
+    """Skip, saying why, where the engine answers but cannot provide the images."""
+    ok, why = docker_usable()
+    if not ok:
+        pytest.skip(f"docker test: {why}")
 
 
 def test_builds_the_pinned_container_with_max_connections() -> None:
     container = build_container(42)
-    assert container.image == IMAGE
+    assert container.image == image()
     assert container._command == "postgres -c max_connections=42"
 
 
+@pytest.mark.usefixtures("images")
 def test_container_server_honours_max_connections() -> None:
     with ContainerServer(max_connections=30) as server:
         assert server.info is not None and server.info.max_connections == 30
@@ -25,3 +47,76 @@ def test_container_server_honours_max_connections() -> None:
         run = run_one(RunSpec("unbatched", tasks=60, hold=0.1), server.app_dsn, server.admin_dsn)
         assert run.ok + run.failed == 60
         assert {e.sqlstate for e in run.errors} == {"53300"}
+
+
+def test_auto_falls_back_to_embedded_when_the_engine_cannot_provide_the_image(
+    tmp_path: Path,
+) -> None:
+    proc = dbkit(
+        "run", "pool", "--tasks", "5", "--pool-size", "2", "--hold", "0.01", "--server", "auto",
+        "--results-dir", str(tmp_path), env={IMAGE_ENV: ABSENT_IMAGE},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (said,) = [line for line in proc.stderr.splitlines() if line.startswith("server: ")]
+    assert said.startswith(
+        f"server: embedded (a Docker engine answers but cannot pull {ABSENT_IMAGE}"
+    )
+    result = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert result["runs"][0]["ok"] == 5
+
+
+def test_docker_without_the_image_fails_in_one_line_with_a_hint() -> None:
+    proc = dbkit("run", "pool", "--tasks", "5", "--server", "docker", env={IMAGE_ENV: ABSENT_IMAGE})
+    assert_one_line_error(proc, 1, f"cannot pull {ABSENT_IMAGE}")
+    assert "--server embedded" in proc.stderr and IMAGE_ENV in proc.stderr
+
+
+@pytest.mark.usefixtures("images")
+def test_server_up_prints_dsns_that_can_be_pasted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "server", "up", "--server", "docker"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        dsns = {}
+        deadline = time.monotonic() + 120
+        while len(dsns) < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if " DSN:" in line:
+                name, _, rest = line.partition(":")
+                dsns[name] = rest.split()[0]
+        assert set(dsns) == {"superuser DSN", "app DSN"}, proc.stderr.read()
+
+        async def users() -> list[str]:
+            found = []
+            for dsn in dsns.values():
+                conn = await asyncpg.connect(dsn)
+                try:
+                    found.append(str(await conn.fetchval("SELECT current_user")))
+                finally:
+                    await conn.close()
+            return found
+
+        assert sorted(asyncio.run(users())) == ["dbkit_app", "postgres"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+
+
+def test_server_up_says_why_auto_fell_back() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dbkit", "server", "up", "--server", "auto"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200", IMAGE_ENV: ABSENT_IMAGE},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        first = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    assert f"(embedded: a Docker engine answers but cannot pull {ABSENT_IMAGE}" in first
