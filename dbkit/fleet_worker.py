@@ -33,7 +33,7 @@ from dbkit.recorder import (
     type_name,
 )
 from dbkit.results import ErrorRecord
-from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool
+from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool, open_pool
 
 SAMPLE_CAP = 20_000  # latencies (and their waits and services) kept per service per process
 POOL_RETRY_S = 0.5  # a pool that could not open is tried again after this long
@@ -264,37 +264,13 @@ async def _asyncpg_worker(
 async def _open_pool(
     job: ProcessJob, worker: WorkerJob, stats: ServiceStats
 ) -> asyncpg.Pool | None:
-    """A pool with min_size connections open, as ``create_pool(min_size=...)`` opens one, or
-    None (and its connections closed again) when any of them failed.
-
-    create_pool raises only the first failure of the connections it opens, however many the
-    server refused: here each connection attempt is its own acquire, and each failure counts
-    once, so the kit's 53300 count is the server's.
-    """
-    pool = await asyncpg.create_pool(
-        job.app_dsn,
-        min_size=0,
-        max_size=worker.pool_size,
-        timeout=job.connect_timeout,
-        server_settings=job.server_settings,
+    """The worker's pool with min_size connections open, or None when any failed: each
+    refused connection counts once, as in the server's log (strategies.base.open_pool)."""
+    pool, failures = await open_pool(
+        job.app_dsn, worker.min_size, worker.pool_size, job.connect_timeout, job.server_settings
     )
-    try:
-        # gather: the min_size connections open at once; wait for every attempt's outcome.
-        opened = await asyncio.gather(
-            *(pool.acquire() for _ in range(worker.min_size)), return_exceptions=True
-        )
-        failures = [o for o in opened if isinstance(o, BaseException)]
-        for outcome in opened:
-            if not isinstance(outcome, BaseException):
-                await pool.release(outcome)
-    except BaseException:
-        pool.terminate()  # cancelled (the fleet is stopping): no outcome to count
-        raise
     for exc in failures:
         stats.failure(exc)
-    if failures:
-        await close_pool(pool, CLOSE_TIMEOUT_S)  # as create_pool does when a connection fails
-        return None
     return pool
 
 
@@ -506,6 +482,6 @@ def merge_errors(errors: Sequence[ErrorRecord]) -> tuple[ErrorRecord, ...]:
         else:
             merged[key] = ErrorRecord(
                 e.type, e.sqlstate, seen.count + e.count, seen.first_s,
-                max(seen.last_s, e.last_s), seen.example,
+                max(seen.last_s, e.last_s), seen.example, seen.tasks_ended + e.tasks_ended,
             )  # fmt: skip
     return tuple(sorted(merged.values(), key=lambda e: (-e.count, e.first_s)))

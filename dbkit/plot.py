@@ -221,7 +221,9 @@ def plot_storm_errors(ax: Axes, runs: Sequence[Run]) -> str:
     ax.bar(xs, bottoms, BAR_WIDTH, color=OK_COLOR, label="ok")
     for i, label in enumerate(labels):
         heights = [
-            float(sum(e.count for e in r.errors if sqlstate_label(e.sqlstate, e.type) == label))
+            float(
+                sum(e.tasks_ended for e in r.errors if sqlstate_label(e.sqlstate, e.type) == label)
+            )
             for r in runs
         ]
         ax.bar(
@@ -234,7 +236,7 @@ def plot_storm_errors(ax: Axes, runs: Sequence[Run]) -> str:
         )
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
     # Failures the error records do not account for (should not happen, but never hide them).
-    rest = [float(r.failed - sum(e.count for e in r.errors)) for r in runs]
+    rest = [float(r.failed - sum(e.tasks_ended for e in r.errors)) for r in runs]
     if any(h > 0 for h in rest):
         ax.bar(xs, rest, BAR_WIDTH, bottom=bottoms, color="lightgray", label="failed: unrecorded")
     for x, r in zip(xs, runs, strict=True):
@@ -259,7 +261,7 @@ def plot_storm_errors(ax: Axes, runs: Sequence[Run]) -> str:
             max(
                 labels,
                 key=lambda lab: sum(
-                    e.count
+                    e.tasks_ended
                     for r in runs
                     for e in r.errors
                     if sqlstate_label(e.sqlstate, e.type) == lab

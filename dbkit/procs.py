@@ -86,7 +86,7 @@ class Part:
     retries: int
     t0: float
     t_end: float
-    errors: list[tuple[str, str | None, int, float, float, str]]
+    errors: list[tuple[str, str | None, int, float, float, str, int]]
 
 
 def child_main(job: Job, conn: Connection, done_counter: Any) -> None:
@@ -121,7 +121,7 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
         t0=rec.t0,
         t_end=rec.t_end,
         errors=[
-            (kind, state, t.count, rec.t0 + t.first_s, rec.t0 + t.last_s, t.example)
+            (kind, state, t.count, rec.t0 + t.first_s, rec.t0 + t.last_s, t.example, t.tasks)
             for (kind, state), t in rec.errors.items()
         ],
     )
@@ -199,13 +199,14 @@ def _merge(parts: list[Part], monitor: Monitor) -> tuple[Recorder, Monitor]:
         rec.queries_ok += p.queries_ok
         rec.retries += p.retries
     for p in parts:
-        for kind, state, count, first, last, example in p.errors:
+        for kind, state, count, first, last, example, tasks in p.errors:
             first, last = first - rec.t0, last - rec.t0
             seen = rec.errors.get((kind, state))
             if seen is None:
-                rec.errors[(kind, state)] = ErrorTally(count, first, last, example)
+                rec.errors[(kind, state)] = ErrorTally(count, first, last, example, tasks)
             else:
                 seen.count += count
+                seen.tasks += tasks
                 if first < seen.first_s:
                     seen.first_s, seen.example = first, example
                 seen.last_s = max(seen.last_s, last)

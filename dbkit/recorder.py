@@ -70,12 +70,15 @@ def error_type(exc: BaseException) -> str:
 
 @dataclass
 class ErrorTally:
-    """Running count of one (type, SQLSTATE) error class."""
+    """Running count of one (type, SQLSTATE) error class: ``count`` failed attempts (each a
+    connection or statement the server refused, as its log counts them), of which ``tasks``
+    were the task's last (a retried attempt counts in ``count`` only)."""
 
     count: int
     first_s: float
     last_s: float
     example: str
+    tasks: int
 
 
 ErrorTallies = dict[tuple[str, str | None], ErrorTally]
@@ -84,20 +87,25 @@ ErrorTallies = dict[tuple[str, str | None], ErrorTally]
 def error_records(errors: ErrorTallies) -> tuple[ErrorRecord, ...]:
     """The tallies as a result's error records, the most frequent first."""
     return tuple(
-        ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example)
+        ErrorRecord(kind, state, t.count, t.first_s, t.last_s, t.example, t.tasks)
         for (kind, state), t in sorted(errors.items(), key=lambda kv: -kv[1].count)
     )
 
 
-def tally_error(errors: ErrorTallies, exc: BaseException, now: float, count: int = 1) -> None:
-    """Count ``exc`` under its (type, SQLSTATE) key at ``now`` seconds; keep the first example."""
+def tally_error(
+    errors: ErrorTallies, exc: BaseException, now: float, count: int = 1, tasks: int | None = None
+) -> None:
+    """Count ``count`` failed attempts with ``exc`` under its (type, SQLSTATE) key at ``now``
+    seconds, ``tasks`` of them (default: all) ending their task; keep the first example."""
+    tasks = count if tasks is None else tasks
     key = (error_type(exc), sqlstate_of(exc))
     tally = errors.get(key)
     if tally is None:
         message = str(exc).splitlines()[0] if str(exc) else ""
-        errors[key] = ErrorTally(count, now, now, mask_text(message[:EXAMPLE_MAX_CHARS]))
+        errors[key] = ErrorTally(count, now, now, mask_text(message[:EXAMPLE_MAX_CHARS]), tasks)
     else:
         tally.count += count
+        tally.tasks += tasks
         tally.last_s = now
 
 
@@ -157,8 +165,19 @@ class Recorder:
         """Each successful task's service time: its latency minus its wait."""
         return array("d", map(float.__sub__, self.latencies, self.waits))
 
-    def failure(self, exc: BaseException, queries: int = 0, count: int = 1) -> None:
-        """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements)."""
+    def failure(
+        self, exc: BaseException, queries: int = 0, count: int = 1, attempts: int | None = None
+    ) -> None:
+        """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements),
+        in ``attempts`` failed attempts (default one each; 0 when counted by ``refused``)."""
         self.failed += count
         self.queries_ok += queries
-        tally_error(self.errors, exc, perf_counter() - self.t0, count)
+        tally_error(
+            self.errors, exc, perf_counter() - self.t0, count if attempts is None else attempts,
+            count,
+        )  # fmt: skip
+
+    def refused(self, exc: BaseException) -> None:
+        """One failed attempt that does not end a task (it is retried, or it is one of the
+        connections a pool could not open): counted by its class as the server counts it."""
+        tally_error(self.errors, exc, perf_counter() - self.t0, 1, 0)

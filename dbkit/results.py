@@ -18,6 +18,9 @@ Format history (the ``format`` key of every file):
   parts of every strategy's one latency; files written before these keys carry none, and read
   back with unknown (null) wait and service percentiles. Before them, semaphore and batched
   latencies started once a task had its slot, and pool and sqlalchemy ones included the wait.
+  Per error record: ``count`` is every failed attempt of that class, as the server counts them
+  (a retried attempt and each connection a pool could not open too), and ``tasks`` how many of
+  them ended their task; files from before it read back with tasks = count.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ VOCABULARY = frozenset({"format", "strategy"})
 
 @dataclass(frozen=True)
 class ErrorRecord:
-    """Tasks that failed with one (exception type, SQLSTATE): how many, when, and an example."""
+    """Failures of one (exception type, SQLSTATE): ``count`` failed attempts (as the server
+    counts them: a retried attempt, and each connection a pool could not open, count too),
+    ``tasks`` of them the last of their task (None in files from before: equal to count),
+    when, and an example."""
 
     type: str
     sqlstate: str | None
@@ -60,6 +66,12 @@ class ErrorRecord:
     first_s: float
     last_s: float
     example: str
+    tasks: int | None = None
+
+    @property
+    def tasks_ended(self) -> int:
+        """The tasks that failed with this error."""
+        return self.count if self.tasks is None else self.tasks
 
     @property
     def label(self) -> str:
@@ -148,6 +160,7 @@ class Run:
                     "first_s": e.first_s,
                     "last_s": e.last_s,
                     "example": e.example,
+                    "tasks": e.tasks_ended,
                 }
                 for e in self.errors
             ],
@@ -366,6 +379,7 @@ RUN_SHAPE = _Object(
                     "first_s": "number",
                     "last_s": "number",
                     "example": "str",
+                    "tasks?": (None, "count"),
                 },
                 closed=True,
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Protocol
@@ -133,12 +133,52 @@ async def measured(
             if tried < retries:
                 tried += 1
                 rec.retries += 1
+                rec.refused(exc)  # the server counted this attempt too
                 await asyncio.sleep(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (tried - 1)))
                 continue
             rec.failure(exc, done.queries)
             return
         rec.success(arrived, done.acquired, done.queries)
         return
+
+
+async def open_pool(
+    dsn: str,
+    min_size: int,
+    max_size: int,
+    connect_timeout: float,
+    settings: Mapping[str, str],
+) -> tuple[asyncpg.Pool | None, list[BaseException]]:
+    """An asyncpg pool with ``min_size`` connections open, as ``create_pool(min_size=...)``
+    opens one; or None, its connections closed again, and every failure, when any failed.
+
+    create_pool raises only the first failure of the connections it opens, however many the
+    server refused: here each connection is its own acquire and each failure is returned, so
+    the kit can count refusals as the server does.
+    """
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        timeout=connect_timeout,
+        server_settings=dict(settings),
+    )
+    try:
+        # gather: the min_size connections open at once; wait for every attempt's outcome.
+        opened = await asyncio.gather(
+            *(pool.acquire() for _ in range(min_size)), return_exceptions=True
+        )
+        failures = [o for o in opened if isinstance(o, BaseException)]
+        for outcome in opened:
+            if not isinstance(outcome, BaseException):
+                await pool.release(outcome)
+    except BaseException:
+        pool.terminate()  # cancelled (the run is stopping): no outcome to count
+        raise
+    if failures:
+        await close_pool(pool)  # as create_pool does when a connection fails
+        return None, failures
+    return pool, []
 
 
 async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from time import perf_counter
 
-import asyncpg
-
 from dbkit.recorder import Recorder
 from dbkit.spec import RunSpec
 from dbkit.strategies.base import (
@@ -16,6 +14,7 @@ from dbkit.strategies.base import (
     Target,
     close_pool,
     measured,
+    open_pool,
     run_statements,
     waves_ideal,
 )
@@ -24,18 +23,16 @@ from dbkit.strategies.base import (
 async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
     assert target.app_dsn is not None
     min_size = spec.pool_size if spec.min_size is None else spec.min_size
-    try:
-        # min_size connections open here, before the measured window, as at a service's start.
-        pool = await asyncpg.create_pool(
-            target.app_dsn,
-            min_size=min_size,
-            max_size=spec.pool_size,
-            timeout=spec.connect_timeout,
-            server_settings=target.settings(spec),
-        )
-    except Exception as exc:
+    # min_size connections open here, before the measured window, as at a service's start.
+    pool, failures = await open_pool(
+        target.app_dsn, min_size, spec.pool_size, spec.connect_timeout, target.settings(spec)
+    )
+    if pool is None:
         rec.begin()
-        rec.failure(exc, count=spec.tasks)  # no pool: every task would have failed
+        for exc in failures:  # each connection the server refused, as its log counts them
+            rec.refused(exc)
+        # no pool: every task fails, with the first error its connections met
+        rec.failure(failures[0], count=spec.tasks, attempts=0)
         rec.end()
         return
     timeout, retries = spec.acquire_timeout, spec.retries

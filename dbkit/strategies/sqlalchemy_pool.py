@@ -82,7 +82,8 @@ async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
             await _prewarm(engine, spec.pool_size)
         except Exception as exc:
             rec.begin()
-            rec.failure(exc, count=spec.tasks)  # the pool cannot fill: every task would fail
+            # the pool cannot fill: every task fails; the server refused this one connection
+            rec.failure(exc, count=spec.tasks, attempts=1)
             rec.end()
             return
         statement, queries, retries = spec.workload.statement, spec.queries, spec.retries

@@ -6,9 +6,11 @@ that line starts with its SQLSTATE, so the count is by SQLSTATE, never by messag
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from dbkit.experiment import run_experiment
@@ -80,4 +82,41 @@ def test_a_fleet_counts_every_refusal_the_server_logged(logged: EmbeddedServer) 
         "services"
     ][1]["errors_by_sqlstate"].get(TOO_MANY, 0)
     assert kit > 0
+    assert _server_count_since(logged, before, kit) == kit
+
+
+def test_retried_refusals_count_as_the_server_logged_them(logged: EmbeddedServer) -> None:
+    # With --retry, a refused attempt that is tried again is still a refusal in the server's
+    # log: the kit's count is per attempt, while `failed` counts the tasks that gave up.
+    before = _refused_in_log(logged)
+    spec = RunSpec(strategy="unbatched", tasks=40, queries=1, hold=0.3, retries=2)
+    result = run_experiment([spec], ServerSpec("dsn", dsn=logged.app_dsn), allow_storm=True)
+    (run,) = result.runs
+    kit = _kit_count(result)
+    assert run.retries > 0
+    assert _server_count_since(logged, before, kit) == kit
+    too_many = [e for e in run.errors if e.sqlstate == TOO_MANY]
+    assert sum(e.tasks for e in too_many) <= run.failed  # tasks that ended with it
+
+
+def test_a_pool_that_cannot_open_counts_each_refused_connection(logged: EmbeddedServer) -> None:
+    # 10 sessions of another client leave 6 of the plain role's 16 slots: a pool of 12 opens
+    # 6 and is refused 6 times; every task fails (there is no pool), the count is the server's.
+    async def hold_and_run() -> Result:
+        others = [await asyncpg.connect(logged.app_dsn) for _ in range(10)]
+        try:
+            spec = RunSpec(strategy="pool", tasks=30, pool_size=12, queries=1, hold=0.05)
+            return await asyncio.to_thread(
+                run_experiment, [spec], ServerSpec("dsn", dsn=logged.app_dsn), allow_storm=True
+            )
+        finally:
+            for conn in others:
+                await conn.close()
+
+    before = _refused_in_log(logged)
+    result = asyncio.run(hold_and_run())
+    (run,) = result.runs
+    kit = _kit_count(result)
+    assert run.failed == 30 and run.ok == 0
+    assert 0 < kit < 30
     assert _server_count_since(logged, before, kit) == kit

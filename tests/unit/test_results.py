@@ -50,6 +50,7 @@ def sample_result() -> Result:
                 0.05,
                 0.8,
                 "sorry, too many clients already",
+                104,
             ),
         ),
         peak_server_connections=96,
@@ -101,7 +102,7 @@ def test_golden_file_guards_the_format() -> None:
     assert run["efficiency"] == 3.0 / 3.125
     assert data["runs"][0]["efficiency"] == pytest.approx(0.3 / 1.25 * 96 / 200)
     assert set(data["runs"][0]["errors"][0]) == {
-        "type", "sqlstate", "count", "first_s", "last_s", "example",
+        "type", "sqlstate", "count", "first_s", "last_s", "example", "tasks",
     }  # fmt: skip
 
 
@@ -342,3 +343,18 @@ def test_a_password_spelled_like_the_kit_s_words_still_reads_back(
     again = read_result(write_result(sample_result(), tmp_path / "r.json"))
     assert [run.strategy for run in again.runs] == ["unbatched", "pool"]
     assert again.metadata["command"][:3] == ["***", "run", "***"]  # masked wherever else
+
+
+def test_error_records_from_before_tasks_read_back_with_tasks_equal_to_count(
+    tmp_path: Path,
+) -> None:
+    data = json.loads(GOLDEN.read_text())
+    for run in data["runs"]:
+        for error in run["errors"]:
+            del error["tasks"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    result = read_result(old)
+    storm = result.runs[0]
+    assert storm.errors and all(e.tasks is None for e in storm.errors)
+    assert [e.tasks_ended for e in storm.errors] == [e.count for e in storm.errors]
