@@ -7,31 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dbkit.servers import EmbeddedServer
-
-
-def dbkit(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):  # type: ignore[no-untyped-def]
-    return subprocess.run(
-        [sys.executable, "-m", "dbkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        cwd=cwd,
-    )
-
-
-def assert_one_line_error(proc, code: int, needle: str) -> None:  # type: ignore[no-untyped-def]
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("dbkit: error: ")
-    assert needle in lines[0]
-    assert proc.stdout == ""
+from tests.helpers import assert_one_line_error, dbkit
 
 
 @pytest.mark.parametrize(
@@ -290,20 +271,43 @@ def _start_run(out: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
-    """Bounded polling until ``size`` workload sessions run a statement: the run is under way."""
+def _server_now(admin_dsn: str) -> Any:
+    """The server's clock: sessions that start later are the command's, not an earlier test's."""
+    import asyncio
+
+    import asyncpg
+
+    async def now() -> Any:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            return await conn.fetchval("SELECT clock_timestamp()")
+        finally:
+            await conn.close()
+
+    return asyncio.run(now())
+
+
+def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
+    """Bounded polling until ``size`` workload sessions that started after ``since`` run a
+    statement: the command's run is under way. (An earlier test's sessions may still be active
+    for a moment after its process ended, and must not count: a signal sent before the command
+    has taken its handlers is lost when it was started with SIGINT ignored, as in a background
+    job.)"""
     import asyncio
     import time
 
     import asyncpg
 
-    busy = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+        " AND backend_start > $1"
+    )
 
     async def poll() -> None:
         conn = await asyncpg.connect(admin_dsn)
         try:
             deadline = time.monotonic() + 60
-            while await conn.fetchval(busy) < size:
+            while await conn.fetchval(busy, since) < size:
                 assert proc.poll() is None, proc.communicate()[1]
                 assert time.monotonic() < deadline, f"no busy pool of {size}"
                 await asyncio.sleep(0.02)
@@ -323,8 +327,9 @@ def test_a_second_interrupt_keeps_the_partial_result(
     import time
 
     out = tmp_path / "partial.json"
+    since = _server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn)
-    _wait_until_busy(pg.admin_dsn, 8, proc)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
     if how == "twice":  # Ctrl-C pressed twice, the second at once
         proc.send_signal(signal.SIGINT)
         time.sleep(gap)  # not a race: any gap up to the end of the run must keep the result
@@ -355,6 +360,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
     import time
 
     out = tmp_path / "fleet.json"
+    since = _server_now(pg.admin_dsn)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbkit", "fleet", "--service",
          "api:replicas=1,workers=2,pool_size=4", "--duration", "60", "--dsn", pg.app_dsn,
@@ -362,7 +368,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
-    _wait_until_busy(pg.admin_dsn, 8, proc)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it

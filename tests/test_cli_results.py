@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dbkit.servers import EmbeddedServer
-from tests.test_cli import assert_one_line_error, dbkit
+from tests.helpers import assert_one_line_error, dbkit
 
 SQL = "SELECT 'password=abc'"
 

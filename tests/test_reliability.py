@@ -19,7 +19,7 @@ import pytest
 from dbkit.guards import OWN_FILES
 from dbkit.servers import EmbeddedServer
 from dbkit.servers.embedded import postmaster_status
-from tests.test_cli import assert_one_line_error, dbkit
+from tests.helpers import assert_one_line_error, dbkit
 
 SECRET = "orange"  # a password that is also a plausible word, to catch any leak
 

@@ -17,7 +17,7 @@ from dbkit.experiment import run_one
 from dbkit.servers import ContainerServer
 from dbkit.servers.container import IMAGE_ENV, build_container, docker_usable, image
 from dbkit.spec import RunSpec
-from tests.test_cli import assert_one_line_error, dbkit
+from tests.helpers import assert_one_line_error, dbkit
 
 pytestmark = pytest.mark.docker
 

@@ -22,7 +22,7 @@ from dbkit.experiment import run_experiment
 from dbkit.servers import EmbeddedServer, ExistingServer, ServerSpec, printable_dsn
 from dbkit.servers.embedded import DIR_PREFIX, clear_stale, run_as, usable_bindir
 from dbkit.spec import RunSpec
-from tests.test_cli import assert_one_line_error, dbkit
+from tests.helpers import assert_one_line_error, dbkit
 
 
 def _alive(pid: int) -> bool:

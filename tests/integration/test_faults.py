@@ -23,13 +23,11 @@ from dbkit.plan import Service
 from dbkit.results import Run
 from dbkit.servers import EmbeddedServer, ServerSpec
 from dbkit.spec import RunSpec
+from tests.helpers import LOST
 
 # What a client may see while its server goes away and comes back, by SQLSTATE or errno.
 # A connection the server dropped while it sat in the pool can fail its next statement on the
 # client's side before the loss is noticed: asyncpg's InternalClientError, no SQLSTATE.
-LOST = {
-    "08003", "08006", "57P01", "57P03", "57P02", "asyncpg.exceptions._base.InternalClientError"
-}  # fmt: skip
 SOCKET = {"ConnectionRefusedError[ECONNREFUSED]", "ConnectionResetError[ECONNRESET]"}
 
 

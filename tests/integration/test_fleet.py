@@ -13,8 +13,7 @@ from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import Service
 from dbkit.results import Result
 from dbkit.servers import ServerSpec
-from tests.integration.test_faults import LOST
-from tests.test_cli import dbkit
+from tests.helpers import LOST, dbkit
 
 SERVER = ServerSpec("embedded", max_connections=100)
 

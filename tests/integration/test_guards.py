@@ -25,7 +25,7 @@ from dbkit.errors import ConfigError
 from dbkit.fleet import run_fleet
 from dbkit.plan import Service
 from dbkit.servers import EmbeddedServer, ServerSpec
-from tests.test_cli import assert_one_line_error, dbkit
+from tests.helpers import assert_one_line_error, dbkit
 
 HELD = 5  # connections another client keeps open on the "outside" server
 

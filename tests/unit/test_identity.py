@@ -49,7 +49,7 @@ def test_a_target_gives_its_tag_to_the_specs_settings() -> None:
 
 def test_the_table_shows_the_runs_peak_and_the_servers_where_they_differ() -> None:
     from dbkit.report import format_table
-    from tests.unit.test_results import sample_result
+    from tests.helpers import sample_result
 
     storm, pool = sample_result().runs
     assert (storm.peak_connections, storm.peak_server_connections) == (91, 96)
@@ -63,7 +63,7 @@ def test_the_table_shows_the_runs_peak_and_the_servers_where_they_differ() -> No
 
 
 def test_files_from_before_the_tag_are_still_read(tmp_path: Path) -> None:
-    from tests.unit.test_results import GOLDEN
+    from tests.helpers import GOLDEN
 
     data = json.loads(GOLDEN.read_text())
     for run in data["runs"]:

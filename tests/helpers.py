@@ -1,0 +1,108 @@
+"""What several test modules share: running the real CLI, and the error classes of a lost
+connection. Test modules import from here, never from one another."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dbkit.results import ErrorRecord, Result, Run
+from dbkit.stats import LatencySummary
+
+# A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type
+# where the driver fails first on the client side with none.
+LOST = {
+    "08003", "08006", "57P01", "57P03", "57P02", "asyncpg.exceptions._base.InternalClientError"
+}  # fmt: skip
+
+
+def dbkit(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``dbkit`` command, wide enough that no line wraps."""
+    return subprocess.run(
+        [sys.executable, "-m", "dbkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    """Bad input: exit ``code``, one line ``dbkit: error: ...`` naming ``needle``, no stdout."""
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dbkit: error: ")
+    assert needle in lines[0]
+    assert proc.stdout == ""
+
+
+GOLDEN = Path(__file__).parent / "golden" / "result-v1.json"
+
+
+def sample_result() -> Result:
+    """The result the golden file holds: a storm and a pool run."""
+    storm = Run(
+        strategy="unbatched",
+        name="unbatched",
+        params={"queries": 3, "hold": 0.1, "sql": None, "connect_timeout": 60.0, "tasks": 200},
+        tasks=200,
+        ok=96,
+        failed=104,
+        queries_ok=288,
+        wall_s=1.25,
+        setup_s=0.004,
+        ideal_s=0.3,
+        latency_s=LatencySummary(p50=0.5, p90=0.9, p99=1.1, max=1.2),
+        wait_s=LatencySummary(p50=0.2, p90=0.6, p99=0.8, max=0.9),
+        service_s=LatencySummary(p50=0.3, p90=0.3, p99=0.31, max=0.32),
+        errors=(
+            ErrorRecord(
+                "asyncpg.exceptions.TooManyConnectionsError",
+                "53300",
+                104,
+                0.05,
+                0.8,
+                "sorry, too many clients already",
+                104,
+            ),
+        ),
+        peak_server_connections=96,
+        server_connections=((0.0, 0), (0.05, 96)),
+        # the run's own (its tag): 5 of the server's 96 were another client's
+        peak_connections=91,
+        connections=((0.0, 0), (0.05, 91)),
+        application_name="dbkit-5f0c2a9e1b7d4c36",
+    )
+    pool = Run(
+        strategy="pool",
+        name="pool-20",
+        params={"pool_size": 20, "min_size": 20, "acquire_timeout": None, "tasks": 200},
+        tasks=200,
+        ok=200,
+        failed=0,
+        queries_ok=600,
+        wall_s=3.125,
+        setup_s=0.1,
+        ideal_s=3.0,
+        latency_s=LatencySummary(p50=1.5, p90=2.75, p99=3.0, max=3.1),
+        wait_s=LatencySummary(p50=1.2, p90=2.4, p99=2.7, max=2.8),
+        service_s=LatencySummary(p50=0.3, p90=0.3, p99=0.31, max=0.32),
+        peak_server_connections=20,
+    )
+    meta = {
+        "dbkit_version": "0.1.0",
+        "started_at": "2026-11-24T16:00:00+00:00",
+        "command": ["dbkit", "run", "pool", "--dsn", "postgresql://u:***@h/db"],
+        "backend": "embedded",
+        "server_version": "18.6",
+        "max_connections": 100,
+        "superuser_reserved_connections": 3,
+    }
+    return Result(metadata=meta, runs=(storm, pool))
