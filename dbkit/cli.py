@@ -23,7 +23,7 @@ from dbkit.deploy import build_plan, collect_deploy
 from dbkit.dsn import mask_text, read_dsn_file, remember_secret
 from dbkit.errors import ConfigError, DbkitError, ResultExistsError
 from dbkit.experiment import LOOPS, run_experiment
-from dbkit.files import check_writable, rescue_copy
+from dbkit.files import check_writable, output_path, rescue_copy
 from dbkit.fleet import format_fleet, run_fleet
 from dbkit.plan import format_plan
 from dbkit.recorder import quiet_driver_logs
@@ -90,9 +90,23 @@ MaxConnOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _output_path(text: str) -> Path:
+    try:
+        return output_path(text)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 OutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="Result file to write (never overwritten).", show_default=False),
+    typer.Option(
+        "--out",
+        help="Result file to write (never overwritten).",
+        show_default=False,
+        parser=_output_path,
+    ),
 ]
 ResultsDirOpt = Annotated[
     Path, typer.Option("--results-dir", help="Folder for result files named automatically.")
@@ -509,11 +523,12 @@ def scenario(
     def go() -> None:
         scen = load_scenario(name, max_connections)
         runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
-        if not as_json and scen.description:
+        spec = _server_spec(server, dsn, max_connections, scen.max_connections, dsn_file)
+        if not as_json and scen.description:  # once the options are known good
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)
         _run_and_save(
             runs,
-            _server_spec(server, dsn, max_connections, scen.max_connections, dsn_file),
+            spec,
             allow_storm=allow_storm,
             plot=plot,
             stem=f"scenario-{scen.name}",

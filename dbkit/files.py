@@ -42,6 +42,17 @@ def write_new(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     return path
 
 
+def output_path(text: str) -> Path:
+    """The file a user named (``--out``, ``--csv``, ...): refuses an empty name, and one that
+    ends in a separator, which names a folder (a Path would drop the separator and write a file
+    with the folder's name)."""
+    if not text.strip():
+        raise ConfigError("no file name given: name the file to write")
+    if text.endswith(("/", os.sep)):
+        raise ConfigError(f"{text} names a folder: name a file to write")
+    return Path(text)
+
+
 def check_writable(path: Path) -> None:
     """Fail now, before any work, if ``path`` could not be written later.
 

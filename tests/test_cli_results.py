@@ -68,7 +68,8 @@ def test_out_says_why_it_cannot_be_written(tmp_path: Path) -> None:
         (f"{a_file}/x.json", f"{a_file} is not a folder"),
         (f"{a_file}/deeper/x.json", f"{a_file} is not a folder"),
         ("/etc/passwd/x.json", "/etc/passwd is not a folder"),
-        (f"{a_dir}/", f"{a_dir} is a folder"),
+        (f"{a_dir}/", f"{a_dir}/ names a folder"),
+        (f"{tmp_path}/newdir/", "newdir/ names a folder"),  # not there yet: still no file
         (str(a_dir), f"{a_dir} is a folder"),
         ("", "no file name"),
     ):

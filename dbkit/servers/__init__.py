@@ -70,8 +70,11 @@ class ServerSpec:
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
         if self.kind in ("embedded", "docker") and self.dsn:
+            chosen = f"--server {self.kind}"
+            if os.environ.get(KIND_ENV, "").strip() == self.kind:
+                chosen += f" (or {KIND_ENV}={self.kind})"
             raise ConfigError(
-                f"--server {self.kind} starts its own server, but a DSN was given "
+                f"{chosen} starts its own server, but a DSN was given "
                 "(--dsn, --dsn-file or DBKIT_DSN): drop one of them"
             )
 
