@@ -160,10 +160,10 @@ def run_procs(
     report = None if progress is None else functools.partial(progress, index, spec.name)
     started = perf_counter()
     tag = new_tag()
-    rec, monitor = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, tag, report)
+    rec, monitor, interrupted = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, tag, report)
     if report is not None:
         report(rec.done, spec.tasks)
-    return _build_run(spec, rec, monitor, tag, setup_s=rec.t0 - started)
+    return _build_run(spec, rec, monitor, tag, setup_s=rec.t0 - started, interrupted=interrupted)
 
 
 def run_one(

@@ -193,11 +193,17 @@ def _is_pool_timeout(exc: BaseException) -> bool:
 
 
 STOP_SIGNAL = signal.SIGUSR1  # the parent's "stop now" (Ctrl-C): results so far still count
-_stop = {"requested": False}
+_stop = {"requested": False, "count": 0}
 
 
 def _request_stop(signum: int, frame: Any) -> None:
     _stop["requested"] = True
+    _stop["count"] += 1
+
+
+def stop_requests() -> int:
+    """How many times the parent has said "stop now" (a second time: stop closing gracefully)."""
+    return int(_stop["count"])
 
 
 class Deadline:

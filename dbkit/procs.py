@@ -10,22 +10,27 @@ process's connections carry the run's one tag (application_name), so it counts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from time import perf_counter
 from typing import Any
 
+from dbkit import interrupts
 from dbkit.errors import ConfigError, DbkitError
 from dbkit.fleet_worker import (
     JOIN_TIMEOUT_S,
     POLL_S,
+    STOP_SIGNAL,
     Child,
     await_ready,
     reap,
     receive,
     serve,
     spawn,
+    stop_requests,
 )
 from dbkit.monitor import Monitor
 from dbkit.recorder import ErrorTally, Recorder
@@ -34,6 +39,7 @@ from dbkit.strategies import Target, get_strategy
 
 SPLITTABLE = ("unbatched", "batched", "semaphore", "pool", "sqlalchemy")
 START_DELAY_S = 0.2
+STOP_POLL_S = 0.05  # how often a load process looks for the parent's "stop now"
 
 
 def split(spec: RunSpec, procs: int) -> list[RunSpec]:
@@ -87,6 +93,7 @@ class Part:
     t0: float
     t_end: float
     errors: list[tuple[str, str | None, int, float, float, str, int]]
+    interrupted: bool = False  # the parent's Ctrl-C stopped it: what it measured until then
 
 
 def child_main(job: Job, conn: Connection, done_counter: Any) -> None:
@@ -103,15 +110,31 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
             done_counter.value = rec.done
             await asyncio.sleep(0.1)
 
-    ticker = asyncio.create_task(tick())
+    work = asyncio.ensure_future(
+        get_strategy(job.spec.strategy).execute(job.spec, Target(job.app_dsn, job.app_name), rec)
+    )
+
+    async def stop_on_request() -> None:
+        # The parent's Ctrl-C arrives as STOP_SIGNAL: each one cancels the work, as Ctrl-C
+        # does in one process (the first closes the pools gracefully, a second cuts that short).
+        seen = 0
+        while True:
+            if stop_requests() > seen:
+                seen = stop_requests()
+                work.cancel()
+            await asyncio.sleep(STOP_POLL_S)
+
+    helpers = [asyncio.create_task(tick()), asyncio.create_task(stop_on_request())]
     try:
-        await get_strategy(job.spec.strategy).execute(
-            job.spec, Target(job.app_dsn, job.app_name), rec
-        )
+        await asyncio.wait([work])
     finally:
-        ticker.cancel()
+        for helper in helpers:
+            helper.cancel()
         done_counter.value = rec.done
-    assert rec.t_end is not None
+    interrupted = work.cancelled()
+    if not interrupted:
+        work.result()  # a failure of the strategy itself is the process's failure
+    t_end = rec.t_end if rec.t_end is not None else perf_counter()
     return Part(
         latencies=rec.latencies.tobytes(),
         waits=rec.waits.tobytes(),
@@ -119,11 +142,12 @@ async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
         queries_ok=rec.queries_ok,
         retries=rec.retries,
         t0=rec.t0,
-        t_end=rec.t_end,
+        t_end=t_end,
         errors=[
             (kind, state, t.count, rec.t0 + t.first_s, rec.t0 + t.last_s, t.example, t.tasks)
             for (kind, state), t in rec.errors.items()
         ],
+        interrupted=interrupted,
     )
 
 
@@ -135,9 +159,10 @@ def run_split(
     loop: str,
     app_name: str,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Recorder, Monitor]:
+) -> tuple[Recorder, Monitor, bool]:
     """Run ``spec`` over ``procs`` processes, every connection tagged ``app_name``; return the
-    merged Recorder and the monitor."""
+    merged Recorder, the monitor, and whether Ctrl-C stopped any process before its share was
+    done (what every process measured until then is in the Recorder)."""
     from multiprocessing import get_context
 
     ctx = get_context("spawn")
@@ -153,11 +178,14 @@ def run_split(
         await_ready(children)
         with asyncio.Runner() as runner:
             parts, monitor = runner.run(
-                _observe(children, counters, Monitor(admin_dsn, app_name), spec, progress)
+                interrupts.cancellable(
+                    _observe(children, counters, Monitor(admin_dsn, app_name), spec, progress)
+                )
             )
     finally:
         reap(children, JOIN_TIMEOUT_S)
-    return _merge(parts, monitor)
+    rec, monitor = _merge(parts, monitor)
+    return rec, monitor, any(p.interrupted for p in parts)
 
 
 async def _observe(
@@ -182,7 +210,15 @@ async def _observe(
                 parts[i] = payload
             if progress is not None:
                 progress(sum(c.value for c in counters), spec.tasks)
-            await asyncio.sleep(POLL_S)
+            try:
+                await asyncio.sleep(POLL_S)
+            except asyncio.CancelledError:
+                # Ctrl-C or SIGTERM (each one): every process still working stops its work
+                # and reports what it measured, which is awaited and kept.
+                for i, (proc, _) in enumerate(children):
+                    if i not in parts and proc.pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(proc.pid, STOP_SIGNAL)
     return [parts[i] for i in sorted(parts)], monitor
 
 

@@ -416,3 +416,57 @@ def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_option
     assert from_file.stdout == from_options.stdout
     assert "pool_size + max_overflow that fits: 97 (api: pool_size 77" in from_file.stdout
     assert dbkit("plan", str(path), "--max-connections", "200").returncode == 0
+
+
+def _wait_until_next_queries(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
+    """Bounded polling until ``size`` workload sessions run a statement that started after
+    now: each ran one before, so that many tasks (one statement each) have completed."""
+    import asyncio
+    import time
+
+    import asyncpg
+
+    later = (
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+        " AND query_start > $1"
+    )
+
+    async def poll() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            now = await conn.fetchval("SELECT clock_timestamp()")
+            deadline = time.monotonic() + 60
+            while await conn.fetchval(later, now) < size:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, f"no {size} later statements"
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(poll())
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
+    pg: EmbeddedServer, tmp_path: Path, signals: int
+) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "procs.json"
+    since = _server_now(pg.admin_dsn)
+    proc = _start_run(out, pg.app_dsn, "--procs", "2")  # two pools of 4 (8 in all)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
+    _wait_until_next_queries(pg.admin_dsn, 8, proc)  # so the first tasks are done: ok > 0
+    for _ in range(signals):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    assert run["interrupted"] is True
+    assert run["ok"] > 0 and run["ok"] + run["failed"] < 2000
+    assert "INTERRUPTED" in stdout
