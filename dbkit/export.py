@@ -13,6 +13,8 @@ from dbkit.files import write_new
 from dbkit.results import Result, Run
 
 PARAMS = ("pool_size", "max_overflow", "limit", "batch_size", "mode")
+SUMMARIES = ("latency", "wait", "service")  # one latency and its two parts (dbkit.results)
+QUANTILES = ("p50", "p90", "p99", "max")
 COLUMNS = (
     "source",
     "backend",
@@ -28,10 +30,7 @@ COLUMNS = (
     "ideal_s",
     "efficiency",
     "throughput_qps",
-    "latency_p50_s",
-    "latency_p90_s",
-    "latency_p99_s",
-    "latency_max_s",
+    *(f"{part}_{q}_s" for part in SUMMARIES for q in QUANTILES),
     "peak_connections",
     "peak_server_connections",
     "errors",
@@ -53,7 +52,7 @@ def _cell(value: Any) -> Any:
 def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
     """One run as a CSV row keyed by ``COLUMNS``; missing values are empty cells."""
     meta = result.metadata
-    lat = run.latency_s
+    summaries = {"latency": run.latency_s, "wait": run.wait_s, "service": run.service_s}
     row: dict[str, Any] = {
         "source": str(source),
         "backend": meta.get("backend"),
@@ -69,10 +68,7 @@ def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
         "ideal_s": run.ideal_s,
         "efficiency": run.efficiency,
         "throughput_qps": run.throughput_qps,
-        "latency_p50_s": lat.p50,
-        "latency_p90_s": lat.p90,
-        "latency_p99_s": lat.p99,
-        "latency_max_s": lat.max,
+        **{f"{part}_{q}_s": getattr(summaries[part], q) for part in SUMMARIES for q in QUANTILES},
         "peak_connections": run.peak_connections,
         "peak_server_connections": run.peak_server_connections,
         "errors": error_counts(run),

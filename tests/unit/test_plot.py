@@ -233,6 +233,8 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert float(pool10["throughput_qps"]) == run.throughput_qps
     assert float(pool10["efficiency"]) == run.efficiency
     assert float(pool10["latency_p99_s"]) == run.latency_s.p99
+    for part, summary in (("wait", run.wait_s), ("service", run.service_s)):  # its two parts
+        assert pool10[f"{part}_p99_s"] == ("" if summary.p99 is None else str(summary.p99))
 
 
 def test_csv_never_overwrites(tmp_path: Path) -> None:
