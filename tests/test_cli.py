@@ -287,12 +287,11 @@ def _server_now(admin_dsn: str) -> Any:
     return asyncio.run(now())
 
 
-def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
-    """Bounded polling until ``size`` workload sessions that started after ``since`` run a
-    statement: the command's run is under way. (An earlier test's sessions may still be active
-    for a moment after its process ended, and must not count: a signal sent before the command
-    has taken its handlers is lost when it was started with SIGINT ignored, as in a background
-    job.)"""
+def _wait_for_sessions(
+    admin_dsn: str, size: int, proc: subprocess.Popen[str], column: str, since: Any
+) -> None:
+    """Bounded polling until ``size`` workload sessions run a statement, counting those whose
+    ``column`` of pg_stat_activity (backend_start, query_start) is later than ``since``."""
     import asyncio
     import time
 
@@ -300,7 +299,7 @@ def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], sin
 
     busy = (
         "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
-        " AND backend_start > $1"
+        f" AND {column} > $1"
     )
 
     async def poll() -> None:
@@ -309,12 +308,20 @@ def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], sin
             deadline = time.monotonic() + 60
             while await conn.fetchval(busy, since) < size:
                 assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, f"no busy pool of {size}"
+                assert time.monotonic() < deadline, f"no {size} sessions busy since {since}"
                 await asyncio.sleep(0.02)
         finally:
             await conn.close()
 
     asyncio.run(poll())
+
+
+def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
+    """Until ``size`` workload sessions that started after ``since`` run a statement: the
+    command's run is under way. (An earlier test's sessions may still be active for a moment
+    after its process ended, and must not count: a signal sent before the command has taken
+    its handlers is lost when it was started with SIGINT ignored, as in a background job.)"""
+    _wait_for_sessions(admin_dsn, size, proc, "backend_start", since)
 
 
 @pytest.mark.parametrize(
@@ -419,31 +426,9 @@ def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_option
 
 
 def _wait_until_next_queries(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
-    """Bounded polling until ``size`` workload sessions run a statement that started after
-    now: each ran one before, so that many tasks (one statement each) have completed."""
-    import asyncio
-    import time
-
-    import asyncpg
-
-    later = (
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
-        " AND query_start > $1"
-    )
-
-    async def poll() -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            now = await conn.fetchval("SELECT clock_timestamp()")
-            deadline = time.monotonic() + 60
-            while await conn.fetchval(later, now) < size:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, f"no {size} later statements"
-                await asyncio.sleep(0.02)
-        finally:
-            await conn.close()
-
-    asyncio.run(poll())
+    """Until ``size`` workload sessions run a statement that started after now: each ran one
+    before, so that many tasks (one statement each) have completed."""
+    _wait_for_sessions(admin_dsn, size, proc, "query_start", _server_now(admin_dsn))
 
 
 @pytest.mark.parametrize("signals", [1, 2])
