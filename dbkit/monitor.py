@@ -18,10 +18,11 @@ from time import perf_counter
 import asyncpg
 
 from dbkit.identity import MONITOR_APP_NAME
+from dbkit.servers.base import CLIENT_BACKENDS
 
-COUNT_CLIENTS = """
+COUNT_CLIENTS = f"""
 SELECT count(*) FILTER (WHERE application_name = $1), count(*) FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+WHERE {CLIENT_BACKENDS} AND pid <> pg_backend_pid()
 """
 DEFAULT_INTERVAL_S = 0.05
 CONNECT_TIMEOUT_S = 10.0

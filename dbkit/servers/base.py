@@ -129,13 +129,24 @@ async def connect_or_explain(dsn: str, timeout: float = 10.0) -> asyncpg.Connect
         ) from None
 
 
+# Which rows of pg_stat_activity are client connections, for any role that looks. A role
+# without pg_read_all_stats sees other roles' rows with backend_type NULL; such a row is a
+# client when it is connected to a database and has a role (PostgreSQL's own processes lack
+# one or both; a database-connected worker counted too errs on the safe side). Counting them is
+# what keeps a guard from storming someone else's server.
+CLIENT_BACKENDS = (
+    "(backend_type = 'client backend'"
+    " OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))"
+)
+
+
 async def read_in_use(dsn: str) -> int:
-    """Client connections open on the server now, not counting our own."""
+    """Client connections open on the server now, anyone's, not counting our own."""
     conn = await connect_or_explain(dsn)
     try:
         count = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            f"SELECT count(*) FROM pg_stat_activity WHERE {CLIENT_BACKENDS} "
+            "AND pid <> pg_backend_pid()"
         )
     finally:
         await conn.close()

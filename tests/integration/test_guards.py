@@ -200,3 +200,26 @@ def test_a_kit_that_may_raise_its_hard_limit_does_so_and_runs(
     run = json.loads(proc.stdout)["runs"][0]
     assert run["ok"] + run["failed"] == 300
     assert {e["sqlstate"] for e in run["errors"]} <= {"53300"}  # no EMFILE
+
+
+def test_other_roles_connections_count_as_in_use_for_a_plain_role(pg20: EmbeddedServer) -> None:
+    # A plain role sees other roles' sessions with backend_type NULL (no pg_read_all_stats):
+    # they are in use all the same, for the guard, plan's budget and the monitor's total.
+    from dbkit.monitor import Monitor
+    from dbkit.servers.base import read_in_use
+    from dbkit.spec import RunSpec
+
+    plain = pg20.admin_dsn.replace("postgres@", "dbkit_app@")
+
+    async def sample() -> int | None:
+        async with Monitor(plain, "dbkit-none") as monitor:
+            return monitor.server_peak
+
+    with held(pg20.admin_dsn, HELD):  # another role's sessions (here a superuser's)
+        assert asyncio.run(read_in_use(plain)) == HELD
+        assert asyncio.run(sample()) == HELD
+        storm = RunSpec(strategy="unbatched", tasks=16, queries=1, hold=0.1)
+        from dbkit.experiment import run_experiment
+
+        with pytest.raises(ConfigError, match=re.escape("may open 16 connections " + REFUSED)):
+            run_experiment([storm], ServerSpec("dsn", dsn=plain))
