@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dbkit import interrupts
 from dbkit.deploy import build_plan, collect_deploy
-from dbkit.dsn import mask_text, read_dsn_file, remember_secret
+from dbkit.dsn import mask_text
 from dbkit.errors import ConfigError, DbkitError, ResultExistsError
 from dbkit.experiment import LOOPS, run_experiment
 from dbkit.files import check_writable, output_path, rescue_copy
@@ -36,6 +36,7 @@ from dbkit.servers import (
     ServerSpec,
     default_kind,
     printable_dsn,
+    server_spec,
     start_server,
 )
 from dbkit.spec import STRATEGY_NAMES, RunSpec
@@ -274,19 +275,13 @@ def _server_spec(
     default: int,
     dsn_file: Path | None = None,
 ) -> ServerSpec:
-    if dsn_file is not None:
-        try:
-            dsn = read_dsn_file(str(dsn_file))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if dsn is not None and not dsn.strip():
-        dsn = None
-    if dsn is not None:
-        remember_secret(dsn)  # masked from here on, wherever it shows up
-    limit = default if max_connections is None else max_connections
-    if server is None:  # DBKIT_SERVER, else auto: the library's default
-        return ServerSpec(max_connections=limit, dsn=dsn)
-    return ServerSpec(kind=server, max_connections=limit, dsn=dsn)
+    return server_spec(
+        server,
+        dsn=dsn,
+        dsn_file=None if dsn_file is None else str(dsn_file),
+        max_connections=max_connections,
+        default_max_connections=default,
+    )
 
 
 def _command() -> list[str]:

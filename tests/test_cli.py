@@ -455,3 +455,14 @@ def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
     assert run["interrupted"] is True
     assert run["ok"] > 0 and run["ok"] + run["failed"] < 2000
     assert "INTERRUPTED" in stdout
+
+
+def test_a_dsn_is_given_once_and_without_a_limit_it_cannot_set(tmp_path: Path) -> None:
+    # Two DSNs would leave one silently unused; --max-connections cannot change a DSN's server.
+    dsn_file = tmp_path / "dsn"
+    dsn_file.write_text("postgresql://a@127.0.0.1:1/x\n")
+    dsn = "postgresql://b@127.0.0.1:1/y"
+    both = dbkit("run", "pool", "--tasks", "3", "--dsn", dsn, "--dsn-file", str(dsn_file))
+    assert_one_line_error(both, 2, "two DSNs given")
+    limit = dbkit("run", "pool", "--tasks", "3", "--dsn", dsn, "--max-connections", "30")
+    assert_one_line_error(limit, 2, "--max-connections sets the limit of a server dbkit starts")

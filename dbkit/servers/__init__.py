@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from dbkit.dsn import read_dsn_file, remember_secret
 from dbkit.errors import ConfigError
 from dbkit.servers.base import Server, ServerInfo, printable_dsn
 from dbkit.servers.container import ContainerServer, docker_usable
@@ -77,6 +78,45 @@ class ServerSpec:
                 f"{chosen} starts its own server, but a DSN was given "
                 "(--dsn, --dsn-file or DBKIT_DSN): drop one of them"
             )
+
+
+def server_spec(
+    kind: str | None = None,
+    *,
+    dsn: str | None = None,
+    dsn_file: str | None = None,
+    max_connections: int | None = None,
+    default_max_connections: int = 100,
+) -> ServerSpec:
+    """The server the user asked for, from a command's options (or a library caller's).
+
+    A DSN comes from ``dsn`` or from the first line of ``dsn_file``, never both: two would
+    leave one silently unused, and running against a server other than the one typed is the
+    kind of surprise a shared server must not get. ``max_connections`` sets the limit of a
+    server dbkit starts; a DSN's server keeps its own, so the two together are refused too.
+    """
+    if dsn is not None and not dsn.strip():
+        dsn = None
+    if dsn_file is not None:
+        if dsn is not None:
+            raise ConfigError(
+                "two DSNs given (--dsn or DBKIT_DSN, and --dsn-file): give one of them"
+            )
+        try:
+            dsn = read_dsn_file(dsn_file)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if dsn is not None:
+        remember_secret(dsn)  # masked from here on, wherever it shows up
+        if max_connections is not None:
+            raise ConfigError(
+                "--max-connections sets the limit of a server dbkit starts; the DSN's server "
+                "keeps its own (read back from it): drop one of them"
+            )
+    limit = default_max_connections if max_connections is None else max_connections
+    if kind is None:  # DBKIT_SERVER, else auto
+        return ServerSpec(max_connections=limit, dsn=dsn)
+    return ServerSpec(kind=kind, max_connections=limit, dsn=dsn)
 
 
 def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
