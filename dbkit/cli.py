@@ -244,17 +244,21 @@ class ProgressDisplay:
             disable=not enabled,
         )
         self._tasks: dict[int, Any] = {}
+        self._started = False
 
     def __enter__(self) -> ProgressDisplay:
-        self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        if self._started:  # a display never started leaves no blank line above an error
+            self._progress.stop()
 
     def __call__(self, index: int, name: str, done: int, total: int) -> None:
         task = self._tasks.get(index)
         if task is None:
+            if not self._started:  # started with the first run, not before
+                self._progress.start()
+                self._started = True
             task = self._tasks[index] = self._progress.add_task(name, total=total)
         self._progress.update(task, completed=done)
 

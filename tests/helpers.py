@@ -36,7 +36,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, nee
     """Bad input: exit ``code``, one line ``dbkit: error: ...`` naming ``needle``, no stdout."""
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = proc.stderr.splitlines()  # one line: no blank line above it either
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("dbkit: error: ")
     assert needle in lines[0]
