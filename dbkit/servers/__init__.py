@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from dbkit.errors import ConfigError
 from dbkit.servers.base import Server, ServerInfo, printable_dsn
+from dbkit.servers.container import IMAGE as DOCKER_IMAGE
 from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer
 from dbkit.servers.existing import ExistingServer
@@ -17,6 +18,7 @@ KINDS = ("auto", "embedded", "docker", "dsn")
 KIND_ENV = "DBKIT_SERVER"  # the server every command uses unless --server says otherwise
 
 __all__ = [
+    "DOCKER_IMAGE",
     "KINDS",
     "ContainerServer",
     "EmbeddedServer",
@@ -48,11 +50,13 @@ class ServerSpec:
     """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN.
 
     The kind defaults to DBKIT_SERVER (else auto), for the CLI and library callers alike.
+    An image is for the docker server only (auto picks Docker only if the engine has it).
     """
 
     kind: str = field(default_factory=default_kind)
     max_connections: int = 100
     dsn: str | None = None
+    image: str | None = None  # the docker server's image; else DBKIT_DOCKER_IMAGE, else pinned
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -66,6 +70,12 @@ class ServerSpec:
             raise ConfigError(
                 f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
                 f"limit (got {self.max_connections:,})"
+            )
+        if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
+            raise ConfigError(
+                "--image chooses the docker server's image; this command's server is "
+                + ("one given by a DSN" if self.kind == "dsn" or self.dsn else self.kind)
+                + ": use --server docker (or auto), or drop --image"
             )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
@@ -85,7 +95,7 @@ def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
         return spec.kind, "asked for"
     if spec.dsn:
         return "dsn", "a DSN was given"
-    ok, why = docker_usable()
+    ok, why = docker_usable(spec.image)
     return ("docker", why) if ok else ("embedded", why)
 
 
@@ -99,7 +109,7 @@ def start_server(spec: ServerSpec) -> Iterator[Server]:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
         server = ExistingServer(spec.dsn)
     elif kind == "docker":
-        server = ContainerServer(spec.max_connections)
+        server = ContainerServer(spec.max_connections, image=spec.image)
     else:
         server = EmbeddedServer(spec.max_connections)
     server.reason = why
