@@ -17,10 +17,10 @@ from dbkit.faults import FaultTarget
 from dbkit.servers import ContainerServer, EmbeddedServer
 from dbkit.servers.container import docker_usable
 from dbkit.spec import RunSpec
-from tests.helpers import LOST
+from tests.helpers import LOST, docker_engine
 
 PG15_BINDIR = Path("/usr/lib/postgresql/15/bin")
-VERSIONS = ["18-embedded", "15-embedded", "docker"]
+VERSIONS = ["18-embedded", "15-embedded", pytest.param("docker", marks=pytest.mark.docker)]
 MAJORS = {"18-embedded": 18, "15-embedded": 15}  # the docker image's is read from the server
 PLAIN_SLOTS = 97  # of 100: 3 are reserved for superusers
 
@@ -31,11 +31,12 @@ def started(
 ) -> Iterator[EmbeddedServer | ContainerServer]:
     """A running server of ``version``; skips with the reason where its part is absent."""
     if version == "docker":
-        ok, why = docker_usable()
-        if not ok:
-            pytest.skip(f"docker test: {why}")
-        with ContainerServer(max_connections, settings) as container:
-            yield container
+        with docker_engine():
+            ok, why = docker_usable()
+            if not ok:
+                pytest.skip(f"docker test: {why}")
+            with ContainerServer(max_connections, settings) as container:
+                yield container
         return
     with pytest.MonkeyPatch.context() as env:
         if version == "15-embedded":
