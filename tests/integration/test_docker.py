@@ -207,7 +207,7 @@ def test_image_option_records_the_image_and_the_version_it_reported(tmp_path: Pa
     assert meta["backend"] == "docker" and meta["image"] == chosen
     assert meta["server_version"][:1].isdigit()
     (run,) = result["runs"]
-    assert 0 < run["ok"] <= 97
+    assert 0 < run["peak_connections"] <= 97  # the plain role's slots, as on the embedded server
     assert {e["sqlstate"] for e in run["errors"]} == {"53300"}
     assert run["ok"] + sum(e["tasks"] for e in run["errors"]) == 300
 
