@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install dbkit with its test tools
 
-test: $(STAMP) ## Run the tests against a real embedded PostgreSQL
-	$(BIN)/pytest
+test: $(STAMP) ## Run the tests (embedded PostgreSQL; Docker and PostgreSQL 15 where present)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the tests that need no server
 	$(BIN)/pytest tests/unit

@@ -31,6 +31,7 @@ from dbkit.report import format_result
 from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
 from dbkit.scenario import build_spec, load_scenario
 from dbkit.servers import (
+    DOCKER_IMAGE,
     KINDS,
     Server,
     ServerSpec,
@@ -80,6 +81,15 @@ DsnOpt = Annotated[
         envvar="DBKIT_DSN",
         help="An existing server (postgresql://user:pass@host:port/db). Prefer DBKIT_DSN, "
         "which keeps the password out of shell history.",
+        show_default=False,
+    ),
+]
+ImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        help="The docker server's PostgreSQL image, e.g. postgres:15-alpine for the major you run "
+        f"in production. [default: DBKIT_DOCKER_IMAGE, else {DOCKER_IMAGE}]",
         show_default=False,
     ),
 ]
@@ -266,8 +276,9 @@ class ProgressDisplay:
 def _say_server(server: Server) -> None:
     info = server.info
     err.print(
-        f"server: {server.backend} ({server.reason}), PostgreSQL {info.server_version}, "
-        f"max_connections {info.max_connections}, workload role {info.app_role}",
+        f"server: {server.backend} ({server.reason}), PostgreSQL {info.server_version}"
+        + (f" (image {info.image})" if info.image else "")
+        + f", max_connections {info.max_connections}, workload role {info.app_role}",
         markup=False,
     )
 
@@ -278,6 +289,7 @@ def _server_spec(
     max_connections: int | None,
     default: int,
     dsn_file: Path | None = None,
+    image: str | None = None,
 ) -> ServerSpec:
     return server_spec(
         server,
@@ -285,6 +297,7 @@ def _server_spec(
         dsn_file=None if dsn_file is None else str(dsn_file),
         max_connections=max_connections,
         default_max_connections=default,
+        image=image,
     )
 
 
@@ -456,6 +469,7 @@ def run(
     ] = False,
     plot: PlotOpt = False,
     server: ServerOpt = None,
+    image: ImageOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -486,7 +500,7 @@ def run(
         spec = build_spec(values, "options", "run", given=given, spell=_option)
         _run_and_save(
             [spec],
-            _server_spec(server, dsn, max_connections, 100, dsn_file),
+            _server_spec(server, dsn, max_connections, 100, dsn_file, image),
             allow_storm=allow_storm,
             plot=plot,
             stem=f"run-{spec.name}",
@@ -508,6 +522,7 @@ def scenario(
     fault: FaultOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
+    image: ImageOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -522,7 +537,7 @@ def scenario(
     def go() -> None:
         scen = load_scenario(name, max_connections)
         runs = [r.replace(fault=fault) if fault else r for r in scen.runs]
-        spec = _server_spec(server, dsn, max_connections, scen.max_connections, dsn_file)
+        spec = _server_spec(server, dsn, max_connections, scen.max_connections, dsn_file, image)
         if not as_json and scen.description:  # once the options are known good
             err.print(f"scenario {scen.name}: {scen.description}", markup=False)
         _run_and_save(
@@ -572,6 +587,7 @@ def sweep(
     acquire_timeout: AcquireTimeoutOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
+    image: ImageOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -593,7 +609,7 @@ def sweep(
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
-        spec = _server_spec(server, dsn, max_connections, 100, dsn_file)
+        spec = _server_spec(server, dsn, max_connections, 100, dsn_file, image)
         _save_and_show(
             lambda progress: run_sweep(
                 base, grid, spec, param=param, loop=loop, command=_command(),
@@ -726,6 +742,7 @@ def fleet(
     fault: FaultOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
+    image: ImageOpt = None,
     dsn: DsnOpt = None,
     dsn_file: DsnFileOpt = None,
     allow_storm: AllowStormOpt = False,
@@ -743,7 +760,7 @@ def fleet(
     def go() -> Result:
         deploy = collect_deploy(deploy_file, service or ())
         target = deploy.database.get("max_connections", 100)
-        spec = _server_spec(server, dsn, max_connections, target, dsn_file)
+        spec = _server_spec(server, dsn, max_connections, target, dsn_file, image)
         room = headroom if headroom is not None else deploy.database.get("headroom", 0)
 
         def measure(progress: ProgressDisplay) -> Result:
@@ -783,6 +800,7 @@ def server_up(
             show_default=False,
         ),
     ] = None,
+    image: ImageOpt = None,
 ) -> None:
     """Start a throwaway PostgreSQL, print its DSNs, and stop it on Ctrl-C."""
 
@@ -790,11 +808,13 @@ def server_up(
         kind = server or default_kind()
         if kind == "dsn":
             raise ConfigError("server up starts a server; --server dsn makes no sense here")
-        spec = ServerSpec(kind=kind, max_connections=max_connections)
+        spec = ServerSpec(kind=kind, max_connections=max_connections, image=image)
         with start_server(spec) as srv:
             info = srv.info
             typer.echo(
-                f"PostgreSQL {info.server_version} ({srv.backend}: {srv.reason}), "
+                f"PostgreSQL {info.server_version} ({srv.backend}: {srv.reason}"
+                + (f", image {info.image}" if info.image else "")
+                + "), "
                 f"max_connections {info.max_connections}, "
                 f"{info.superuser_reserved_connections} superuser-reserved"
             )

@@ -21,6 +21,8 @@ Format history (the ``format`` key of every file):
   Per error record: ``count`` is every failed attempt of that class, as the server counts them
   (a retried attempt and each connection a pool could not open too), and ``tasks`` how many of
   them ended their task; files from before it read back with tasks = count.
+  In ``metadata``, ``image``: the container image of a docker server (null for the others;
+  absent in files from before it), beside the ``server_version`` the server reported.
 """
 
 from __future__ import annotations
@@ -603,5 +605,6 @@ def collect_metadata(
             reserved_connections=info.reserved_connections,
             app_role=info.app_role,
             app_role_is_superuser=info.app_role_is_superuser,
+            image=info.image,
         )
     return meta

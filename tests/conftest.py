@@ -1,13 +1,30 @@
-"""Fixtures: real PostgreSQL servers started by dbkit's own embedded backend."""
+"""Fixtures: real PostgreSQL servers started by dbkit's own embedded backend.
+
+Only tests marked ``docker`` see a Docker engine; every other test (and every dbkit command it
+runs) sees none, so ``--server auto`` means the embedded server there, engine or not.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from dbkit.servers import EmbeddedServer
 from dbkit.servers.container import docker_available
+from tests.helpers import ENGINE_VAR, NO_ENGINE, docker_engine
+
+os.environ[ENGINE_VAR] = NO_ENGINE
+
+
+@pytest.fixture(autouse=True)
+def _engine_for_docker_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "docker" in request.keywords:
+        with docker_engine():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     docker_items = [item for item in items if "docker" in item.keywords]
     if not docker_items:
         return
-    ok, why = docker_available()
+    with docker_engine():
+        ok, why = docker_available()
     if not ok:
         for item in docker_items:
             item.add_marker(pytest.mark.skip(reason=f"docker test: {why}"))

@@ -3,9 +3,11 @@ connection. Test modules import from here, never from one another."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from dbkit.results import ErrorRecord, Result, Run
@@ -16,6 +18,32 @@ from dbkit.stats import LatencySummary
 LOST = {
     "08003", "08006", "57P01", "57P03", "57P02", "asyncpg.exceptions._base.InternalClientError"
 }  # fmt: skip
+
+
+# The suite hides a Docker engine from every test but those marked ``docker`` (tests/conftest.py):
+# with an engine up, ``--server auto`` would otherwise quietly measure a container wherever a
+# test means the embedded server. DOCKER_HOST as the suite found it (None: the default socket).
+ENGINE_VAR = "DOCKER_HOST"
+REAL_ENGINE = os.environ.get(ENGINE_VAR)
+NO_ENGINE = "unix:///nonexistent/dbkit-tests-see-no-docker-engine.sock"
+
+
+@contextlib.contextmanager
+def docker_engine() -> Iterator[None]:
+    """Within the block, this process and the dbkit commands it runs see the real engine."""
+    hidden = os.environ.get(ENGINE_VAR)
+    _set_engine(REAL_ENGINE)
+    try:
+        yield
+    finally:
+        _set_engine(hidden)
+
+
+def _set_engine(value: str | None) -> None:
+    if value is None:
+        os.environ.pop(ENGINE_VAR, None)
+    else:
+        os.environ[ENGINE_VAR] = value
 
 
 def dbkit(

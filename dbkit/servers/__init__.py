@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from dbkit.dsn import read_dsn_file, remember_secret
 from dbkit.errors import ConfigError
 from dbkit.servers.base import Server, ServerInfo, printable_dsn
+from dbkit.servers.container import IMAGE as DOCKER_IMAGE
 from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer
 from dbkit.servers.existing import ExistingServer
@@ -18,6 +19,7 @@ KINDS = ("auto", "embedded", "docker", "dsn")
 KIND_ENV = "DBKIT_SERVER"  # the server every command uses unless --server says otherwise
 
 __all__ = [
+    "DOCKER_IMAGE",
     "KINDS",
     "ContainerServer",
     "EmbeddedServer",
@@ -49,11 +51,13 @@ class ServerSpec:
     """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN.
 
     The kind defaults to DBKIT_SERVER (else auto), for the CLI and library callers alike.
+    An image is for the docker server only (auto picks Docker only if the engine has it).
     """
 
     kind: str = field(default_factory=default_kind)
     max_connections: int = 100
     dsn: str | None = None
+    image: str | None = None  # the docker server's image; else DBKIT_DOCKER_IMAGE, else pinned
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -67,6 +71,12 @@ class ServerSpec:
             raise ConfigError(
                 f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
                 f"limit (got {self.max_connections:,})"
+            )
+        if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
+            raise ConfigError(
+                "--image chooses the docker server's image; this command's server is "
+                + ("one given by a DSN" if self.kind == "dsn" or self.dsn else self.kind)
+                + ": use --server docker (or auto), or drop --image"
             )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
@@ -87,6 +97,7 @@ def server_spec(
     dsn_file: str | None = None,
     max_connections: int | None = None,
     default_max_connections: int = 100,
+    image: str | None = None,
 ) -> ServerSpec:
     """The server the user asked for, from a command's options (or a library caller's).
 
@@ -115,8 +126,8 @@ def server_spec(
             )
     limit = default_max_connections if max_connections is None else max_connections
     if kind is None:  # DBKIT_SERVER, else auto
-        return ServerSpec(max_connections=limit, dsn=dsn)
-    return ServerSpec(kind=kind, max_connections=limit, dsn=dsn)
+        return ServerSpec(max_connections=limit, dsn=dsn, image=image)
+    return ServerSpec(kind=kind, max_connections=limit, dsn=dsn, image=image)
 
 
 def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
@@ -125,7 +136,7 @@ def resolve_kind(spec: ServerSpec) -> tuple[str, str]:
         return spec.kind, "asked for"
     if spec.dsn:
         return "dsn", "a DSN was given"
-    ok, why = docker_usable()
+    ok, why = docker_usable(spec.image)
     return ("docker", why) if ok else ("embedded", why)
 
 
@@ -139,7 +150,7 @@ def start_server(spec: ServerSpec) -> Iterator[Server]:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
         server = ExistingServer(spec.dsn)
     elif kind == "docker":
-        server = ContainerServer(spec.max_connections)
+        server = ContainerServer(spec.max_connections, image=spec.image)
     else:
         server = EmbeddedServer(spec.max_connections)
     server.reason = why

@@ -13,6 +13,15 @@ from dbkit.errors import ServerError
 APP_ROLE = "dbkit_app"
 APP_PASSWORD = "dbkit_app"
 
+# Durability is pointless on a throwaway server; these make start-up and writes cheap.
+# Every server dbkit starts (embedded or in Docker) runs with them.
+DEFAULT_SETTINGS: dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "logging_collector": "off",
+}
+
 
 @dataclass(frozen=True)
 class ServerInfo:
@@ -25,6 +34,7 @@ class ServerInfo:
     reserved_connections: int
     app_role: str
     app_role_is_superuser: bool
+    image: str | None = None  # the container image the server runs in (docker only)
 
     @property
     def app_reserved(self) -> int:

@@ -4,25 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from types import TracebackType
 from typing import Any
 
 from dbkit.errors import ConfigError, ServerError
-from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
+from dbkit.servers.base import (
+    APP_PASSWORD,
+    APP_ROLE,
+    DEFAULT_SETTINGS,
+    ServerInfo,
+    ensure_app_role,
+    read_info,
+)
 
 # Pinned: `latest` is 18+, which moved PGDATA; the image's user is a superuser.
 IMAGE = "postgres:17-alpine"
 IMAGE_ENV = "DBKIT_DOCKER_IMAGE"  # another image to start instead, e.g. one built locally
+OWNER_LABEL = "org.dbkit.owner-pid"  # the kit process a container belongs to
+OWNER_START_LABEL = "org.dbkit.owner-start"  # and when that process started
+PORT = 5432
+LOCALHOST = "127.0.0.1"
 SUPERUSER = "postgres"
 SUPERUSER_PASSWORD = "dbkit_admin"
 PULL_TIMEOUT_S = 300
 _DETAIL_CHARS = 160
 
 
-def image() -> str:
-    """The PostgreSQL image to start: DBKIT_DOCKER_IMAGE, else the pinned official one."""
-    return os.environ.get(IMAGE_ENV, "").strip() or IMAGE
+def image(chosen: str | None = None) -> str:
+    """The PostgreSQL image to start: the one chosen (--image), else DBKIT_DOCKER_IMAGE, else the
+    pinned official one."""
+    return (chosen or "").strip() or os.environ.get(IMAGE_ENV, "").strip() or IMAGE
 
 
 def docker_available() -> tuple[bool, str]:
@@ -39,7 +52,7 @@ def docker_available() -> tuple[bool, str]:
     return True, "a Docker engine answers"
 
 
-def docker_usable() -> tuple[bool, str]:
+def docker_usable(chosen: str | None = None) -> tuple[bool, str]:
     """Whether a Docker engine answers and has (or can pull) every image a container needs.
 
     An engine without a registry or without pull rights answers, yet cannot start the server:
@@ -48,28 +61,28 @@ def docker_usable() -> tuple[bool, str]:
     ok, why = docker_available()
     if not ok:
         return ok, why
-    missing = _unavailable_image()
+    missing = _unavailable_image(chosen)
     if missing:
         return False, f"a Docker engine answers but {missing}"
-    return True, f"a Docker engine answers and has {image()}"
+    return True, f"a Docker engine answers and has {image(chosen)}"
 
 
-def needed_images() -> list[str]:
+def needed_images(chosen: str | None = None) -> list[str]:
     """The PostgreSQL image, and testcontainers' reaper (Ryuk) unless it is disabled."""
     from testcontainers.core.config import testcontainers_config
 
     ryuk = [] if testcontainers_config.ryuk_disabled else [testcontainers_config.ryuk_image]
-    return [image(), *ryuk]
+    return [image(chosen), *ryuk]
 
 
-def _unavailable_image() -> str | None:
+def _unavailable_image(chosen: str | None = None) -> str | None:
     """Why the engine cannot provide a needed image (pulling what is absent), or None."""
     from docker.client import DockerClient
     from docker.errors import DockerException, ImageNotFound
 
     try:
         client = DockerClient.from_env(timeout=PULL_TIMEOUT_S)
-        for name in needed_images():
+        for name in needed_images(chosen):
             try:
                 client.images.get(name)
             except ImageNotFound:
@@ -109,12 +122,65 @@ def _postgres_container_class() -> Any:
     return PostgresContainer
 
 
-def build_container(max_connections: int, settings: dict[str, str] | None = None) -> Any:
-    """The testcontainers PostgresContainer dbkit runs (constructing it needs an engine)."""
+def build_container(
+    max_connections: int, settings: dict[str, str] | None = None, chosen: str | None = None
+) -> Any:
+    """The testcontainers PostgresContainer dbkit runs (constructing it needs an engine).
+
+    Its port is published on 127.0.0.1 only, and the kit reaches it there whatever
+    testcontainers would guess (on a machine with /.dockerenv it picks the bridge gateway).
+    The container carries the kit's pid in a label, for the sweep at the next start.
+    """
+    _reach_the_engine_on_localhost()
     container = _postgres_container_class()(
-        image(), username=SUPERUSER, password=SUPERUSER_PASSWORD, dbname="postgres"
+        image(chosen), username=SUPERUSER, password=SUPERUSER_PASSWORD, dbname="postgres"
     )
+    container.ports[f"{PORT}/tcp"] = (LOCALHOST, None)
+    container.ports.pop(str(PORT), None)
+    container.with_kwargs(labels={OWNER_LABEL: str(os.getpid()), OWNER_START_LABEL: _started()})
     return container.with_command(container_command(max_connections, settings))
+
+
+def _reach_the_engine_on_localhost() -> None:
+    """testcontainers' own connections (to its reaper) go to the Docker host too, not through
+    the bridge it picks where /.dockerenv exists; TESTCONTAINERS_CONNECTION_MODE still wins."""
+    from testcontainers.core.config import ConnectionMode, testcontainers_config
+
+    if testcontainers_config.connection_mode_override is None:
+        testcontainers_config.connection_mode_override = ConnectionMode.docker_host
+
+
+def _started(pid: int | str = "self") -> str:
+    """When process ``pid`` started (clock ticks since boot): a pid alone may be reused."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def sweep_orphans() -> list[str]:
+    """Remove the containers of kit processes that are gone (killed before they could stop
+    them); returns their ids. The reaper (Ryuk) does this too, unless it is disabled."""
+    from docker.client import DockerClient
+
+    removed = []
+    client = DockerClient.from_env(timeout=PULL_TIMEOUT_S)
+    try:
+        for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
+            labels = container.labels or {}
+            pid = labels.get(OWNER_LABEL, "")
+            if not pid.isdigit() or _started(pid) == labels.get(OWNER_START_LABEL, ""):
+                continue  # its kit process still runs
+            with contextlib.suppress(Exception):  # another kit may be removing it too
+                container.remove(force=True, v=True)
+                removed.append(container.id)
+    finally:
+        client.close()
+    return removed
+
+
+_image = image  # ContainerServer's parameter of the same name hides the function
 
 
 class ContainerServer:
@@ -124,40 +190,59 @@ class ContainerServer:
     reason = "asked for"
     throwaway = True
 
-    def __init__(self, max_connections: int = 100, settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        max_connections: int = 100,
+        settings: dict[str, str] | None = None,
+        image: str | None = None,
+    ):
         if max_connections < 1:
             raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
         self.max_connections = max_connections
-        self.settings = settings
+        # The embedded server's settings, so that both give a storm the same shape.
+        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.image = _image(image)
         self._container: Any = None
         self.admin_dsn = ""
         self.app_dsn = ""
         self.info: ServerInfo | None = None
 
     def start(self) -> ContainerServer:
-        missing = _unavailable_image()
+        missing = _unavailable_image(self.image)
         if missing:
             raise ServerError(
                 f"the Docker engine {missing}; load or build the image there, point "
                 f"{IMAGE_ENV} at one it has, or use --server embedded"
             )
+        with contextlib.suppress(Exception):  # a sweep that fails must not stop this start
+            sweep_orphans()
         try:
-            self._container = build_container(self.max_connections, self.settings)
+            self._container = build_container(self.max_connections, self.settings, self.image)
             self._container.start()
         except Exception as exc:
             self.stop()
             raise ServerError(f"cannot start the Docker container: {exc}") from None
         try:
-            host = self._container.get_container_host_ip()
-            port = self._container.get_exposed_port(5432)
-            self.admin_dsn = f"postgresql://{SUPERUSER}:{SUPERUSER_PASSWORD}@{host}:{port}/postgres"
-            self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{host}:{port}/postgres"
+            port = self._published_port()
+            where = f"{LOCALHOST}:{port}/postgres"
+            self.admin_dsn = f"postgresql://{SUPERUSER}:{SUPERUSER_PASSWORD}@{where}"
+            self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{where}"
             asyncio.run(ensure_app_role(self.admin_dsn))
-            self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+            info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+            self.info = dataclasses.replace(info, image=self.image)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _published_port(self) -> int:
+        """The host port the engine published the server's port on (on 127.0.0.1)."""
+        wrapped = self._container.get_wrapped_container()
+        wrapped.reload()
+        for binding in wrapped.attrs["NetworkSettings"]["Ports"].get(f"{PORT}/tcp") or []:
+            if binding.get("HostIp") == LOCALHOST and binding.get("HostPort"):
+                return int(binding["HostPort"])
+        raise ServerError(f"the Docker engine published no port for {PORT} on {LOCALHOST}")
 
     def stop(self) -> None:
         container, self._container = self._container, None

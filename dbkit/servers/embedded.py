@@ -27,7 +27,14 @@ from pathlib import Path
 from types import TracebackType
 
 from dbkit.errors import ConfigError, ServerError
-from dbkit.servers.base import APP_PASSWORD, APP_ROLE, ServerInfo, ensure_app_role, read_info
+from dbkit.servers.base import (
+    APP_PASSWORD,
+    APP_ROLE,
+    DEFAULT_SETTINGS,
+    ServerInfo,
+    ensure_app_role,
+    read_info,
+)
 
 DIR_PREFIX = "dbkit-pg-"
 INSTALL_PREFIX = "dbkit-pginstall-"
@@ -40,14 +47,6 @@ PR_SET_PDEATHSIG = 1
 PORTS_BELOW_EPHEMERAL = 10_000  # where to look when no ephemeral port is free
 PORT_PROBES = 200
 UNPRIVILEGED_USER = "nobody"
-
-# Durability is pointless on a throwaway server; these make start-up and writes cheap.
-DEFAULT_SETTINGS: dict[str, str] = {
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "logging_collector": "off",
-}
 
 
 def find_bindir() -> Path:
