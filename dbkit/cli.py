@@ -97,7 +97,8 @@ MaxConnOpt = Annotated[
     int | None,
     typer.Option(
         "--max-connections",
-        help="max_connections of a server dbkit starts [default: 100, or the scenario's].",
+        help="max_connections of a server dbkit starts (not with a DSN: that server keeps its "
+        "own) [default: 100, or the scenario's or deploy file's].",
         show_default=False,
     ),
 ]

@@ -26,6 +26,7 @@ COLUMNS = (
     "tasks",
     "ok",
     "failed",
+    "interrupted",
     "wall_s",
     "ideal_s",
     "efficiency",
@@ -64,6 +65,7 @@ def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
         "tasks": run.tasks,
         "ok": run.ok,
         "failed": run.failed,
+        "interrupted": run.interrupted,  # a partial run: its figures stop at the Ctrl-C
         "wall_s": run.wall_s,
         "ideal_s": run.ideal_s,
         "efficiency": run.efficiency,

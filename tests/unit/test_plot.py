@@ -222,6 +222,7 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert unbatched["max_connections"] == "100"
     assert unbatched["strategy"] == "unbatched"
     assert (unbatched["tasks"], unbatched["ok"], unbatched["failed"]) == ("1000", "172", "828")
+    assert unbatched["interrupted"] == "False"  # a partial run says so (True)
     assert unbatched["errors"] == "53300:808;TimeoutError:20"
     assert unbatched["peak_server_connections"] == "96"
     assert unbatched["pool_size"] == ""
@@ -278,3 +279,14 @@ def test_before_and_after_of_the_same_pools_plot(tmp_path: Path) -> None:
     repeated = Result(metadata=META, runs=(*repeated.runs, repeated.runs[0]), sweep=repeated.sweep)
     plot_results([repeated], tmp_path / "y.png")
     assert_png(tmp_path / "y.png")
+
+
+def test_csv_says_which_runs_were_interrupted(tmp_path: Path) -> None:
+    import dataclasses
+
+    storm = storm_result()
+    cut = dataclasses.replace(storm, runs=(dataclasses.replace(storm.runs[0], interrupted=True),))
+    path = write_csv([(Path("cut.json"), cut)], tmp_path / "cut.csv")
+    with path.open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["interrupted"] == "True"
