@@ -324,6 +324,18 @@ def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], sin
     _wait_for_sessions(admin_dsn, size, proc, "backend_start", since)
 
 
+def _kept_interrupted(proc: subprocess.Popen[str], out: Path) -> tuple[dict[str, Any], str]:
+    """The interrupted command's exit (130, no traceback) and its one run, kept in ``out`` and
+    marked interrupted; returns that run and the command's stdout."""
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True
+    (run,) = doc["runs"]
+    return run, stdout
+
+
 @pytest.mark.parametrize(
     ("how", "gap"), [("twice", 0.05), ("twice", 0.01), ("timeout", 0.0), ("until-exit", 0.002)]
 )
@@ -350,12 +362,7 @@ def test_a_second_interrupt_keeps_the_partial_result(
                 break
             proc.send_signal(signal.SIGINT)
             time.sleep(gap)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
-    doc = json.loads(out.read_text())
-    assert doc["interrupted"] is True
-    (run,) = doc["runs"]
+    run, stdout = _kept_interrupted(proc, out)
     assert run["interrupted"] is True and run["ok"] + run["failed"] < 2000
     assert "INTERRUPTED" in stdout
 
@@ -379,12 +386,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
-    doc = json.loads(out.read_text())
-    assert doc["interrupted"] is True
-    (run,) = doc["runs"]
+    run, _ = _kept_interrupted(proc, out)
     assert run["interrupted"] is True and run["ok"] > 0
 
 
@@ -446,12 +448,7 @@ def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
     for _ in range(signals):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.05)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
-    doc = json.loads(out.read_text())
-    assert doc["interrupted"] is True
-    (run,) = doc["runs"]
+    run, stdout = _kept_interrupted(proc, out)
     assert run["interrupted"] is True
     assert run["ok"] > 0 and run["ok"] + run["failed"] < 2000
     assert "INTERRUPTED" in stdout

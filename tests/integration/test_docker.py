@@ -82,23 +82,9 @@ def test_docker_without_the_image_fails_in_one_line_with_a_hint() -> None:
 
 @pytest.mark.usefixtures("images")
 def test_server_up_prints_dsns_that_can_be_pasted() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dbkit", "server", "up", "--server", "docker"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
-    assert proc.stdout is not None
+    proc, dsns = _server_up()
     try:
-        dsns = {}
-        deadline = time.monotonic() + 120
-        while len(dsns) < 2 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if " DSN:" in line:
-                name, _, rest = line.partition(":")
-                dsns[name] = rest.split()[0]
-        assert set(dsns) == {"superuser DSN", "app DSN"}, proc.stderr.read()
+        assert set(dsns) == {"superuser DSN", "app DSN"}
 
         async def users() -> list[str]:
             found = []
