@@ -127,12 +127,3 @@ def check_dsn(dsn: str) -> str:
     except ValueError:
         raise ValueError("DSN has a bad port (the host's port must be a number 1-65535)") from None
     return dsn
-
-
-def sqlalchemy_url(dsn: str) -> str:
-    """The same DSN in the form SQLAlchemy's asyncpg dialect takes."""
-    scheme, rest = dsn.split("://", 1)
-    del scheme
-    # SQLAlchemy's asyncpg dialect does not understand libpq's sslmode; translate it.
-    rest = rest.replace("sslmode=disable", "ssl=disable")
-    return f"postgresql+asyncpg://{rest}"

@@ -193,11 +193,10 @@ def _is_pool_timeout(exc: BaseException) -> bool:
 
 
 STOP_SIGNAL = signal.SIGUSR1  # the parent's "stop now" (Ctrl-C): results so far still count
-_stop = {"requested": False, "count": 0}
+_stop = {"count": 0}  # how many "stop now" signals came; any at all means stop
 
 
 def _request_stop(signum: int, frame: Any) -> None:
-    _stop["requested"] = True
     _stop["count"] += 1
 
 
@@ -215,7 +214,7 @@ class Deadline:
         self.at = at
 
     def left(self) -> float:
-        return 0.0 if _stop["requested"] else self.at - monotonic()
+        return 0.0 if _stop["count"] else self.at - monotonic()
 
 
 async def _load(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from dbkit.dsn import check_dsn, mask_text, sqlalchemy_url
+from dbkit.dsn import check_dsn, mask_text
 from dbkit.recorder import Recorder, sqlstate_of, type_name
 from dbkit.servers.container import IMAGE, container_command
 from dbkit.stats import LatencySummary, percentile
@@ -34,11 +34,6 @@ def test_check_dsn_rejects_other_schemes_without_leaking() -> None:
         check_dsn("mysql://u:orange@h/d")
     assert "orange" not in str(info.value)
     assert check_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
-
-
-def test_sqlalchemy_url() -> None:
-    url = sqlalchemy_url("postgresql://u:p@127.0.0.1:5/postgres?sslmode=disable")
-    assert url == "postgresql+asyncpg://u:p@127.0.0.1:5/postgres?ssl=disable"
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
