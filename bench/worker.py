@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dbkit.experiment import loop_factory, run_one, run_procs
-from dbkit.guards import raise_fd_limit
+from dbkit.engine.guards import raise_fd_limit
+from dbkit.engine.run import loop_factory, run_one, run_procs
+from dbkit.model.spec import RunSpec
 from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port, usable_bindir
-from dbkit.spec import RunSpec
 
 
 def status_kb(key: str) -> int:

@@ -1,16 +1,17 @@
 """dbkit: PostgreSQL connection-limit experiments from Python."""
 
-from dbkit.deploy import build_plan, load_deploy
-from dbkit.errors import ConfigError, DbkitError, ResultExistsError, ServerError
-from dbkit.experiment import expand, run_experiment, run_one
-from dbkit.fleet import run_fleet
-from dbkit.plan import Budget, Plan, Service, plan_fleet
-from dbkit.results import Result, Run, read_result, write_result
-from dbkit.scenario import Scenario, load_scenario
+from dbkit.engine.fleet import run_fleet
+from dbkit.engine.run import expand, run_experiment, run_one
+from dbkit.engine.sweep import run_sweep
+from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError, ServerError
+from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+from dbkit.model.results import Result, Run
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec, start_server
-from dbkit.spec import RunSpec
+from dbkit.store.deploy import build_plan, load_deploy
+from dbkit.store.results import read_result, write_result
+from dbkit.store.scenario import Scenario, load_scenario
 from dbkit.strategies import STRATEGIES
-from dbkit.sweep import run_sweep
 
 __all__ = [
     "STRATEGIES",

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dbkit.results import ErrorRecord, Result, Run
-from dbkit.stats import LatencySummary
+from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.stats import LatencySummary
 
 # A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type
 # where the driver fails first on the client side with none.

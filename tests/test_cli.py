@@ -228,7 +228,7 @@ def test_runs_finishing_together_each_keep_their_result(tmp_path: Path) -> None:
 
 def test_a_result_that_cannot_be_written_is_rescued(tmp_path: Path) -> None:
     from dbkit.cli import _keep
-    from dbkit.results import read_result
+    from dbkit.store.results import read_result
 
     kept = tmp_path / "kept.json"
     assert dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(kept))

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dbkit.guards import OWN_FILES
+from dbkit.engine.guards import OWN_FILES
 from dbkit.servers import EmbeddedServer
 from dbkit.servers.embedded import postmaster_status
 from tests.helpers import assert_one_line_error, dbkit

@@ -7,9 +7,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dbkit.dsn import read_dsn_file, remember_secret
-from dbkit.errors import ConfigError
-from dbkit.servers.base import Server, ServerInfo, printable_dsn
+from dbkit.model.dsn import read_dsn_file, remember_secret
+from dbkit.model.errors import ConfigError
+from dbkit.model.server_info import ServerInfo
+from dbkit.servers.base import Server, printable_dsn
 from dbkit.servers.container import IMAGE as DOCKER_IMAGE
 from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer

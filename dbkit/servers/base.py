@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import asyncpg
 
-from dbkit.dsn import mask_text
-from dbkit.errors import ServerError
+from dbkit.model.dsn import mask_text
+from dbkit.model.errors import ServerError
+from dbkit.model.server_info import ServerInfo
 
 APP_ROLE = "dbkit_app"
 APP_PASSWORD = "dbkit_app"
@@ -21,32 +21,6 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "full_page_writes": "off",
     "logging_collector": "off",
 }
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """Settings read back from the server; they travel with every result."""
-
-    backend: str
-    server_version: str
-    max_connections: int
-    superuser_reserved_connections: int
-    reserved_connections: int
-    app_role: str
-    app_role_is_superuser: bool
-    image: str | None = None  # the container image the server runs in (docker only)
-
-    @property
-    def app_reserved(self) -> int:
-        """Slots the workload role cannot use."""
-        if self.app_role_is_superuser:
-            return 0
-        return self.superuser_reserved_connections + self.reserved_connections
-
-    @property
-    def app_slots(self) -> int:
-        """Connections the workload role may open (before the monitor takes its own)."""
-        return self.max_connections - self.app_reserved
 
 
 class Server(Protocol):

@@ -9,12 +9,12 @@ import os
 from types import TracebackType
 from typing import Any
 
-from dbkit.errors import ConfigError, ServerError
+from dbkit.model.errors import ConfigError, ServerError
+from dbkit.model.server_info import ServerInfo
 from dbkit.servers.base import (
     APP_PASSWORD,
     APP_ROLE,
     DEFAULT_SETTINGS,
-    ServerInfo,
     ensure_app_role,
     read_info,
 )

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from dbkit.errors import ConfigError, ServerError
+from dbkit.model.errors import ConfigError, ServerError
+from dbkit.model.server_info import ServerInfo
 from dbkit.servers.base import (
     APP_PASSWORD,
     APP_ROLE,
     DEFAULT_SETTINGS,
-    ServerInfo,
     ensure_app_role,
     read_info,
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from dbkit.dsn import check_dsn, mask_text, remember_secret
-from dbkit.errors import ConfigError
-from dbkit.servers.base import ServerInfo, read_info
+from dbkit.model.dsn import check_dsn, mask_text, remember_secret
+from dbkit.model.errors import ConfigError
+from dbkit.model.server_info import ServerInfo
+from dbkit.servers.base import read_info
 
 
 class ExistingServer:

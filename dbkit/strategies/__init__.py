@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import fields
 
-from dbkit.errors import ConfigError
-from dbkit.spec import STRATEGY_NAMES, RunSpec
+from dbkit.model.errors import ConfigError
+from dbkit.model.spec import STRATEGY_NAMES, RunSpec
 from dbkit.strategies import batched, pool, semaphore, sleep, sqlalchemy_pool, unbatched
 from dbkit.strategies.base import Strategy, Target
 

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from dbkit.identity import tagged
-from dbkit.recorder import Recorder
-from dbkit.spec import RunSpec
+from dbkit.model.identity import tagged
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import Tally
 
 RETRY_BASE_S = 0.05
 RETRY_CAP_S = 1.0
@@ -23,7 +23,7 @@ CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is termin
 @dataclass(frozen=True)
 class Target:
     """Where the workload connects: the app DSN (None for strategies without a database), and
-    the run's tag (dbkit.identity), the application_name of every connection it opens."""
+    the run's tag (dbkit.model.identity), the application_name of every connection it opens."""
 
     app_dsn: str | None
     app_name: str
@@ -33,7 +33,7 @@ class Target:
         return tagged(spec.server_settings, self.app_name)
 
 
-Execute = Callable[[RunSpec, Target, Recorder], Awaitable[None]]
+Execute = Callable[[RunSpec, Target, Tally], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Attempt:
         self.queries = 0
 
 
-async def run_statements(conn: Executes, spec: RunSpec, done: Attempt, rec: Recorder) -> None:
+async def run_statements(conn: Executes, spec: RunSpec, done: Attempt, rec: Tally) -> None:
     """The task's statements on one connection; ``done.queries`` counts the successful ones."""
     statement, queries = spec.workload.statement, spec.queries
     if not spec.rolls_back:
@@ -100,10 +100,10 @@ async def statements(
     statement: str,
     queries: int,
     done: Attempt,
-    rec: Recorder,
+    rec: Tally,
 ) -> None:
     """``queries`` times ``execute(statement)`` (asyncpg's execute, SQLAlchemy's
-    exec_driver_sql); ``done.queries`` counts the successes, the recorder those after a fault."""
+    exec_driver_sql); ``done.queries`` counts the successes, the tally those after a fault."""
     for _ in range(queries):
         after_fault = rec.fault_done
         await execute(statement)
@@ -112,12 +112,10 @@ async def statements(
             rec.queries_after_fault += 1
 
 
-async def measured(
-    rec: Recorder, retries: int, attempt: Callable[[Attempt], Awaitable[None]]
-) -> None:
+async def measured(rec: Tally, retries: int, attempt: Callable[[Attempt], Awaitable[None]]) -> None:
     """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never raise.
 
-    The one definition of latency (see dbkit.recorder): from the task's arrival, the start of
+    The one definition of latency (see dbkit.model.tally): from the task's arrival, the start of
     the measured window (every strategy hands the workload over as one burst), to its
     completion; its wait runs until the successful attempt has its connection (``attempt``
     sets ``acquired`` when it does), so queueing, connecting, retries and their backoff are
@@ -197,7 +195,7 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def connect_task(target: Target, spec: RunSpec, rec: Recorder) -> None:
+async def connect_task(target: Target, spec: RunSpec, rec: Tally) -> None:
     """One task with its own connection; its outcome is recorded, never raised."""
     assert target.app_dsn is not None
     dsn, settings = target.app_dsn, target.settings(spec)

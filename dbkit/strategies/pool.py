@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from time import perf_counter
 
-from dbkit.recorder import Recorder
-from dbkit.spec import RunSpec
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
     Attempt,
@@ -20,7 +20,7 @@ from dbkit.strategies.base import (
 )
 
 
-async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     min_size = spec.pool_size if spec.min_size is None else spec.min_size
     # min_size connections open here, before the measured window, as at a service's start.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from dbkit.recorder import Recorder
-from dbkit.spec import RunSpec
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import Tally
 from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
 
 
-async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     gate = asyncio.Semaphore(spec.limit)
 

@@ -7,13 +7,13 @@ from collections.abc import Coroutine
 from time import perf_counter
 from typing import Any
 
-from dbkit.recorder import Recorder
-from dbkit.spec import RunSpec
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import Tally
 from dbkit.strategies.base import Strategy, Target, waves_ideal
 
 
-async def _sleeper(hold: float, queries: int, rec: Recorder) -> None:
-    # Latency as every strategy's (dbkit.recorder): every coroutine arrives at the start; one
+async def _sleeper(hold: float, queries: int, rec: Tally) -> None:
+    # Latency as every strategy's (dbkit.model.tally): every coroutine arrives at the start; one
     # of a later batch waits for its slice's turn, and its sleeps are its service.
     started = perf_counter()
     for _ in range(queries):
@@ -21,7 +21,7 @@ async def _sleeper(hold: float, queries: int, rec: Recorder) -> None:
     rec.success(rec.t0, started, queries)
 
 
-async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     # As the post: every coroutine is created up front, then gathered all at once
     # (unbatched) or in sequential slices (batched).
     coros: list[Coroutine[Any, Any, None]] = [

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from dbkit.recorder import Recorder
-from dbkit.spec import RunSpec
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
     Attempt,
@@ -72,7 +72,7 @@ async def _prewarm(engine: AsyncEngine, count: int) -> None:
         await conn.close()
 
 
-async def execute(spec: RunSpec, target: Target, rec: Recorder) -> None:
+async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     engine = create_engine(
         target.app_dsn, target.settings(spec), spec.connect_timeout, **engine_options(spec)

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from dbkit.experiment import run_one
+from dbkit.engine.run import run_one
+from dbkit.model.spec import RunSpec
 from dbkit.servers import ContainerServer
 from dbkit.servers.container import (
     IMAGE_ENV,
@@ -25,7 +26,6 @@ from dbkit.servers.container import (
     docker_usable,
     image,
 )
-from dbkit.spec import RunSpec
 from tests.helpers import assert_one_line_error, dbkit
 
 pytestmark = pytest.mark.docker

@@ -17,11 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.experiment import run_experiment
+from dbkit.engine.run import run_experiment
+from dbkit.model.errors import ConfigError
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ExistingServer, ServerSpec, printable_dsn
 from dbkit.servers.embedded import DIR_PREFIX, clear_stale, run_as, usable_bindir
-from dbkit.spec import RunSpec
 from tests.helpers import assert_one_line_error, dbkit
 
 

@@ -15,14 +15,14 @@ from typing import TypeVar
 import asyncpg
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.experiment import _check_stop_is_last, run_experiment
-from dbkit.faults import Fault
-from dbkit.fleet import run_fleet
-from dbkit.plan import Service
-from dbkit.results import Run
+from dbkit.engine.fleet import run_fleet
+from dbkit.engine.run import _check_stop_is_last, run_experiment
+from dbkit.model.errors import ConfigError
+from dbkit.model.faults import Fault
+from dbkit.model.plan import Service
+from dbkit.model.results import Run
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec
-from dbkit.spec import RunSpec
 from tests.helpers import LOST
 
 # What a client may see while its server goes away and comes back, by SQLSTATE or errno.

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.fleet import format_fleet, run_fleet
-from dbkit.plan import Service
-from dbkit.results import Result
+from dbkit.engine.fleet import run_fleet
+from dbkit.model.errors import ConfigError
+from dbkit.model.plan import Service
+from dbkit.model.results import Result
+from dbkit.present.fleet import format_fleet
 from dbkit.servers import ServerSpec
 from tests.helpers import LOST, dbkit
 

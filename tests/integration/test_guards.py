@@ -1,4 +1,4 @@
-"""The refusals every command passes through (dbkit/guards.py), on real servers and limits.
+"""The refusals every command passes through (dbkit/engine/guards.py), on real servers and limits.
 
 A server the kit did not start is stood in for by the kit's own embedded server reached only
 through `--dsn` (backend "dsn"), with connections held open elsewhere, as a user's staging
@@ -21,9 +21,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.fleet import run_fleet
-from dbkit.plan import Service
+from dbkit.engine.fleet import run_fleet
+from dbkit.model.errors import ConfigError
+from dbkit.model.plan import Service
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import assert_one_line_error, dbkit
 
@@ -205,9 +205,9 @@ def test_a_kit_that_may_raise_its_hard_limit_does_so_and_runs(
 def test_other_roles_connections_count_as_in_use_for_a_plain_role(pg20: EmbeddedServer) -> None:
     # A plain role sees other roles' sessions with backend_type NULL (no pg_read_all_stats):
     # they are in use all the same, for the guard, plan's budget and the monitor's total.
-    from dbkit.monitor import Monitor
+    from dbkit.engine.monitor import Monitor
+    from dbkit.model.spec import RunSpec
     from dbkit.servers.base import read_in_use
-    from dbkit.spec import RunSpec
 
     plain = pg20.admin_dsn.replace("postgres@", "dbkit_app@")
 
@@ -219,7 +219,7 @@ def test_other_roles_connections_count_as_in_use_for_a_plain_role(pg20: Embedded
         assert asyncio.run(read_in_use(plain)) == HELD
         assert asyncio.run(sample()) == HELD
         storm = RunSpec(strategy="unbatched", tasks=16, queries=1, hold=0.1)
-        from dbkit.experiment import run_experiment
+        from dbkit.engine.run import run_experiment
 
         with pytest.raises(ConfigError, match=re.escape("may open 16 connections " + REFUSED)):
             run_experiment([storm], ServerSpec("dsn", dsn=plain))

@@ -8,11 +8,11 @@ import time
 import asyncpg
 import pytest
 
-from dbkit.experiment import run_one, run_procs
-from dbkit.identity import new_tag
-from dbkit.monitor import Monitor
+from dbkit.engine.monitor import Monitor
+from dbkit.engine.run import run_one, run_procs
+from dbkit.model.identity import new_tag
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer
-from dbkit.spec import RunSpec
 
 
 def test_counts_the_runs_connections_and_all_clients_but_not_itself(pg: EmbeddedServer) -> None:

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from dbkit.experiment import run_experiment
-from dbkit.fleet import run_fleet
-from dbkit.plan import Service
-from dbkit.results import Result
+from dbkit.engine.fleet import run_fleet
+from dbkit.engine.run import run_experiment
+from dbkit.model.plan import Service
+from dbkit.model.results import Result
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec
-from dbkit.spec import RunSpec
 
 TOO_MANY = "53300"
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dbkit.experiment import run_one
+from dbkit.engine.run import run_one
+from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer
-from dbkit.spec import RunSpec
 
 
 def _run(server: EmbeddedServer, spec: RunSpec):  # type: ignore[no-untyped-def]
@@ -97,8 +97,8 @@ def test_sleep_baseline_at_10000() -> None:
 
 
 def test_procs_split_the_load_and_merge_into_one_run(pg: EmbeddedServer) -> None:
-    from dbkit.experiment import run_procs
-    from dbkit.procs import split
+    from dbkit.engine.procs import split
+    from dbkit.engine.run import run_procs
 
     parts = split(RunSpec("pool", tasks=201, pool_size=21, procs=2), 2)
     assert [(p.tasks, p.pool_size) for p in parts] == [(101, 11), (100, 10)]
@@ -154,8 +154,8 @@ def test_batched_tasks_arrive_at_the_start_and_wait_for_their_batch(pg: Embedded
 def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> None:
     import asyncio
 
-    from dbkit.identity import new_tag
-    from dbkit.recorder import Recorder
+    from dbkit.model.identity import new_tag
+    from dbkit.model.tally import Tally
     from dbkit.strategies import Target, get_strategy
 
     specs = [
@@ -166,7 +166,7 @@ def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> 
         RunSpec("sqlalchemy", tasks=30, pool_size=5, max_overflow=5, queries=1, hold=0.1),
     ]
     for spec in specs:
-        rec = Recorder()
+        rec = Tally()
         asyncio.run(get_strategy(spec.strategy).execute(spec, Target(pg.app_dsn, new_tag()), rec))
         assert rec.ok == 30, spec.strategy
         waits, services = list(rec.waits), rec.services()

@@ -6,9 +6,9 @@ import json
 import os
 import signal
 
+from dbkit.engine.sweep import run_sweep
+from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
-from dbkit.spec import RunSpec
-from dbkit.sweep import run_sweep
 
 
 def test_sweep_over_three_sizes_names_a_knee() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dbkit.experiment import run_one
-from dbkit.faults import FaultTarget
+from dbkit.engine.faults import FaultTarget
+from dbkit.engine.run import run_one
+from dbkit.model.spec import RunSpec
 from dbkit.servers import ContainerServer, EmbeddedServer
 from dbkit.servers.container import docker_usable
-from dbkit.spec import RunSpec
 from tests.helpers import LOST, docker_engine
 
 PG15_BINDIR = Path("/usr/lib/postgresql/15/bin")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbkit.dsn import check_dsn, mask_secrets, password_of
+from dbkit.model.dsn import check_dsn, mask_secrets, password_of
 
 
 @pytest.mark.parametrize(
@@ -62,8 +62,8 @@ def test_known_secrets_are_masked_wherever_they_appear_but_in_the_kit_s_words(
 ) -> None:
     import datetime as dt
 
-    from dbkit import dsn
-    from dbkit.results import collect_metadata
+    from dbkit.engine.metadata import collect_metadata
+    from dbkit.model import dsn
 
     monkeypatch.setattr(dsn, "_SECRETS", {"my pass", "pool"})
     # a password with a space ends the URL before its @: the known secret still goes

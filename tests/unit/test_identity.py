@@ -6,15 +6,15 @@ import dataclasses
 import json
 from pathlib import Path
 
-from dbkit.identity import (
+from dbkit.model.identity import (
     FAULT_APP_NAME,
     MAX_APP_NAME_BYTES,
     MONITOR_APP_NAME,
     new_tag,
     tagged,
 )
-from dbkit.results import read_result
-from dbkit.spec import RunSpec
+from dbkit.model.spec import RunSpec
+from dbkit.store.results import read_result
 from dbkit.strategies import Target
 
 
@@ -48,7 +48,7 @@ def test_a_target_gives_its_tag_to_the_specs_settings() -> None:
 
 
 def test_the_table_shows_the_runs_peak_and_the_servers_where_they_differ() -> None:
-    from dbkit.report import format_table
+    from dbkit.present.report import format_table
     from tests.helpers import sample_result
 
     storm, pool = sample_result().runs

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.report import format_sweep
-from dbkit.results import Result, Run
+from dbkit.engine.sweep import find_knee, parse_sizes, run_sweep, sweep_result, sweep_specs
+from dbkit.model.errors import ConfigError
+from dbkit.model.results import Result, Run
+from dbkit.model.spec import RunSpec
+from dbkit.model.stats import LatencySummary
+from dbkit.present.report import format_sweep
 from dbkit.servers import ServerSpec
-from dbkit.spec import RunSpec
-from dbkit.stats import LatencySummary
-from dbkit.sweep import find_knee, parse_sizes, run_sweep, sweep_result, sweep_specs
 
 
 def _run(qps: float, ok: int = 10, interrupted: bool = False) -> Run:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dbkit.deploy import build_plan, load_deploy, parse_service
-from dbkit.errors import ConfigError
-from dbkit.plan import Budget, Service, format_plan, plan_fleet
+from dbkit.model.errors import ConfigError
+from dbkit.model.plan import Budget, Service, format_plan, plan_fleet
+from dbkit.model.server_info import ServerInfo
 from dbkit.servers import EmbeddedServer
-from dbkit.servers.base import ServerInfo
+from dbkit.store.deploy import build_plan, load_deploy, parse_service
 
 DEPLOYS = Path(__file__).resolve().parents[2] / "scenarios" / "deploys"
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from dbkit.errors import ConfigError, ResultExistsError
-from dbkit.export import COLUMNS, write_csv
-from dbkit.plot import _sweep_series, choose_panels, plot_results
-from dbkit.results import ErrorRecord, Result, Run
-from dbkit.stats import LatencySummary
+from dbkit.model.errors import ConfigError, ResultExistsError
+from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.stats import LatencySummary
+from dbkit.present.export import COLUMNS, write_csv
+from dbkit.present.plot import _sweep_series, choose_panels, plot_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 META = {

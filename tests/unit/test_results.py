@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dbkit.dsn import mask_secrets
-from dbkit.errors import ConfigError, ResultExistsError
-from dbkit.results import (
-    FORMAT,
-    default_path,
-    read_result,
-    write_result,
-)
-from dbkit.stats import LatencySummary
+from dbkit.model.dsn import mask_secrets
+from dbkit.model.errors import ConfigError, ResultExistsError
+from dbkit.model.results import FORMAT
+from dbkit.model.stats import LatencySummary
+from dbkit.store.results import default_path, read_result, write_result
 from tests.helpers import GOLDEN, sample_result
 
 
@@ -272,7 +268,7 @@ def test_dsn_passwords_are_masked_in_the_data_and_sql_is_not() -> None:
 def test_a_password_spelled_like_the_kit_s_words_still_reads_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dbkit import dsn
+    from dbkit.model import dsn
 
     monkeypatch.setattr(dsn, "_SECRETS", {"pool", "dbkit", "unbatched"})
     again = read_result(write_result(sample_result(), tmp_path / "r.json"))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dbkit.errors import ConfigError
-from dbkit.experiment import expand
-from dbkit.scenario import find_scenario, load_scenario
-from dbkit.spec import RunSpec
+from dbkit.engine.run import expand
+from dbkit.model.errors import ConfigError
+from dbkit.model.spec import RunSpec
+from dbkit.store.scenario import find_scenario, load_scenario
 
 SHIPPED = ("storm", "pool", "compare", "sleep")
 
@@ -182,7 +182,7 @@ def test_a_default_applies_to_the_runs_that_use_it(tmp_path: Path) -> None:
 
 
 def test_the_same_rule_as_the_command_line() -> None:
-    from dbkit.scenario import build_spec
+    from dbkit.store.scenario import build_spec
 
     with pytest.raises(ConfigError, match="pool does not use --limit"):
         build_spec({"strategy": "pool", "limit": 5}, "options", "run", spell=lambda f: f"--{f}")

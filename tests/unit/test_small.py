@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from dbkit.dsn import check_dsn, mask_text
-from dbkit.recorder import Recorder, sqlstate_of, type_name
+from dbkit.model.dsn import check_dsn, mask_text
+from dbkit.model.stats import LatencySummary, percentile
+from dbkit.model.tally import Tally, sqlstate_of, type_name
 from dbkit.servers.container import IMAGE, container_command
-from dbkit.stats import LatencySummary, percentile
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_percentiles_interpolate_like_numpy() -> None:
 
 
 def test_errors_are_keyed_by_type_and_sqlstate() -> None:
-    rec = Recorder()
+    rec = Tally()
     refused = asyncpg.TooManyConnectionsError("sorry, too many clients already")
     rec.failure(refused)
     rec.failure(asyncpg.TooManyConnectionsError("remaining connection slots are reserved"))
@@ -62,7 +62,7 @@ def test_errors_are_keyed_by_type_and_sqlstate() -> None:
 
 
 def test_recorder_splits_each_latency_into_wait_and_service() -> None:
-    rec = Recorder()
+    rec = Tally()
     arrived = rec.t0 - 1.0  # arrived a second ago
     rec.success(arrived, arrived + 0.25, 1)  # had its connection 0.25 s after arriving
     rec.success(arrived, arrived, 2)  # had it at once
@@ -93,7 +93,7 @@ def test_fleet_requests_split_latency_as_the_recorder_does() -> None:
     import random
     from time import monotonic, perf_counter
 
-    from dbkit.fleet_worker import ServiceStats
+    from dbkit.engine.fleet_worker import ServiceStats
 
     stats = ServiceStats("api", monotonic(), random.Random(0))
     arrived = perf_counter() - 1.0

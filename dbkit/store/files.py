@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from dbkit.errors import ConfigError, ResultExistsError
+from dbkit.model.errors import ConfigError, ResultExistsError
 
 
 def _umask() -> int:

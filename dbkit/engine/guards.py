@@ -16,11 +16,11 @@ import contextlib
 import resource
 from collections.abc import Iterable
 
-from dbkit.errors import ConfigError
-from dbkit.machine import meminfo_bytes
+from dbkit.engine.machine import meminfo_bytes
+from dbkit.model.errors import ConfigError
+from dbkit.model.spec import RunSpec
 from dbkit.servers import Server, ServerInfo
 from dbkit.servers.base import read_in_use
-from dbkit.spec import RunSpec
 from dbkit.strategies import get_strategy
 
 MONITOR_SLOTS = 1  # the monitor's own connection

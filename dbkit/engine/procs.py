@@ -18,9 +18,8 @@ from multiprocessing.connection import Connection
 from time import perf_counter
 from typing import Any
 
-from dbkit import interrupts
-from dbkit.errors import ConfigError, DbkitError
-from dbkit.fleet_worker import (
+from dbkit.engine import interrupts
+from dbkit.engine.fleet_worker import (
     JOIN_TIMEOUT_S,
     POLL_S,
     STOP_SIGNAL,
@@ -32,9 +31,10 @@ from dbkit.fleet_worker import (
     spawn,
     stop_requests,
 )
-from dbkit.monitor import Monitor
-from dbkit.recorder import ErrorTally, Recorder
-from dbkit.spec import RunSpec
+from dbkit.engine.monitor import Monitor
+from dbkit.model.errors import ConfigError, DbkitError
+from dbkit.model.spec import RunSpec
+from dbkit.model.tally import ErrorTally, Tally
 from dbkit.strategies import Target, get_strategy
 
 SPLITTABLE = ("unbatched", "batched", "semaphore", "pool", "sqlalchemy")
@@ -103,7 +103,7 @@ def child_main(job: Job, conn: Connection, done_counter: Any) -> None:
 
 async def _child_run(job: Job, start_at: float, done_counter: Any) -> Part:
     await asyncio.sleep(max(0.0, start_at - perf_counter()))
-    rec = Recorder()
+    rec = Tally()
 
     async def tick() -> None:
         while True:  # progress for the parent, on a timer, never per task
@@ -159,10 +159,10 @@ def run_split(
     loop: str,
     app_name: str,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Recorder, Monitor, bool]:
+) -> tuple[Tally, Monitor, bool]:
     """Run ``spec`` over ``procs`` processes, every connection tagged ``app_name``; return the
-    merged Recorder, the monitor, and whether Ctrl-C stopped any process before its share was
-    done (what every process measured until then is in the Recorder)."""
+    merged Tally, the monitor, and whether Ctrl-C stopped any process before its share was
+    done (what every process measured until then is in the Tally)."""
     from multiprocessing import get_context
 
     ctx = get_context("spawn")
@@ -222,8 +222,8 @@ async def _observe(
     return [parts[i] for i in sorted(parts)], monitor
 
 
-def _merge(parts: list[Part], monitor: Monitor) -> tuple[Recorder, Monitor]:
-    rec = Recorder()
+def _merge(parts: list[Part], monitor: Monitor) -> tuple[Tally, Monitor]:
+    rec = Tally()
     rec.t0 = min(p.t0 for p in parts)
     rec.t_end = max(p.t_end for p in parts)
     rec.started = True

@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from dbkit.errors import ConfigError
-from dbkit.workload import Workload
+from dbkit.model.errors import ConfigError
+from dbkit.model.workload import Workload
 
 STRATEGY_NAMES = ("sleep", "unbatched", "batched", "semaphore", "pool", "sqlalchemy")
 SLEEP_MODES = ("unbatched", "batched")
@@ -75,7 +75,7 @@ class RunSpec:
             raise ConfigError("pool_size 0 is NullPool, which has no overflow: drop max_overflow")
         _at_least("procs", self.procs, 1)
         if self.fault is not None:
-            from dbkit.faults import Fault
+            from dbkit.model.faults import Fault
 
             if self.strategy == "sleep":
                 raise ConfigError("faults need a database; sleep has none")

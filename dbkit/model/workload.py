@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from dbkit.errors import ConfigError
+from dbkit.model.errors import ConfigError
 
 # Bounds that keep every run finite: a statement holds at most an hour, a task runs at most
 # this many statements (tasks are bounded in spec.MAX_TASKS).

@@ -23,16 +23,16 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from dbkit.dsn import mask_text
-from dbkit.errors import DbkitError
-from dbkit.recorder import (
+from dbkit.model.dsn import mask_text
+from dbkit.model.errors import DbkitError
+from dbkit.model.results import ErrorRecord
+from dbkit.model.tally import (
     ErrorTallies,
     error_records,
     quiet_driver_logs,
     tally_error,
     type_name,
 )
-from dbkit.results import ErrorRecord
 from dbkit.strategies.base import CLOSE_TIMEOUT_S, close_pool, open_pool
 
 SAMPLE_CAP = 20_000  # latencies (and their waits and services) kept per service per process
@@ -77,7 +77,9 @@ class ProcessJob:
     acquire_timeout: float
     connect_timeout: float
     loop: str
-    app_name: str  # the fleet's tag (dbkit.identity): every connection of every process has it
+    app_name: (
+        str  # the fleet's tag (dbkit.model.identity): every connection of every process has it
+    )
 
     @property
     def server_settings(self) -> dict[str, str]:
@@ -148,7 +150,7 @@ class ServiceStats:
 
     def success(self, arrived: float, acquired: float) -> None:
         """A request done now: latency, wait and service as every strategy's (see
-        dbkit.recorder), arrival being when its handler issued it; failed requests are in none."""
+        model.tally), arrival being when its handler issued it; failed requests are in none."""
         now = perf_counter()
         self.latencies.add(now - arrived)
         self.waits.add(acquired - arrived)
@@ -377,8 +379,8 @@ def serve(
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(STOP_SIGNAL, _request_stop)
-    from dbkit.experiment import loop_factory
-    from dbkit.guards import raise_fd_limit
+    from dbkit.engine.guards import raise_fd_limit
+    from dbkit.engine.run import loop_factory
 
     quiet_driver_logs()
     try:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
-from dbkit.dsn import mask_text
-from dbkit.results import ErrorRecord
+from dbkit.model.dsn import mask_text
+from dbkit.model.results import ErrorRecord
 
 EXAMPLE_MAX_CHARS = 300
 
@@ -109,7 +109,7 @@ def tally_error(
         tally.last_s = now
 
 
-class Recorder:
+class Tally:
     """Collects the outcome of every task of one run."""
 
     __slots__ = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dbkit.results import Result, Run
+from dbkit.model.results import Result, Run
 
 # The background post's sleep figures (2021, 2.6 GHz i7), by (tasks, mode), in seconds.
 POST_SLEEP_S: dict[tuple[int, str], float] = {

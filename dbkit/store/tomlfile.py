@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from dbkit.errors import ConfigError
+from dbkit.model.errors import ConfigError
 
 
 def read_toml(path: Path) -> dict[str, Any]:

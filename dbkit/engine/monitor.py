@@ -1,7 +1,7 @@
 """Samples the server's client connections from pg_stat_activity while a run goes on.
 
 Each sample holds two counts: the run's own connections (application_name equal to the run's
-tag, dbkit.identity) and every client backend on the server, other people's included. The
+tag, dbkit.model.identity) and every client backend on the server, other people's included. The
 monitor connects with the superuser DSN so that it sits in a reserved slot and does not
 take one from the workload; its own backend is counted in neither. It runs its own event loop in a
 thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
@@ -17,7 +17,7 @@ from time import perf_counter
 
 import asyncpg
 
-from dbkit.identity import MONITOR_APP_NAME
+from dbkit.model.identity import MONITOR_APP_NAME
 from dbkit.servers.base import CLIENT_BACKENDS
 
 COUNT_CLIENTS = f"""

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dbkit.errors import ConfigError
-from dbkit.plan import Budget, Plan, Service, plan_fleet
-from dbkit.tomlfile import no_unknown, read_toml, table
+from dbkit.model.errors import ConfigError
+from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+from dbkit.store.tomlfile import no_unknown, read_toml, table
 
 if TYPE_CHECKING:
-    from dbkit.servers.base import ServerInfo
+    from dbkit.model.server_info import ServerInfo
 
 TOP_KEYS = {"database", "services"}
 DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom"}
@@ -241,7 +241,7 @@ def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ())
 def _read_server(dsn: str) -> tuple[ServerInfo, int]:
     import asyncio
 
-    from dbkit.dsn import check_dsn, mask_text
+    from dbkit.model.dsn import check_dsn, mask_text
     from dbkit.servers.base import read_in_use, read_info
 
     try:

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dbkit.errors import ConfigError
-from dbkit.files import write_new
-from dbkit.results import Result, Run
+from dbkit.model.errors import ConfigError
+from dbkit.model.results import Result, Run
+from dbkit.store.files import write_new
 
 PARAMS = ("pool_size", "max_overflow", "limit", "batch_size", "mode")
-SUMMARIES = ("latency", "wait", "service")  # one latency and its two parts (dbkit.results)
+SUMMARIES = ("latency", "wait", "service")  # one latency and its two parts (dbkit.model.results)
 QUANTILES = ("p50", "p90", "p99", "max")
 COLUMNS = (
     "source",

@@ -1,6 +1,6 @@
 """A deploy's fleet run for real: every replica x worker of every service as its own pool.
 
-`run_fleet` spreads the simulated workers over a few "spawn" processes (dbkit/fleet_worker.py),
+`run_fleet` spreads the simulated workers over a few "spawn" processes (engine/fleet_worker.py),
 starts them together at a common monotonic time, puts every pool under saturating load
 (`SELECT pg_sleep(hold)` per acquire) until the deadline, and samples the server's connections
 from a superuser monitor in this process meanwhile. The plan says whether the pools fit on
@@ -15,16 +15,14 @@ import dataclasses
 import datetime as dt
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from time import monotonic, perf_counter
 from typing import Any
 
-from dbkit import interrupts
-from dbkit.errors import ConfigError, DbkitError
-from dbkit.experiment import loop_factory
-from dbkit.faults import Fault, FaultTarget, perform, watch_recovery
-from dbkit.fleet_worker import (
+from dbkit.engine import interrupts
+from dbkit.engine.faults import FaultTarget, perform, watch_recovery
+from dbkit.engine.fleet_worker import (
     JOIN_TIMEOUT_S,
     POLL_S,
     PUBLISH_S,
@@ -40,14 +38,17 @@ from dbkit.fleet_worker import (
     receive,
     spawn,
 )
-from dbkit.guards import check_open_files, check_storm
-from dbkit.identity import new_tag
-from dbkit.monitor import Monitor
-from dbkit.plan import Budget, Service, check_services, plan_fleet
-from dbkit.report import peak_cell
-from dbkit.results import ErrorRecord, Result, Run, collect_metadata
+from dbkit.engine.guards import check_open_files, check_storm
+from dbkit.engine.metadata import collect_metadata
+from dbkit.engine.monitor import Monitor
+from dbkit.engine.run import loop_factory
+from dbkit.model.errors import ConfigError, DbkitError
+from dbkit.model.faults import Fault
+from dbkit.model.identity import new_tag
+from dbkit.model.plan import Budget, Service, check_services, plan_fleet
+from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.stats import LatencySummary, percentile
 from dbkit.servers import ServerInfo, ServerSpec, start_server
-from dbkit.stats import LatencySummary, percentile
 from dbkit.strategies.base import CLOSE_TIMEOUT_S
 
 DEFAULT_PROCS = 4
@@ -493,89 +494,3 @@ def _by_state(errors: Sequence[ErrorRecord]) -> dict[str, int]:
         key = e.sqlstate or e.type
         counts[key] = counts.get(key, 0) + e.count
     return counts
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f}"
-
-
-def format_fleet(result: Result) -> list[str]:
-    """Text lines: a per-service table, totals, budget against peak, and the verdict."""
-    fleet = result.fleet
-    if fleet is None:
-        return ["not a fleet result"]
-    # "workers": the simulated worker processes (replicas x workers), each with its pool; the
-    # OS processes that simulate them (--procs) are a different, smaller number.
-    header = ("service", "workers", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
-              "timeouts", "errors")  # fmt: skip
-
-    def figures(d: Mapping[str, Any]) -> tuple[str, ...]:  # a service's, or the fleet's totals
-        return (
-            str(d["ok"]), str(d["failed"]), f"{d['throughput_qps']:.0f}", _ms(d["p99_s"]),
-            _ms(d["acquire_wait_p99_s"]),
-        )  # fmt: skip
-
-    services = fleet["services"]
-    rows = [
-        (
-            s["name"],
-            str(s["processes"]),
-            str(s["planned_peak"]),
-            *figures(s),
-            str(s["pool_timeouts"]),
-            ", ".join(f"{k} x{v}" for k, v in s["errors_by_sqlstate"].items()) or "-",
-        )
-        for s in services
-    ]
-    rows.append(
-        (
-            "total",
-            str(sum(s["processes"] for s in services)),
-            str(fleet["total_peak_planned"]),
-            *figures(fleet),
-            str(sum(s["pool_timeouts"] for s in services)),
-            "",
-        )
-    )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(row: Sequence[str]) -> str:
-        cells = [
-            c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    lines = [line(header), *(line(r) for r in rows), ""]
-    planned = "fits" if fleet["fits_plan"] else "OVER"
-    measured = peak_cell(fleet.get("peak_connections"), fleet["peak_server_connections"])
-    lines.append(
-        f"budget {fleet['budget']} of max_connections {fleet['max_connections']}: "
-        f"planned peak {fleet['total_peak_planned']} ({planned}), measured peak {measured}"
-    )
-    fault = fleet.get("fault")
-    asked = result.runs[0].params.get("fault") if result.runs else None
-    if fault:
-        recovery = fault["recovery_s"]
-        lines.append(
-            f"fault: {fault['kind']} at {fault['at_s']:.2f} s (took {fault['action_s']:.2f} s), "
-            + (f"first success {recovery:.2f} s after it" if recovery is not None
-               else "no success after it")
-        )  # fmt: skip
-    elif asked and not result.interrupted:
-        lines.append(f"fault: {asked} never fired: the fleet ended first")
-    first = fleet["first_failure"]
-    if first is None:
-        lines.append("clean: no task failed")
-    else:
-        what = first["sqlstate"] or first.get("type", "error")
-        lines.append(
-            f"FAILED: first failure in service {first['service']} at {first['at_s']:.2f} s: {what}"
-        )
-    if result.interrupted and result.runs:
-        lines.insert(-1, f"INTERRUPTED after {result.runs[0].wall_s:.2f} s: figures so far")
-    return lines

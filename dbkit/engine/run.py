@@ -16,23 +16,25 @@ from dataclasses import asdict
 from time import perf_counter
 from typing import Any
 
-from dbkit import interrupts
-from dbkit.errors import ConfigError
-from dbkit.faults import Fault, FaultRecord, FaultTarget, Injector
-from dbkit.guards import (
+from dbkit.engine import interrupts
+from dbkit.engine.faults import FaultTarget, Injector
+from dbkit.engine.guards import (
     check_fits,
     check_memory,
     check_open_files,
     check_storm,
     peak_of,
 )
-from dbkit.identity import new_tag
-from dbkit.monitor import Monitor
-from dbkit.recorder import Recorder, error_records
-from dbkit.results import Result, Run, collect_metadata
+from dbkit.engine.metadata import collect_metadata
+from dbkit.engine.monitor import Monitor
+from dbkit.model.errors import ConfigError
+from dbkit.model.faults import Fault, FaultRecord
+from dbkit.model.identity import new_tag
+from dbkit.model.results import Result, Run
+from dbkit.model.spec import SLEEP_MODES, RunSpec
+from dbkit.model.stats import LatencySummary
+from dbkit.model.tally import Tally, error_records
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
-from dbkit.spec import SLEEP_MODES, RunSpec
-from dbkit.stats import LatencySummary
 from dbkit.strategies import Target, get_strategy
 
 LOOPS = ("asyncio", "uvloop")
@@ -92,7 +94,7 @@ def run_experiment(
         check_memory(spec)
         parts = [spec]
         if spec.procs > 1:
-            from dbkit.procs import split
+            from dbkit.engine.procs import split
 
             parts = split(spec, spec.procs)  # refused before a server starts, not after
         check_open_files(spec.name, max(peak_of(part) for part in parts))
@@ -152,10 +154,10 @@ def run_procs(
     progress: Progress | None = None,
     index: int = 0,
 ) -> Run:
-    """One run split over ``spec.procs`` processes (see dbkit.procs), merged into one Run.
+    """One run split over ``spec.procs`` processes (see dbkit.engine.procs), merged into one Run.
 
-    Every process's connections carry the run's one tag (dbkit.identity)."""
-    from dbkit.procs import run_split
+    Every process's connections carry the run's one tag (dbkit.model.identity)."""
+    from dbkit.engine.procs import run_split
 
     report = None if progress is None else functools.partial(progress, index, spec.name)
     started = perf_counter()
@@ -177,7 +179,7 @@ def run_one(
 ) -> Run:
     """One run in a fresh event loop; returns its measured Run (partial if interrupted).
 
-    Every connection of its workload carries the run's own tag (dbkit.identity): a terminate
+    Every connection of its workload carries the run's own tag (dbkit.model.identity): a terminate
     fault ends those, and the monitor counts them apart from the server's other clients."""
     report = None if progress is None else functools.partial(progress, index, spec.name)
     tag = new_tag()
@@ -185,7 +187,7 @@ def run_one(
     if spec.fault is not None:
         if faults is None:
             raise ConfigError("faults need a server")
-        injector = Injector(Fault.parse(spec.fault), faults, Recorder(), tag)
+        injector = Injector(Fault.parse(spec.fault), faults, Tally(), tag)
     # Objects that exist before the run (the kit, asyncpg, SQLAlchemy) are moved out of the
     # collector's sight: every full collection during a 100,000-task run would walk them all.
     gc.collect()
@@ -205,7 +207,7 @@ async def _measure(
     injector: Injector | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
-    rec = injector.rec if injector is not None else Recorder()
+    rec = injector.rec if injector is not None else Tally()
     monitor = Monitor(admin_dsn, target.app_name) if strategy.needs_server and admin_dsn else None
     if monitor is not None:
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
@@ -249,7 +251,7 @@ async def _measure(
     )
 
 
-async def _tick(spec: RunSpec, rec: Recorder, progress: Callable[[int, int], None]) -> None:
+async def _tick(spec: RunSpec, rec: Tally, progress: Callable[[int, int], None]) -> None:
     while True:
         progress(rec.done, spec.tasks)
         await asyncio.sleep(PROGRESS_INTERVAL_S)
@@ -274,7 +276,7 @@ def _params(spec: RunSpec) -> dict[str, Any]:
 
 def _build_run(
     spec: RunSpec,
-    rec: Recorder,
+    rec: Tally,
     monitor: Monitor | None,
     app_name: str,
     setup_s: float,

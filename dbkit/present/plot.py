@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from dbkit.errors import ConfigError
-from dbkit.files import write_new
-from dbkit.report import POST_SLEEP_S, format_server
-from dbkit.results import Result, Run, error_label
+from dbkit.model.errors import ConfigError
+from dbkit.model.results import Result, Run, error_label
+from dbkit.present.report import POST_SLEEP_S, format_server
+from dbkit.store.files import write_new
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

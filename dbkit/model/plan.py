@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkit.errors import ConfigError
+from dbkit.model.errors import ConfigError
 
 if TYPE_CHECKING:  # plan.py stays import-light: ServerInfo is only a type here
-    from dbkit.servers.base import ServerInfo
+    from dbkit.model.server_info import ServerInfo
 
 DRIVERS = ("asyncpg", "sqlalchemy")
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dbkit.errors import ConfigError
-from dbkit.spec import RunSpec
+from dbkit.model.errors import ConfigError
+from dbkit.model.spec import RunSpec
+from dbkit.store.tomlfile import kind, no_unknown, read_toml, table
 from dbkit.strategies import OPTIONAL_FIELDS, STRATEGIES, check_uses
-from dbkit.tomlfile import kind, no_unknown, read_toml, table
 
-SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parent.parent / "scenarios")
+SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
 TOP_KEYS = {"description", "server", "defaults", "runs"}
 SERVER_KEYS = {"max_connections"}
 

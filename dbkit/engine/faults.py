@@ -1,7 +1,7 @@
 """Faults injected during a run: what a service sees when its database misbehaves.
 
-``terminate@T`` ends every backend of the run's workload (pg_terminate_backend) T seconds into
-the run: those whose application_name is the run's tag (dbkit.identity), never another client's,
+``terminate@T`` ends every backend of the run's workload (pg_terminate_backend) T s into
+the run: those whose application_name is the run's tag (model.identity), never another client's,
 whatever its role;
 ``restart@T`` restarts the server (fast shutdown, then start on the same port and data folder);
 ``stop@T`` stops it for good. Restart and stop need a server dbkit started itself.
@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
 
 import asyncpg
 
-from dbkit.errors import ConfigError
-from dbkit.identity import FAULT_APP_NAME
-from dbkit.recorder import Recorder
-from dbkit.results import error_label
+from dbkit.model.errors import ConfigError
+from dbkit.model.faults import Fault, FaultRecord
+from dbkit.model.identity import FAULT_APP_NAME
+from dbkit.model.results import error_label
+from dbkit.model.tally import Tally
 
-FAULT_KINDS = ("terminate", "restart", "stop")
 RECOVERY_POLL_S = 0.005
 WAIT_SLICE_S = 0.05  # how soon a waiting injector notices that the run has ended
 
@@ -31,40 +30,6 @@ TERMINATE_RUN = """
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND application_name = $1 AND pid <> pg_backend_pid()
 """
-
-
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    at_s: float
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        """``"restart@2.5"`` -> Fault("restart", 2.5)."""
-        kind, sep, at = text.partition("@")
-        try:
-            at_s = float(at) if sep else -1.0
-        except ValueError:
-            at_s = -1.0
-        if kind not in FAULT_KINDS or not 0 <= at_s < math.inf:
-            raise ConfigError(
-                f"fault must be KIND@SECONDS with KIND one of {', '.join(FAULT_KINDS)} "
-                f"(got {text!r})"
-            )
-        return cls(kind, at_s)
-
-
-@dataclass(frozen=True)
-class FaultRecord:
-    """What a fault did: when, how long the action took, and the run's recovery after it."""
-
-    kind: str
-    at_s: float
-    action_s: float
-    recovery_s: float | None
-    failed: int
-    errors_by_sqlstate: dict[str, int]
-    terminated: int | None = None
 
 
 @dataclass
@@ -80,7 +45,7 @@ class FaultTarget:
             raise ConfigError(f"a {fault.kind} fault needs a server dbkit started (embedded)")
 
 
-def _errors_by_state(rec: Recorder) -> dict[str, int]:
+def _errors_by_state(rec: Tally) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (kind, state), tally in rec.errors.items():
         key = error_label(kind, state)
@@ -118,7 +83,7 @@ async def watch_recovery(count: Callable[[], int], running: Callable[[], bool]) 
 class Injector:
     """Runs one fault at its time and watches for the first successful statement after it."""
 
-    def __init__(self, fault: Fault, target: FaultTarget, rec: Recorder, app_name: str) -> None:
+    def __init__(self, fault: Fault, target: FaultTarget, rec: Tally, app_name: str) -> None:
         target.check(fault)
         self.fault = fault
         self.target = target

@@ -24,7 +24,7 @@ def percentile(ordered: Sequence[float], pct: float) -> float:
 class LatencySummary:
     """p50/p90/p99/max of successful tasks, in seconds (all None when no task succeeded).
 
-    One summary each for a run's latency and its two parts, wait and service (dbkit.recorder).
+    One summary each for a run's latency and its two parts, wait and service (dbkit.model.tally).
     """
 
     p50: float | None = None

@@ -15,11 +15,11 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from dbkit.errors import ConfigError
-from dbkit.experiment import OnServer, Progress, run_experiment
-from dbkit.results import Result, Run
+from dbkit.engine.run import OnServer, Progress, run_experiment
+from dbkit.model.errors import ConfigError
+from dbkit.model.results import Result, Run
+from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
-from dbkit.spec import RunSpec
 from dbkit.strategies import get_strategy
 
 KNEE_TOLERANCE = 0.05  # the least difference that counts, however quiet the runs were

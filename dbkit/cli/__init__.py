@@ -18,18 +18,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dbkit import interrupts
-from dbkit.deploy import build_plan, collect_deploy
-from dbkit.dsn import mask_text
-from dbkit.errors import ConfigError, DbkitError, ResultExistsError
-from dbkit.experiment import LOOPS, run_experiment
-from dbkit.files import check_writable, output_path, rescue_copy
-from dbkit.fleet import format_fleet, run_fleet
-from dbkit.plan import format_plan
-from dbkit.recorder import quiet_driver_logs
-from dbkit.report import format_result
-from dbkit.results import DEFAULT_DIR, Result, default_path, read_result, write_result
-from dbkit.scenario import build_spec, load_scenario
+from dbkit.engine import interrupts
+from dbkit.engine.fleet import run_fleet
+from dbkit.engine.run import LOOPS, run_experiment
+from dbkit.engine.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
+from dbkit.model.dsn import mask_text
+from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError
+from dbkit.model.plan import format_plan
+from dbkit.model.results import Result
+from dbkit.model.spec import STRATEGY_NAMES, RunSpec
+from dbkit.model.tally import quiet_driver_logs
+from dbkit.present.fleet import format_fleet
+from dbkit.present.report import format_result
 from dbkit.servers import (
     DOCKER_IMAGE,
     KINDS,
@@ -40,9 +40,11 @@ from dbkit.servers import (
     server_spec,
     start_server,
 )
-from dbkit.spec import STRATEGY_NAMES, RunSpec
+from dbkit.store.deploy import build_plan, collect_deploy
+from dbkit.store.files import check_writable, output_path, rescue_copy
+from dbkit.store.results import DEFAULT_DIR, default_path, read_result, write_result
+from dbkit.store.scenario import build_spec, load_scenario
 from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
-from dbkit.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -230,7 +232,7 @@ def guarded(func: Callable[[], Any]) -> Any:
 
 
 def _sigterm(signum: int, frame: Any) -> None:
-    # SIGTERM takes the Ctrl-C path: inside a run, the kit's SIGINT handler (dbkit.interrupts)
+    # SIGTERM takes the Ctrl-C path: inside a run, the kit's SIGINT handler (engine.interrupts)
     # cancels the measurement and the partial result is kept; elsewhere KeyboardInterrupt
     # unwinds and closes servers.
     _signals["term"] = True
@@ -376,7 +378,7 @@ def _keep(result: Result, path: Path, stem: str, auto_dir: Path | None) -> tuple
 
 
 def _plot(results: list[Result], path: Path) -> None:
-    from dbkit.plot import plot_results
+    from dbkit.present.plot import plot_results
 
     check_writable(path)
     panels = plot_results(results, path)
@@ -658,7 +660,7 @@ def report(
             for line in lines:
                 typer.echo(line)
         if csv is not None:
-            from dbkit.export import write_csv
+            from dbkit.present.export import write_csv
 
             err.print(f"csv: {write_csv(results, csv)}", markup=False)
         if plot is not None:

@@ -1,0 +1,1 @@
+"""Files: result documents written and read back, scenario and deploy files parsed."""
