@@ -10,7 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
 
 # A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type

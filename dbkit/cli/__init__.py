@@ -20,14 +20,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dbkit.engine import interrupts
 from dbkit.engine.fleet import run_fleet
-from dbkit.engine.run import LOOPS, run_experiment
+from dbkit.engine.loops import LOOPS, quiet_driver_logs
+from dbkit.engine.run import run_experiment
 from dbkit.engine.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError
 from dbkit.model.plan import format_plan
 from dbkit.model.results import Result
-from dbkit.model.spec import STRATEGY_NAMES, RunSpec
-from dbkit.model.tally import quiet_driver_logs
+from dbkit.model.spec import SERVER_OPTIONS, RunSpec, strategy_names
 from dbkit.present.fleet import format_fleet
 from dbkit.present.report import format_result
 from dbkit.servers import (
@@ -44,7 +44,7 @@ from dbkit.store.deploy import build_plan, collect_deploy
 from dbkit.store.files import check_writable, output_path, rescue_copy
 from dbkit.store.results import DEFAULT_DIR, default_path, read_result, write_result
 from dbkit.store.scenario import build_spec, load_scenario
-from dbkit.strategies import SERVER_OPTIONS, STRATEGIES
+from dbkit.strategies import STRATEGIES
 
 app = typer.Typer(
     help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -485,9 +485,9 @@ def run(
     """Run one strategy on one server and record the result."""
 
     def go() -> None:
-        if strategy not in STRATEGY_NAMES:
+        if strategy not in strategy_names():
             raise ConfigError(
-                f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}"
+                f"unknown strategy {strategy!r}; choose one of {', '.join(strategy_names())}"
             )
         values = {
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
@@ -789,7 +789,7 @@ def fleet(
         )
 
     result = guarded(go)
-    raise typer.Exit(1 if (result.fleet or {}).get("first_failure") else 0)
+    raise typer.Exit(1 if result.fleet and result.fleet.first_failure else 0)
 
 
 @server_app.command("up")

@@ -14,13 +14,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Protocol
 
 import asyncpg
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault, FaultRecord
 from dbkit.model.identity import FAULT_APP_NAME
-from dbkit.model.results import error_label
 from dbkit.model.tally import Tally
 
 RECOVERY_POLL_S = 0.005
@@ -43,14 +43,6 @@ class FaultTarget:
     def check(self, fault: Fault) -> None:
         if fault.kind in ("restart", "stop") and self.halt is None:
             raise ConfigError(f"a {fault.kind} fault needs a server dbkit started (embedded)")
-
-
-def _errors_by_state(rec: Tally) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for (kind, state), tally in rec.errors.items():
-        key = error_label(kind, state)
-        counts[key] = counts.get(key, 0) + tally.count
-    return counts
 
 
 async def perform(fault: Fault, target: FaultTarget, app_name: str) -> int | None:
@@ -80,62 +72,96 @@ async def watch_recovery(count: Callable[[], int], running: Callable[[], bool]) 
     return count() > seen
 
 
-class Injector:
-    """Runs one fault at its time and watches for the first successful statement after it."""
+class Probe(Protocol):
+    """How an injector sees the run it disturbs: one process's tally, or processes' gauges."""
 
-    def __init__(self, fault: Fault, target: FaultTarget, rec: Tally, app_name: str) -> None:
+    def window(self) -> float | None:
+        """The measured window's start (a perf_counter() value), once it has started."""
+
+    def running(self) -> bool: ...
+
+    async def mark(self) -> None:
+        """The action is about to begin: every tally snapshots its failures (returns once
+        each has)."""
+
+    def over(self) -> None:
+        """The action is over: statements that start from now on count towards recovery."""
+
+    def after(self) -> int:
+        """Statements that started after ``over`` and succeeded, so far."""
+
+
+class TallyProbe:
+    """A run in this process: the injector reads and marks its tally directly."""
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def window(self) -> float | None:
+        return self.tally.t0 if self.tally.started else None
+
+    def running(self) -> bool:
+        return self.tally.t_end is None
+
+    async def mark(self) -> None:
+        self.tally.mark_fault()
+
+    def over(self) -> None:
+        self.tally.fault_over()
+
+    def after(self) -> int:
+        return self.tally.queries_after_fault
+
+
+class Injector:
+    """Runs one fault at its time and watches for the first successful statement after it;
+    the same for one process, ``--procs`` and a fleet (what it watches is its Probe)."""
+
+    def __init__(self, fault: Fault, target: FaultTarget, app_name: str) -> None:
         target.check(fault)
         self.fault = fault
         self.target = target
-        self.app_name = app_name
-        self.rec = rec
-        self._before: tuple[int, dict[str, int]] = (0, {})
+        self.app_name = app_name  # a terminate ends the backends with this application_name
+        self._t0: float | None = None
         self._action_s = 0.0
         self._terminated: int | None = None
         self._recovered_at: float | None = None
         self._fired_at: float | None = None
 
-    async def run(self) -> None:
+    async def run(self, probe: Probe) -> None:
         """Ends by itself soon after the run does: the caller waits for it rather than cancel
         it, so that a restart is never left half done (server down) when the run ends early."""
-        rec = self.rec
-        while not rec.started:  # the measured window starts after pools are ready
-            if rec.t_end is not None:
+        while (t0 := probe.window()) is None:  # the window starts after pools are ready
+            if not probe.running():
                 return  # the run ended during its setup
             await asyncio.sleep(RECOVERY_POLL_S)
-        due = rec.t0 + self.fault.at_s
-        while rec.t_end is None and (left := due - perf_counter()) > 0:
+        self._t0 = t0
+        due = t0 + self.fault.at_s
+        while probe.running() and (left := due - perf_counter()) > 0:
             await asyncio.sleep(min(left, WAIT_SLICE_S))
-        if rec.t_end is not None:
+        if not probe.running():
             return  # the run ended before the fault was due
+        await probe.mark()
         self._fired_at = perf_counter()
-        self._before = (rec.failed, _errors_by_state(rec))
-        await self._act()
+        self._terminated = await perform(self.fault, self.target, self.app_name)
         self._action_s = perf_counter() - self._fired_at
+        probe.over()
         # Recovery: the first statement that started after the action and succeeded.
-        rec.fault_done = True
-        if await watch_recovery(lambda: rec.queries_after_fault, lambda: rec.t_end is None):
+        if await watch_recovery(probe.after, probe.running):
             self._recovered_at = perf_counter()
 
-    async def _act(self) -> None:
-        self._terminated = await perform(self.fault, self.target, self.app_name)
-
-    def record(self) -> FaultRecord | None:
-        """The outcome, once the run is over (None if the run ended before the fault)."""
-        if self._fired_at is None:
+    def record(self, tally: Tally) -> FaultRecord | None:
+        """The outcome, once the run is over, from the run's (merged) tally; None if the run
+        ended before the fault."""
+        if self._fired_at is None or self._t0 is None:
             return None
-        failed_before, errors_before = self._before
-        errors_now = _errors_by_state(self.rec)
+        failed, errors = tally.since_fault()
         return FaultRecord(
             kind=self.fault.kind,
-            at_s=self._fired_at - self.rec.t0,
+            at_s=self._fired_at - self._t0,
             action_s=self._action_s,
             recovery_s=None if self._recovered_at is None else self._recovered_at - self._fired_at,
-            failed=self.rec.failed - failed_before,
-            errors_by_sqlstate={
-                key: count - errors_before.get(key, 0)
-                for key, count in errors_now.items()
-                if count > errors_before.get(key, 0)
-            },
+            failed=failed,
+            errors_by_sqlstate=errors,
             terminated=self._terminated,
         )

@@ -1,66 +1,77 @@
 """A deploy's fleet run for real: every replica x worker of every service as its own pool.
 
-`run_fleet` spreads the simulated workers over a few "spawn" processes (engine/fleet_worker.py),
-starts them together at a common monotonic time, puts every pool under saturating load
-(`SELECT pg_sleep(hold)` per acquire) until the deadline, and samples the server's connections
-from a superuser monitor in this process meanwhile. The plan says whether the pools fit on
-paper; the fleet shows what the server does when they do not: 53300, and where it came first.
+`run_fleet` turns each simulated worker into a unit of the process layer (engine/processes.py:
+its service's pool strategy under saturating load until the deadline, running the workload:
+`SELECT pg_sleep(hold)` per request by default, or the given SQL), deals them over a few
+processes, starts them together, and samples the server's connections from a superuser
+monitor in this process meanwhile. Each process's tallies (one per service) are merged as any
+run's are. The plan says whether the pools fit on paper; the fleet shows what the server does
+when they do not: 53300, and where it came first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import math
-import os
 from collections.abc import Callable, Sequence
-from multiprocessing import get_context
-from time import monotonic, perf_counter
+from time import perf_counter
 from typing import Any
 
 from dbkit.engine import interrupts
-from dbkit.engine.faults import FaultTarget, perform, watch_recovery
-from dbkit.engine.fleet_worker import (
-    JOIN_TIMEOUT_S,
-    POLL_S,
-    PUBLISH_S,
-    STOP_SIGNAL,
-    Child,
-    ProcessJob,
-    ServiceRecord,
-    WorkerJob,
-    await_ready,
-    merge_errors,
-    merge_samples,
-    reap,
-    receive,
-    spawn,
-)
+from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.guards import check_open_files, check_storm
+from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
-from dbkit.engine.run import loop_factory
-from dbkit.model.errors import ConfigError, DbkitError
-from dbkit.model.faults import Fault
+from dbkit.engine.processes import (
+    START_AHEAD_S,
+    LocalProcesses,
+    Outcome,
+    ProcessProbe,
+    Share,
+    merge_outcomes,
+)
+from dbkit.engine.run import build_run
+from dbkit.engine.units import Worker
+from dbkit.model.errors import ConfigError
+from dbkit.model.faults import Fault, FaultRecord
+from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
 from dbkit.model.identity import new_tag
 from dbkit.model.plan import Budget, Service, check_services, plan_fleet
-from dbkit.model.results import ErrorRecord, Result, Run
-from dbkit.model.stats import LatencySummary, percentile
-from dbkit.servers import ServerInfo, ServerSpec, start_server
-from dbkit.strategies.base import CLOSE_TIMEOUT_S
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Result, Run
+from dbkit.model.server_info import ServerInfo
+from dbkit.model.spec import RunSpec
+from dbkit.model.stats import percentile
+from dbkit.model.tally import Tally
+from dbkit.servers import ServerSpec, start_server
+from dbkit.strategies import for_driver
+from dbkit.strategies.base import CLOSE_TIMEOUT_S as POOL_CLOSE_S
 
 DEFAULT_PROCS = 4
 DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
-CONNECT_TIMEOUT_S = 10.0
-START_DELAY_S = 0.3  # the common start lies this far ahead of the start signal
-
+WORKER_CONNECT_S = 10.0
+SAMPLE_CAP = 20_000  # latencies (and their waits) kept per service per process
 MAX_DURATION_S = 24 * 3600.0
 # (seconds since the common start, duration): called on a timer, never per task.
 FleetProgress = Callable[[float, float], None]
-# (seconds since the common start, the fleet's own connections, every client's connections)
-Sample = tuple[float, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetWorkload:
+    """What every request of the fleet runs: ``queries`` statements per acquire
+    (``SELECT pg_sleep(hold)``, or ``sql`` in a rolled-back transaction unless ``commit``)."""
+
+    hold: float = 0.05
+    queries: int = 1
+    sql: str | None = None
+    commit: bool = False
+    statement_timeout: float | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def run_fleet(
@@ -69,6 +80,10 @@ def run_fleet(
     *,
     duration: float = 10.0,
     hold: float = 0.05,
+    queries: int = 1,
+    sql: str | None = None,
+    commit: bool = False,
+    statement_timeout: float | None = None,
     concurrency: int | None = None,
     procs: int | None = None,
     headroom: int = 0,
@@ -81,126 +96,93 @@ def run_fleet(
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
-    Each worker (replicas x workers per service) gets its own pool (asyncpg, or a SQLAlchemy
-    engine, as the service's driver says) and `concurrency` load tasks (default 2 x its
-    pool_size + max_overflow) that acquire (waiting at most `acquire_timeout`), run
-    `SELECT pg_sleep(hold)` and release until the deadline. A pool that cannot open its
-    connections records each refused one as a failed task (so the 53300 count is the server's),
-    is closed and is tried again every 0.5 s. Workers run in `procs` processes (default
-    min(workers, 4)). Returns one Run per service and a `fleet` section; errors are data, keyed
-    by (type, SQLSTATE). Every connection of every process carries the fleet's one tag as its
-    application_name: a terminate fault ends those only, and the peaks count them apart from
-    the server's other clients. On a server dbkit did not start (a DSN), a fleet whose planned
-    peak may take more connections than are free there is refused unless `allow_storm`, as
-    `run_experiment` refuses a run. Raises ConfigError for bad input (and such a refusal),
-    DbkitError if a process fails.
+    Each worker (replicas x workers per service) gets its own pool (the strategy of the
+    service's driver: asyncpg's pool, a SQLAlchemy engine) and `concurrency` request handlers
+    (default 2 x its pool_size + max_overflow) that acquire (waiting at most
+    `acquire_timeout`), run the workload (`queries` x `SELECT pg_sleep(hold)`, or `sql`) and
+    release until the deadline. A pool that cannot open its connections records each refused
+    one as a failed request (so the 53300 count is the server's), and is tried again every
+    0.5 s. Workers run in `procs` processes (default min(workers, 4)). Returns one Run per
+    service and a typed `fleet` section; errors are data, keyed by (type, SQLSTATE). Every
+    connection of every process carries the fleet's one tag as its application_name: a
+    terminate fault ends those only, and the peaks count them apart from the server's other
+    clients. On a server dbkit did not start (a DSN), a fleet whose planned peak may take more
+    connections than are free there is refused unless `allow_storm`, as `run_experiment`
+    refuses a run. Raises ConfigError for bad input (and such a refusal), DbkitError if a
+    process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
+    workload = FleetWorkload(hold, queries, sql, commit, statement_timeout)
     planned_fault = Fault.parse(fault) if fault is not None else None
-    factory = loop_factory(loop)  # validates the loop name before any process starts
+    loop_factory(loop)  # a bad loop name is refused before any process starts
     tag = new_tag()
     # The deal of workers over processes is known before the server: its DSN is filled in later.
-    jobs = _jobs(services, "", duration, hold, concurrency, procs, acquire_timeout, loop, tag)
-    check_open_files("fleet", max(sum(w.max_connections for w in job.workers) for job in jobs))
+    shares = _shares(services, workload, duration, concurrency, procs, acquire_timeout, loop, tag)
+    peaks = [
+        sum(w.max_connections for w in share.units if isinstance(w, Worker)) for share in shares
+    ]
+    check_open_files("fleet", max(peaks))
     started_at = dt.datetime.now(dt.UTC)
     with start_server(server) as srv:
         info = srv.info
         check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
-        jobs = [dataclasses.replace(job, app_dsn=srv.app_dsn) for job in jobs]
+        shares = [dataclasses.replace(share, app_dsn=srv.app_dsn) for share in shares]
         target = FaultTarget(
             srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )
-        if planned_fault is not None:
-            target.check(planned_fault)
-        # Shared success counters, for a fault's recovery watch only: without a fault no load
-        # process pays for publishing them.
-        ctx = get_context("spawn")
-        counters = [ctx.Value("q", 0, lock=False) if planned_fault else None for _ in jobs]
-        children: list[Child] = []
+        injector = Injector(planned_fault, target, tag) if planned_fault is not None else None
+        executor = LocalProcesses(shares)
         finished = False
-        fault_record: dict[str, Any] | None = None
         try:
             setup_started = perf_counter()
-            for job, counter in zip(jobs, counters, strict=True):
-                children.append(spawn(job, extra=(counter,)))
-            await_ready(children)
+            executor.start()
             setup_s = perf_counter() - setup_started
-            injection = None
-            if planned_fault is not None:
-                injection = FleetFault(planned_fault, target, counters, duration, tag)
-            with asyncio.Runner(loop_factory=factory) as runner:
-                records, samples, in_use, wall_s, interrupted = runner.run(
+            monitor = Monitor(srv.admin_dsn, tag)
+            with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+                outcomes, in_use, start_at = runner.run(
                     interrupts.cancellable(
-                        _observe(
-                            children, Monitor(srv.admin_dsn, tag), duration, acquire_timeout,
-                            progress, injection,
-                        )
+                        _observe(executor, monitor, duration, acquire_timeout, progress, injector)
                     )
-                )  # fmt: skip
-            fault_record = injection.record() if injection is not None else None
+                )
             finished = True
         finally:
-            # After an error or Ctrl-C the children's work is worthless: end them at once.
-            reap(children, JOIN_TIMEOUT_S if finished else 0.0)
-    budget = _budget(info, headroom, in_use)
-    result = _result(
-        services, info, budget, records, samples, wall_s, setup_s,
-        params=dict(hold=hold, duration=duration, acquire_timeout=acquire_timeout, fault=fault),
-        concurrency=concurrency,
-        jobs=jobs,
-        metadata=collect_metadata(info, loop, command, started_at),
-        app_name=tag,
-    )  # fmt: skip
-    if interrupted:
-        runs = tuple(dataclasses.replace(run, interrupted=True) for run in result.runs)
-        result = dataclasses.replace(result, runs=runs, interrupted=True)
-    if fault_record is None:
-        return result
-    assert result.fleet is not None
-    return dataclasses.replace(result, fleet={**result.fleet, "fault": fault_record})
-
-
-class FleetFault:
-    """A fault at a second of the fleet's run; recovery is the first success after it."""
-
-    def __init__(
-        self, fault: Fault, target: FaultTarget, counters: list[Any], duration: float, tag: str
-    ) -> None:
-        self.fault, self.target, self.counters, self.duration = fault, target, counters, duration
-        self.tag = tag  # a terminate ends the backends with this application_name only
-        self.fired_s: float | None = None
-        self.action_s = 0.0
-        self.recovery_s: float | None = None
-        self.terminated: int | None = None
-
-    def _ok(self) -> int:
-        return sum(int(c.value) for c in self.counters)
-
-    async def run(self, start_at: float) -> None:
-        await asyncio.sleep(max(0.0, start_at + self.fault.at_s - monotonic()))
-        if self.fault.at_s >= self.duration:
-            return
-        fired = monotonic()
-        self.fired_s = fired - start_at
-        self.terminated = await perform(self.fault, self.target, self.tag)
-        self.action_s = monotonic() - fired
-        # Workers publish their counts every PUBLISH_S: successes of statements that ended
-        # before the action may still arrive for a moment, and are not a recovery.
-        await asyncio.sleep(2 * PUBLISH_S)
-        end = start_at + self.duration
-        if await watch_recovery(self._ok, lambda: monotonic() < end):
-            self.recovery_s = monotonic() - fired
-
-    def record(self) -> dict[str, Any] | None:
-        if self.fired_s is None:
-            return None
-        return {
-            "kind": self.fault.kind,
-            "at_s": self.fired_s,
-            "action_s": self.action_s,
-            "recovery_s": self.recovery_s,
-            "terminated": self.terminated,
-        }
+            # After an error or Ctrl-C the processes' work is worthless: end them at once.
+            executor.close(5.0 if finished else 0.0)
+    tallies, interrupted = merge_outcomes(outcomes)
+    fleet_tally = Tally.merged(list(tallies.values()))
+    fault_record = injector.record(fleet_tally) if injector is not None else None
+    runs = tuple(
+        _service_run(
+            s,
+            tallies.get(s.name),
+            workload,
+            duration,
+            concurrency,
+            acquire_timeout,
+            fault,
+            monitor,
+            tag,
+            setup_s,
+            start_at,
+            interrupted,
+        )
+        for s in services
+    )
+    section = _section(
+        services,
+        info,
+        _budget(info, headroom, in_use),
+        runs,
+        tallies,
+        fleet_tally,
+        monitor,
+        tag,
+        len(shares),
+        start_at,
+        fault_record,
+    )
+    metadata = collect_metadata(info, loop, command, started_at)
+    return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
 
 
 def _check(
@@ -236,111 +218,83 @@ def _concurrency(service: Service, concurrency: int | None) -> int:
     return concurrency if concurrency is not None else 2 * service.per_worker_peak
 
 
-def _jobs(
+def _worker_spec(
+    service: Service, workload: FleetWorkload, concurrency: int, acquire_timeout: float
+) -> RunSpec:
+    """A worker of ``service`` as a run of its driver's pool strategy: the fields it uses."""
+    strategy = for_driver(service.driver)
+    given: dict[str, Any] = {
+        **workload.fields(),
+        "pool_size": service.pool_size,
+        "max_overflow": service.max_overflow,
+        "min_size": service.per_worker_steady,
+        "acquire_timeout": acquire_timeout,
+    }
+    used = {k: v for k, v in given.items() if k in strategy.params}
+    return RunSpec(
+        strategy.name,
+        tasks=concurrency,  # the requests in flight at once: its peak is min(this, the pool)
+        connect_timeout=WORKER_CONNECT_S,
+        label=service.name,
+        **used,
+    )
+
+
+def _shares(
     services: Sequence[Service],
-    app_dsn: str,
+    workload: FleetWorkload,
     duration: float,
-    hold: float,
     concurrency: int | None,
     procs: int | None,
     acquire_timeout: float,
     loop: str,
     tag: str,
-) -> list[ProcessJob]:
+) -> list[Share]:
     """Deal the workers out round-robin, so each process holds a slice of every service."""
-    workers = [
-        WorkerJob(
-            service=s.name,
-            driver=s.driver,
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            min_size=s.per_worker_steady,
-            concurrency=_concurrency(s, concurrency),
-        )
-        for s in services
-        for _ in range(s.processes)
-    ]
+    workers = []
+    for s in services:
+        width = _concurrency(s, concurrency)
+        spec = _worker_spec(s, workload, width, acquire_timeout)
+        workers += [Worker(s.name, spec, width, duration) for _ in range(s.processes)]
     count = min(len(workers), procs if procs is not None else DEFAULT_PROCS)
     return [
-        ProcessJob(
-            index=i,
-            app_dsn=app_dsn,
-            workers=tuple(workers[i::count]),
-            hold=hold,
-            duration=duration,
-            acquire_timeout=acquire_timeout,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            loop=loop,
-            app_name=tag,
-        )
+        Share(i, tuple(workers[i::count]), "", tag, loop, sample_cap=SAMPLE_CAP)
         for i in range(count)
     ]
 
 
 async def _observe(
-    children: list[Child],
+    executor: LocalProcesses,
     monitor: Monitor,
     duration: float,
     acquire_timeout: float,
     progress: FleetProgress | None,
-    injection: FleetFault | None = None,
-) -> tuple[list[ServiceRecord], list[Sample], int, float, bool]:
-    """Monitor the server, give the common start, and collect every process's records
-    (those measured until a Ctrl-C too: the last value says whether one came)."""
+    injector: Injector | None,
+) -> tuple[list[Outcome], int, float]:
+    """Monitor the server, give the common start, and collect every process's outcome
+    (those measured until a Ctrl-C too)."""
     async with monitor:
         in_use = monitor.samples[0][2]  # clients other than ours, before the fleet starts
-        start_at = monotonic() + START_DELAY_S
-        perf_at_start = perf_counter() + START_DELAY_S
-        for _, conn in children:
-            conn.send(("start", start_at))
-        fault_task = asyncio.create_task(injection.run(start_at)) if injection else None
+        start_at = perf_counter() + START_AHEAD_S
+        probe = ProcessProbe(executor, start_at)
+        injecting = asyncio.create_task(injector.run(probe)) if injector is not None else None
         # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
-        give_up = start_at + duration + acquire_timeout + CONNECT_TIMEOUT_S + CLOSE_TIMEOUT_S + 10
-        records: list[ServiceRecord] = []
-        pending = list(children)
-        interrupted = False
-        while pending:
+        give_up = start_at + duration + acquire_timeout + WORKER_CONNECT_S + POOL_CLOSE_S + 10
+
+        def tick() -> None:
             if progress is not None:
-                progress(max(0.0, min(monotonic() - start_at, duration)), duration)
-            still = []
-            for proc, conn in pending:
-                if conn.poll():
-                    kind, payload = receive(proc, conn)
-                    if kind != "done":
-                        raise DbkitError(f"fleet process {proc.name} failed: {payload}")
-                    records += payload
-                elif not proc.is_alive():
-                    raise DbkitError(f"fleet process {proc.name} exited without a report")
-                else:
-                    still.append((proc, conn))
-            pending = still
-            if pending:
-                if monotonic() > give_up:
-                    raise DbkitError(
-                        f"fleet processes did not finish by {give_up - start_at:.0f} s"
-                    )
-                try:
-                    await asyncio.sleep(POLL_S)
-                except asyncio.CancelledError:
-                    if interrupted:
-                        # A second Ctrl-C: every process was told to stop already; what they
-                        # measured still counts, so their reports are still awaited.
-                        continue
-                    # Ctrl-C or SIGTERM: every process stops its work now and reports it.
-                    interrupted = True
-                    for proc, _ in pending:
-                        if proc.pid is not None:
-                            with contextlib.suppress(ProcessLookupError):
-                                os.kill(proc.pid, STOP_SIGNAL)
+                progress(max(0.0, min(perf_counter() - start_at, duration)), duration)
+
+        try:
+            outcomes = await executor.collect(start_at, give_up, tick)
+        finally:
+            probe.finished = True
+            if injecting is not None:
+                # gather: the injector ends by itself once the fleet has (never mid-restart)
+                await asyncio.gather(injecting, return_exceptions=True)
         if progress is not None:
             progress(duration, duration)
-        wall_s = monotonic() - start_at
-        if fault_task is not None:
-            fault_task.cancel()
-            # gather: wait for the cancelled injector, whatever it was doing.
-            await asyncio.gather(fault_task, return_exceptions=True)
-    samples = [(round(t - perf_at_start, 4), own, total) for t, own, total in monitor.samples]
-    return records, samples, in_use, wall_s, interrupted
+    return outcomes, in_use, start_at
 
 
 def _budget(info: ServerInfo, headroom: int, in_use: int) -> Budget:
@@ -357,135 +311,102 @@ def _p99(values: Sequence[float]) -> float | None:
     return percentile(sorted(values), 99) if values else None
 
 
-def _error_dicts(errors: Sequence[ErrorRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": e.type,
-            "sqlstate": e.sqlstate,
-            "count": e.count,
-            "first_s": round(e.first_s, 4),
-            "last_s": round(e.last_s, 4),
-            "example": e.example,
-        }
-        for e in errors
-    ]
+def _service_run(
+    service: Service,
+    tally: Tally | None,
+    workload: FleetWorkload,
+    duration: float,
+    concurrency: int | None,
+    acquire_timeout: float,
+    fault: str | None,
+    monitor: Monitor,
+    tag: str,
+    setup_s: float,
+    start_at: float,
+    interrupted: bool,
+) -> Run:
+    """One service's Run, built as any run's is from its merged tally."""
+    if tally is None:  # no process reported it (an interrupted start)
+        tally = Tally()
+        tally.t0 = tally.t_end = start_at
+    width = _concurrency(service, concurrency)
+    spec = _worker_spec(service, workload, width, acquire_timeout)
+    params = {
+        "replicas": service.replicas,
+        "workers": service.workers,
+        "pool_size": service.pool_size,
+        "max_overflow": service.max_overflow,
+        "min_size": service.min_size,
+        "driver": service.driver,
+        "concurrency": width,
+        **workload.fields(),
+        "duration": duration,
+        "acquire_timeout": acquire_timeout,
+        "fault": fault,
+    }
+    run = build_run(spec, tally, monitor, tag, setup_s, interrupted=interrupted, params=params)
+    # A fleet's requests are not a burst of tasks: its tasks are the requests it made, and a
+    # run in a fleet has no ideal time.
+    return dataclasses.replace(run, tasks=tally.done, ideal_s=None)
 
 
-def _result(
+def _section(
     services: Sequence[Service],
     info: ServerInfo,
     budget: Budget,
-    records: Sequence[ServiceRecord],
-    samples: Sequence[Sample],
-    wall_s: float,
-    setup_s: float,
-    *,
-    params: dict[str, Any],
-    concurrency: int | None,
-    jobs: Sequence[ProcessJob],
-    metadata: dict[str, Any],
-    app_name: str,
-) -> Result:
-    own = tuple((t, n) for t, n, _ in samples)  # the fleet's connections (its tag)
-    server = tuple((t, n) for t, _, n in samples)  # every client backend, anyone's
-    peak = max((n for _, n in own), default=None)
-    server_peak = max((n for _, n in server), default=None)
-    runs: list[Run] = []
-    summaries: list[dict[str, Any]] = []
-    all_lat: list[tuple[Sequence[float], int]] = []
-    all_waits: list[tuple[Sequence[float], int]] = []
-    first_failure: dict[str, Any] | None = None
-    for service in services:
-        mine = [r for r in records if r.service == service.name]
-        lat_parts = [(r.latencies, r.latencies_seen) for r in mine]
-        wait_parts = [(r.waits, r.waits_seen) for r in mine]
-        all_lat += lat_parts
-        all_waits += wait_parts
-        latencies = merge_samples(lat_parts)
-        waits = merge_samples(wait_parts)
-        errors = merge_errors([e for r in mine for e in r.errors])
-        ok = sum(r.ok for r in mine)
-        failed = sum(r.failed for r in mine)
-        run = Run(
-            strategy="pool" if service.driver == "asyncpg" else "sqlalchemy",
-            name=service.name,
-            params={
-                "replicas": service.replicas,
-                "workers": service.workers,
-                "pool_size": service.pool_size,
-                "max_overflow": service.max_overflow,
-                "min_size": service.min_size,
-                "driver": service.driver,
-                "concurrency": _concurrency(service, concurrency),
-                **params,
-            },
-            tasks=sum(r.tasks for r in mine),
-            ok=ok,
-            failed=failed,
-            queries_ok=sum(r.queries_ok for r in mine),
-            wall_s=max((r.end_s for r in mine), default=wall_s),
-            setup_s=setup_s,
-            ideal_s=None,
-            latency_s=LatencySummary.of(latencies),
-            wait_s=LatencySummary.of(waits),
-            service_s=LatencySummary.of(
-                merge_samples([(r.services, r.services_seen) for r in mine])
-            ),
-            errors=errors,
-            peak_server_connections=server_peak,
-            server_connections=server,
-            peak_connections=peak,
-            connections=own,
-            application_name=app_name,
+    runs: Sequence[Run],
+    tallies: dict[str, Tally],
+    fleet_tally: Tally,
+    monitor: Monitor,
+    tag: str,
+    processes: int,
+    start_at: float,
+    fault: FaultRecord | None,
+) -> FleetSection:
+    figures = []
+    first: FirstFailure | None = None
+    for service, run in zip(services, runs, strict=True):
+        tally = tallies.get(service.name) or Tally()
+        figures.append(
+            ServiceFigures(
+                name=service.name,
+                processes=service.processes,
+                planned_peak=service.peak,
+                ok=run.ok,
+                failed=run.failed,
+                throughput_qps=run.throughput_qps,
+                p99_s=run.latency_s.p99,
+                acquire_wait_p99_s=_p99(tally.waits),
+                errors_by_sqlstate=_by_state(run.errors),
+                pool_timeouts=tally.pool_timeouts,
+            )
         )
-        runs.append(run)
-        if errors:
-            first = min(errors, key=lambda e: e.first_s)
-            if first_failure is None or first.first_s < first_failure["at_s"]:
-                first_failure = {
-                    "service": service.name,
-                    "sqlstate": first.sqlstate,
-                    "type": first.type,
-                    "at_s": round(first.first_s, 4),
-                }
-        summaries.append(
-            {
-                "name": service.name,
-                "processes": service.processes,
-                "planned_peak": service.peak,
-                "ok": ok,
-                "failed": failed,
-                "throughput_qps": run.throughput_qps,
-                "p99_s": run.latency_s.p99,
-                "acquire_wait_p99_s": _p99(waits),
-                # keyed by SQLSTATE, or by the exception type when it carries none
-                "errors_by_sqlstate": _by_state(errors),
-                "pool_timeouts": sum(r.pool_timeouts for r in mine),
-            }
-        )
+        if run.errors:
+            e = min(run.errors, key=lambda e: e.first_s)
+            if first is None or e.first_s < first.at_s:
+                first = FirstFailure(service.name, e.sqlstate, e.type, round(e.first_s, 4))
     plan = plan_fleet(services, budget)
-    total_queries = sum(r.queries_ok for r in runs)
-    fleet_wall = max((r.wall_s for r in runs), default=wall_s)
-    fleet = {
-        "budget": budget.available,
-        "budget_parts": budget.to_dict(),
-        "max_connections": info.max_connections,
-        "total_peak_planned": plan.total_peak,
-        "peak_connections": peak,
-        "peak_server_connections": server_peak,
-        "application_name": app_name,
-        "processes": len(jobs),
-        "ok": sum(r.ok for r in runs),
-        "failed": sum(r.failed for r in runs),
-        "errors": _error_dicts(merge_errors([e for r in runs for e in r.errors])),
-        "first_failure": first_failure,
-        "fits_plan": plan.fits,
-        "throughput_qps": total_queries / fleet_wall if fleet_wall > 0 else 0.0,
-        "p99_s": _p99(merge_samples(all_lat)),
-        "acquire_wait_p99_s": _p99(merge_samples(all_waits)),
-        "services": summaries,
-    }
-    return Result(metadata=metadata, runs=tuple(runs), fleet=fleet)
+    wall = max((r.wall_s for r in runs), default=0.0)
+    return FleetSection(
+        budget=budget.available,
+        budget_parts=budget.to_dict(),
+        max_connections=info.max_connections,
+        total_peak_planned=plan.total_peak,
+        peak_connections=monitor.peak,
+        peak_server_connections=monitor.server_peak,
+        application_name=tag,
+        processes=processes,
+        ok=sum(r.ok for r in runs),
+        failed=sum(r.failed for r in runs),
+        errors=fleet_tally.error_records(start_at),
+        first_failure=first,
+        fits_plan=plan.fits,
+        throughput_qps=sum(r.queries_ok for r in runs) / wall if wall > 0 else 0.0,
+        p99_s=_p99(fleet_tally.latencies),
+        acquire_wait_p99_s=_p99(fleet_tally.waits),
+        services=tuple(figures),
+        fault=fault,
+    )
 
 
 def _by_state(errors: Sequence[ErrorRecord]) -> dict[str, int]:

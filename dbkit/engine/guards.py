@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dbkit.engine.machine import meminfo_bytes
 from dbkit.model.errors import ConfigError
+from dbkit.model.faults import Fault
 from dbkit.model.spec import RunSpec
 from dbkit.servers import Server, ServerInfo
 from dbkit.servers.base import read_in_use
 from dbkit.strategies import get_strategy
+from dbkit.strategies.shares import split
 
 MONITOR_SLOTS = 1  # the monitor's own connection
 # Files a load process holds besides its sockets: stdio, pipes to the parent, the event loop's
@@ -31,11 +33,10 @@ OWN_FILES = 64
 
 def check_fits(spec: RunSpec, info: ServerInfo) -> None:
     """Refuse a bounded strategy (a pool, a semaphore) larger than the server allows."""
-    if spec.strategy not in ("pool", "sqlalchemy", "semaphore"):
+    strategy = get_strategy(spec.strategy)
+    if not strategy.bounded(spec):
         return  # unbatched and batched storms are the experiment itself
-    if spec.strategy == "sqlalchemy" and spec.pool_size == 0:
-        return
-    peak = get_strategy(spec.strategy).peak_connections(spec)
+    peak = strategy.peak_connections(spec)
     allowed = info.app_slots - MONITOR_SLOTS
     if peak is not None and peak > allowed:
         reserved = f"{info.superuser_reserved_connections} superuser-reserved"
@@ -77,15 +78,12 @@ def peak_of(spec: RunSpec) -> int:
     return get_strategy(spec.strategy).peak_connections(spec) or 0
 
 
-# Rough resident cost of one task while it is pending, measured on CPython 3.11 (see README).
-TASK_BYTES = {"sleep": 2_000}  # 1,000,000 sleep tasks peaked at 1.8 GB RSS
-DEFAULT_TASK_BYTES = 6_000
 MEMORY_SHARE = 0.5
 
 
 def check_memory(spec: RunSpec) -> None:
     """Refuse a run whose tasks alone would take more than half the available memory."""
-    need = spec.tasks * TASK_BYTES.get(spec.strategy, DEFAULT_TASK_BYTES)
+    need = spec.tasks * get_strategy(spec.strategy).task_bytes
     available = meminfo_bytes("MemAvailable")
     if available is not None and need > MEMORY_SHARE * available:
         raise ConfigError(
@@ -126,3 +124,25 @@ def check_open_files(name: str, sockets: int) -> None:
         "raise the hard limit (ulimit -Hn, systemd LimitNOFILE), spread the load over --procs, "
         "or bound the connections (pool, semaphore, batched)"
     )
+
+
+def check_runs(runs: Sequence[RunSpec]) -> None:
+    """The checks that need no server, for every entry point before anything starts: memory,
+    open files per process (a --procs run's largest share), and a stop fault last."""
+    for spec in runs:
+        check_memory(spec)
+        parts = split(spec, spec.procs) if spec.procs > 1 else [spec]
+        check_open_files(spec.name, max(peak_of(part) for part in parts))
+    check_stop_is_last(runs)
+
+
+def check_stop_is_last(runs: Sequence[RunSpec]) -> None:
+    """A stop fault leaves no server for the runs after it: refuse before anything runs."""
+    for i, spec in enumerate(runs):
+        if spec.fault is not None and Fault.parse(spec.fault).kind == "stop":
+            later = [s.name for s in runs[i + 1 :] if get_strategy(s.strategy).needs_server]
+            if later:
+                raise ConfigError(
+                    f"{spec.name}: a stop fault leaves no server for the runs after it "
+                    f"({', '.join(later)}); make it the last run, or use restart"
+                )

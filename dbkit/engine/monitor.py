@@ -25,8 +25,8 @@ SELECT count(*) FILTER (WHERE application_name = $1), count(*) FROM pg_stat_acti
 WHERE {CLIENT_BACKENDS} AND pid <> pg_backend_pid()
 """
 DEFAULT_INTERVAL_S = 0.05
-CONNECT_TIMEOUT_S = 10.0
-CLOSE_TIMEOUT_S = 5.0
+MONITOR_CONNECT_S = 10.0
+MONITOR_CLOSE_S = 5.0
 POLL_S = 0.005
 
 
@@ -115,14 +115,14 @@ class Monitor:
         finally:
             if self._conn is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._conn.close(), CLOSE_TIMEOUT_S)
+                    await asyncio.wait_for(self._conn.close(), MONITOR_CLOSE_S)
                 self._conn = None
 
     async def _sample(self) -> None:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(
                 self.dsn,
-                timeout=CONNECT_TIMEOUT_S,
+                timeout=MONITOR_CONNECT_S,
                 server_settings={"application_name": MONITOR_APP_NAME},
             )
         row = await self._conn.fetchrow(COUNT_CLIENTS, self.app_name)

@@ -1,7 +1,9 @@
 """Running strategies on a server: the library's entry point behind `dbkit run` and `scenario`.
 
 Each run gets its own ``asyncio`` loop (one ``Runner`` per run), so pools, engines and
-connections never leak from one run into the next.
+connections never leak from one run into the next. A run in one process and a run split over
+processes (``--procs``, engine/procs.py) are measured alike: one tally, one monitor, one
+fault injector, one Run built from them.
 """
 
 from __future__ import annotations
@@ -17,14 +19,9 @@ from time import perf_counter
 from typing import Any
 
 from dbkit.engine import interrupts
-from dbkit.engine.faults import FaultTarget, Injector
-from dbkit.engine.guards import (
-    check_fits,
-    check_memory,
-    check_open_files,
-    check_storm,
-    peak_of,
-)
+from dbkit.engine.faults import FaultTarget, Injector, TallyProbe
+from dbkit.engine.guards import check_fits, check_runs, check_storm, peak_of
+from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
 from dbkit.model.errors import ConfigError
@@ -33,11 +30,10 @@ from dbkit.model.identity import new_tag
 from dbkit.model.results import Result, Run
 from dbkit.model.spec import SLEEP_MODES, RunSpec
 from dbkit.model.stats import LatencySummary
-from dbkit.model.tally import Tally, error_records
+from dbkit.model.tally import Tally
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.strategies import Target, get_strategy
 
-LOOPS = ("asyncio", "uvloop")
 PROGRESS_INTERVAL_S = 0.1
 
 # (run index, run name, tasks done, tasks in all): called on a timer, never per task.
@@ -50,23 +46,11 @@ def expand(specs: Iterable[RunSpec]) -> list[RunSpec]:
     """A sleep spec without a mode stands for two runs, unbatched then batched, as the post."""
     out: list[RunSpec] = []
     for spec in specs:
-        if spec.strategy == "sleep" and spec.mode is None:
+        if "mode" in get_strategy(spec.strategy).params and spec.mode is None:
             out += [spec.replace(mode=mode) for mode in SLEEP_MODES]
         else:
             out.append(spec)
     return out
-
-
-def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if loop == "asyncio":
-        return None
-    if loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise ConfigError("uvloop is not installed: pip install 'dbkit[uvloop]'") from None
-        return uvloop.new_event_loop
-    raise ConfigError(f"unknown event loop {loop!r}; choose one of {', '.join(LOOPS)}")
 
 
 def run_experiment(
@@ -88,16 +72,8 @@ def run_experiment(
     runs = expand(specs)
     if not runs:
         raise ConfigError("nothing to run")
-    factory = loop_factory(loop)
-    _check_stop_is_last(runs)
-    for spec in runs:
-        check_memory(spec)
-        parts = [spec]
-        if spec.procs > 1:
-            from dbkit.engine.procs import split
-
-            parts = split(spec, spec.procs)  # refused before a server starts, not after
-        check_open_files(spec.name, max(peak_of(part) for part in parts))
+    loop_factory(loop)  # a bad loop name is refused before anything starts
+    check_runs(runs)
     started_at = dt.datetime.now(dt.UTC)
     needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
     info: ServerInfo | None = None
@@ -115,17 +91,15 @@ def run_experiment(
             )
             for index, spec in enumerate(runs):
                 if spec.procs > 1:
-                    run = run_procs(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index)
+                    run = run_procs(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index, faults)
                 else:
-                    run = run_one(
-                        spec, srv.app_dsn, srv.admin_dsn, factory, progress, index, faults
-                    )
+                    run = run_one(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index, faults)
                 done.append(run)
                 if run.interrupted:
                     break
     else:
         for index, spec in enumerate(runs):
-            run = run_one(spec, None, None, factory, progress, index)
+            run = run_one(spec, None, None, loop, progress, index)
             done.append(run)
             if run.interrupted:
                 break
@@ -134,16 +108,12 @@ def run_experiment(
     return Result(metadata, tuple(done), interrupted=interrupted)
 
 
-def _check_stop_is_last(runs: Sequence[RunSpec]) -> None:
-    """A stop fault leaves no server for the runs after it: refuse before anything runs."""
-    for i, spec in enumerate(runs):
-        if spec.fault is not None and Fault.parse(spec.fault).kind == "stop":
-            later = [s.name for s in runs[i + 1 :] if get_strategy(s.strategy).needs_server]
-            if later:
-                raise ConfigError(
-                    f"{spec.name}: a stop fault leaves no server for the runs after it "
-                    f"({', '.join(later)}); make it the last run, or use restart"
-                )
+def _injector(spec: RunSpec, faults: FaultTarget | None, tag: str) -> Injector | None:
+    if spec.fault is None:
+        return None
+    if faults is None:
+        raise ConfigError("faults need a server")
+    return Injector(Fault.parse(spec.fault), faults, tag)
 
 
 def run_procs(
@@ -153,47 +123,49 @@ def run_procs(
     loop: str = "asyncio",
     progress: Progress | None = None,
     index: int = 0,
+    faults: FaultTarget | None = None,
 ) -> Run:
-    """One run split over ``spec.procs`` processes (see dbkit.engine.procs), merged into one Run.
+    """One run split over ``spec.procs`` processes (see engine/procs.py), merged into one Run.
 
-    Every process's connections carry the run's one tag (dbkit.model.identity)."""
+    Every process's connections carry the run's one tag (model.identity)."""
     from dbkit.engine.procs import run_split
 
     report = None if progress is None else functools.partial(progress, index, spec.name)
     started = perf_counter()
     tag = new_tag()
-    rec, monitor, interrupted = run_split(spec, spec.procs, app_dsn, admin_dsn, loop, tag, report)
+    injector = _injector(spec, faults, tag)
+    tally, monitor, interrupted, fault = run_split(
+        spec, app_dsn, admin_dsn, loop, tag, report, injector
+    )
     if report is not None:
-        report(rec.done, spec.tasks)
-    return _build_run(spec, rec, monitor, tag, setup_s=rec.t0 - started, interrupted=interrupted)
+        report(tally.done, spec.tasks)
+    return build_run(
+        spec, tally, monitor, tag, setup_s=tally.t0 - started, fault=fault, interrupted=interrupted
+    )
 
 
 def run_one(
     spec: RunSpec,
     app_dsn: str | None,
     admin_dsn: str | None,
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    loop: str = "asyncio",
     progress: Progress | None = None,
     index: int = 0,
     faults: FaultTarget | None = None,
 ) -> Run:
     """One run in a fresh event loop; returns its measured Run (partial if interrupted).
 
-    Every connection of its workload carries the run's own tag (dbkit.model.identity): a terminate
+    Every connection of its workload carries the run's own tag (model.identity): a terminate
     fault ends those, and the monitor counts them apart from the server's other clients."""
     report = None if progress is None else functools.partial(progress, index, spec.name)
     tag = new_tag()
-    injector = None
-    if spec.fault is not None:
-        if faults is None:
-            raise ConfigError("faults need a server")
-        injector = Injector(Fault.parse(spec.fault), faults, Tally(), tag)
+    injector = _injector(spec, faults, tag)
     # Objects that exist before the run (the kit, asyncpg, SQLAlchemy) are moved out of the
     # collector's sight: every full collection during a 100,000-task run would walk them all.
     gc.collect()
     gc.freeze()
     try:
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
             return runner.run(_measure(spec, Target(app_dsn, tag), admin_dsn, report, injector))
     finally:
         gc.unfreeze()
@@ -207,14 +179,14 @@ async def _measure(
     injector: Injector | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
-    rec = injector.rec if injector is not None else Tally()
+    rec = Tally()
     monitor = Monitor(admin_dsn, target.app_name) if strategy.needs_server and admin_dsn else None
     if monitor is not None:
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
     if progress is not None:
         helpers.append(asyncio.create_task(_tick(spec, rec, progress)))
-    injecting = None if injector is None else asyncio.create_task(injector.run())
+    injecting = None if injector is None else asyncio.create_task(injector.run(TallyProbe(rec)))
     setup_started = perf_counter()
     interrupted = False
     try:
@@ -239,8 +211,8 @@ async def _measure(
         await asyncio.gather(*helpers, *filter(None, [injecting]), return_exceptions=True)
     if progress is not None:
         progress(rec.done, spec.tasks)
-    fault = injector.record() if injector is not None else None
-    return _build_run(
+    fault = injector.record(rec) if injector is not None else None
+    return build_run(
         spec,
         rec,
         monitor,
@@ -257,24 +229,28 @@ async def _tick(spec: RunSpec, rec: Tally, progress: Callable[[int, int], None])
         await asyncio.sleep(PROGRESS_INTERVAL_S)
 
 
-def _params(spec: RunSpec) -> dict[str, Any]:
+def params_of(spec: RunSpec) -> dict[str, Any]:
+    """What a run records of its spec: the fields its strategy uses, as it resolved them."""
+    strategy = get_strategy(spec.strategy)
     values = asdict(spec)
-    params = {key: values[key] for key in get_strategy(spec.strategy).params}
+    params = {key: values[key] for key in strategy.params}
     params["tasks"] = spec.tasks
-    if spec.strategy == "batched" or spec.mode == "batched":
-        params["batch_size"] = spec.effective_batch_size
-    if spec.strategy == "pool" and spec.min_size is None:
-        params["min_size"] = spec.pool_size
-    if spec.strategy == "sqlalchemy":
-        from dbkit.strategies.sqlalchemy_pool import DEFAULT_POOL_TIMEOUT_S
-
-        if spec.acquire_timeout is None and spec.pool_size > 0:
-            params["acquire_timeout"] = DEFAULT_POOL_TIMEOUT_S
-        params["poolclass"] = "NullPool" if spec.pool_size == 0 else "AsyncAdaptedQueuePool"
+    params.update(strategy.recorded(spec))
     return params
 
 
-def _build_run(
+def connection_samples(
+    monitor: Monitor | None, t0: float
+) -> tuple[tuple[tuple[float, int], ...], tuple[tuple[float, int], ...]]:
+    """The monitor's samples from ``t0``: (the run's own connections, every client's)."""
+    if monitor is None:
+        return (), ()
+    own = tuple((round(t - t0, 4), n) for t, n, _ in monitor.samples)
+    server = tuple((round(t - t0, 4), n) for t, _, n in monitor.samples)
+    return own, server
+
+
+def build_run(
     spec: RunSpec,
     rec: Tally,
     monitor: Monitor | None,
@@ -282,18 +258,15 @@ def _build_run(
     setup_s: float,
     fault: FaultRecord | None = None,
     interrupted: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> Run:
+    """A Run from what was measured: the tally, and the monitor's samples."""
     assert rec.t_end is not None
-    errors = error_records(rec.errors)
-    own: tuple[tuple[float, int], ...] = ()
-    server: tuple[tuple[float, int], ...] = ()
-    if monitor is not None:
-        own = tuple((round(t - rec.t0, 4), n) for t, n, _ in monitor.samples)
-        server = tuple((round(t - rec.t0, 4), n) for t, _, n in monitor.samples)
+    own, server = connection_samples(monitor, rec.t0)
     return Run(
         strategy=spec.strategy,
         name=spec.name,
-        params=_params(spec),
+        params=params_of(spec) if params is None else params,
         tasks=spec.tasks,
         ok=rec.ok,
         failed=rec.failed,
@@ -304,7 +277,7 @@ def _build_run(
         latency_s=LatencySummary.of(rec.latencies),
         wait_s=LatencySummary.of(rec.waits),
         service_s=LatencySummary.of(rec.services()),
-        errors=errors,
+        errors=rec.error_records(),
         peak_server_connections=None if monitor is None else monitor.server_peak,
         server_connections=server,
         peak_connections=None if monitor is None else monitor.peak,

@@ -34,42 +34,14 @@ from typing import Any
 
 from dbkit.model.dsn import mask_data
 from dbkit.model.errors import ConfigError
+from dbkit.model.fleet import FleetSection
+from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
 
 FORMAT = "dbkit.result/1"
 # Values the kit spells itself and the reader checks: a password spelled alike ("pool") must
 # not make the file unreadable, so masking leaves them as they are.
 VOCABULARY = frozenset({"format", "strategy"})
-
-
-@dataclass(frozen=True)
-class ErrorRecord:
-    """Failures of one (exception type, SQLSTATE): ``count`` failed attempts (as the server
-    counts them: a retried attempt, and each connection a pool could not open, count too),
-    ``tasks`` of them the last of their task (None in files from before: equal to count),
-    when, and an example."""
-
-    type: str
-    sqlstate: str | None
-    count: int
-    first_s: float
-    last_s: float
-    example: str
-    tasks: int | None = None
-
-    @property
-    def tasks_ended(self) -> int:
-        """The tasks that failed with this error."""
-        return self.count if self.tasks is None else self.tasks
-
-    @property
-    def label(self) -> str:
-        return error_label(self.type, self.sqlstate)
-
-
-def error_label(type_name: str, sqlstate: str | None) -> str:
-    """How an error class is named in tables: its SQLSTATE, or its exception's class name."""
-    return sqlstate or type_name.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -198,7 +170,7 @@ class Result:
     metadata: Mapping[str, Any]
     runs: tuple[Run, ...]
     interrupted: bool = False
-    fleet: Mapping[str, Any] | None = None
+    fleet: FleetSection | None = None
     sweep: Mapping[str, Any] | None = None
     format: str = field(default=FORMAT)
 
@@ -210,7 +182,7 @@ class Result:
             "runs": [run.to_dict() for run in self.runs],
         }
         if self.fleet is not None:
-            out["fleet"] = dict(self.fleet)
+            out["fleet"] = self.fleet.to_dict()
         if self.sweep is not None:
             out["sweep"] = dict(self.sweep)
         return out
@@ -232,6 +204,6 @@ class Result:
             metadata=dict(data["metadata"]),
             runs=tuple(Run.from_dict(r) for r in data["runs"]),
             interrupted=bool(data.get("interrupted", False)),
-            fleet=data.get("fleet"),
+            fleet=None if data.get("fleet") is None else FleetSection.from_dict(data["fleet"]),
             sweep=data.get("sweep"),
         )

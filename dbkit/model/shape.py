@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dbkit.model.spec import STRATEGY_NAMES
+from dbkit.model.spec import strategy_names
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class _Kind:
     name: str
     types: type | tuple[type, ...]
     minimum: int | None = None
-    choices: tuple[str, ...] = ()
+    choices: Callable[[], tuple[str, ...]] | None = None  # read when checking
 
     def expected(self, value: Any) -> str | None:
         """None if ``value`` fits, else what was expected, as the message says it."""
@@ -45,8 +45,8 @@ class _Kind:
             return "a finite number"
         if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
             return f"{self.name} >= {self.minimum}"
-        if self.choices and value not in self.choices:
-            return f"one of {', '.join(self.choices)}"
+        if self.choices is not None and value not in self.choices():
+            return f"one of {', '.join(self.choices())}"
         return None
 
 
@@ -59,7 +59,7 @@ KINDS: dict[str, _Kind] = {
     "number": _Kind("a number", (int, float)),  # a time since the run began: may be < 0
     "amount": _Kind("a number", (int, float), minimum=0),  # a duration, a rate, a share
     "str": _Kind("a string", str),
-    "strategy": _Kind("a string", str, choices=STRATEGY_NAMES),
+    "strategy": _Kind("a string", str, choices=strategy_names),
     "bool": _Kind("true or false", bool),
     "object": _Kind("an object", dict),
 }

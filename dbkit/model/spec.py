@@ -4,18 +4,49 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.workload import Workload
 
-STRATEGY_NAMES = ("sleep", "unbatched", "batched", "semaphore", "pool", "sqlalchemy")
 SLEEP_MODES = ("unbatched", "batched")
 MAX_TASKS = 10_000_000
 MAX_RETRIES = 100  # with a 1 s backoff cap, a task gives up within two minutes at most
 FLOAT_FIELDS = ("hold", "acquire_timeout", "connect_timeout", "statement_timeout")
 DEFAULT_BATCHES = 5  # the background post's batching: five sequential gathers
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the model needs of a strategy, which declares it in its own module (and registers
+    it here from dbkit.strategies): how it labels a run and the rules its specs obey."""
+
+    name: str
+    needs_server: bool
+    params: tuple[str, ...]  # the RunSpec fields it uses, besides those every strategy takes
+    label: Callable[[RunSpec], str]
+    check: Callable[[RunSpec], None]
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> None:
+    _KINDS[kind.name] = kind
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The strategies there are, in the order they were declared."""
+    return tuple(_KINDS)
+
+
+def _kind(name: str) -> Kind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(_KINDS)}") from None
 
 
 @dataclass(frozen=True)
@@ -43,10 +74,7 @@ class RunSpec:
     procs: int = 1
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGY_NAMES:
-            raise ConfigError(
-                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}"
-            )
+        kind = _kind(self.strategy)
         for name in FLOAT_FIELDS:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -58,7 +86,7 @@ class RunSpec:
         if self.batch_size is not None:
             _at_least("batch_size", self.batch_size, 1)
         _at_least("limit", self.limit, 1)
-        _at_least("pool_size", self.pool_size, 0 if self.strategy == "sqlalchemy" else 1)
+        _at_least("pool_size", self.pool_size, 0)
         if self.min_size is not None and not 0 <= self.min_size <= self.pool_size:
             raise ConfigError(
                 f"min_size must be within 0..pool_size ({self.pool_size}) (got {self.min_size})"
@@ -71,19 +99,20 @@ class RunSpec:
         _at_least("retries", self.retries, 0)
         if self.retries > MAX_RETRIES:
             raise ConfigError(f"retries must be at most {MAX_RETRIES} (got {self.retries})")
-        if self.strategy == "sqlalchemy" and self.pool_size == 0 and self.max_overflow:
-            raise ConfigError("pool_size 0 is NullPool, which has no overflow: drop max_overflow")
         _at_least("procs", self.procs, 1)
         if self.fault is not None:
             from dbkit.model.faults import Fault
 
-            if self.strategy == "sleep":
-                raise ConfigError("faults need a database; sleep has none")
+            if not kind.needs_server:
+                raise ConfigError(f"faults need a database; {self.strategy} has none")
             Fault.parse(self.fault)
         if self.statement_timeout is not None and self.statement_timeout <= 0:
             raise ConfigError(f"statement_timeout must be above 0 (got {self.statement_timeout})")
-        if self.mode is not None and (self.strategy != "sleep" or self.mode not in SLEEP_MODES):
-            raise ConfigError(f"mode {self.mode!r} applies to sleep only: unbatched or batched")
+        if self.mode is not None and self.mode not in SLEEP_MODES:
+            raise ConfigError(f"mode must be {' or '.join(SLEEP_MODES)} (got {self.mode!r})")
+        defaults = _defaults()
+        check_uses(self.strategy, [k for k, v in defaults.items() if getattr(self, k) != v])
+        kind.check(self)
 
     @functools.cached_property
     def workload(self) -> Workload:
@@ -99,21 +128,7 @@ class RunSpec:
     @property
     def name(self) -> str:
         """A short label for tables: the given label, or the strategy and its main knob."""
-        if self.label:
-            return self.label
-        if self.strategy == "sleep":
-            return f"sleep-{self.mode}" if self.mode else "sleep"
-        if self.strategy == "pool":
-            return f"pool-{self.pool_size}"
-        if self.strategy == "sqlalchemy":
-            if self.pool_size == 0:
-                return "sqlalchemy-nullpool"
-            return f"sqlalchemy-{self.pool_size}+{self.max_overflow}"
-        if self.strategy == "semaphore":
-            return f"semaphore-{self.limit}"
-        if self.strategy == "batched":
-            return f"batched-{self.effective_batch_size}"
-        return self.strategy
+        return self.label or _kind(self.strategy).label(self)
 
     @functools.cached_property  # read per connect on the hot path: built once (asyncpg copies it)
     def server_settings(self) -> dict[str, str]:
@@ -129,6 +144,44 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> RunSpec:
         return RunSpec(**{**asdict(self), **changes})
+
+
+# What says where the server is: meaningless for a strategy without one.
+SERVER_OPTIONS = ("server", "dsn", "dsn_file", "max_connections", "allow_storm")
+
+
+def optional_fields() -> tuple[str, ...]:
+    """RunSpec fields that only some strategies use; every strategy takes the others."""
+    kinds = _KINDS.values()
+    return tuple(
+        f.name
+        for f in fields(RunSpec)
+        if any(f.name in k.params for k in kinds) and not all(f.name in k.params for k in kinds)
+    )
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return {f.name: f.default for f in fields(RunSpec) if f.name != "strategy"}
+
+
+def check_uses(strategy: str, given: Iterable[str], spell: Callable[[str], str] = str) -> None:
+    """Refuse what ``strategy`` would ignore: a field it does not use, or a server option for a
+    strategy without a server. Said, never dropped silently, whoever builds the run (options,
+    scenario files, library callers: a RunSpec checks its own fields that differ from their
+    defaults); ``spell`` names a field as the caller's user wrote it.
+    """
+    chosen = _kind(strategy)
+    given = list(given)
+    if not chosen.needs_server:
+        extra = [spell(key) for key in given if key in SERVER_OPTIONS]
+        if extra:
+            raise ConfigError(f"{strategy} has no server: it does not use {', '.join(extra)}")
+    optional = optional_fields()
+    unused = [spell(key) for key in given if key in optional and key not in chosen.params]
+    if unused:
+        takes = ", ".join(spell(f) for f in optional if f in chosen.params)
+        raise ConfigError(f"{strategy} does not use {', '.join(unused)}; it takes {takes}")
 
 
 def spec_keys() -> tuple[str, ...]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from dbkit.model.fleet import FleetSection, ServiceFigures
 from dbkit.model.results import Result
 from dbkit.present.report import peak_cell
 
@@ -27,31 +27,31 @@ def format_fleet(result: Result) -> list[str]:
     header = ("service", "workers", "planned", "ok", "failed", "qps", "p99 ms", "wait p99 ms",
               "timeouts", "errors")  # fmt: skip
 
-    def figures(d: Mapping[str, Any]) -> tuple[str, ...]:  # a service's, or the fleet's totals
+    def figures(d: ServiceFigures | FleetSection) -> tuple[str, ...]:  # a service's, or all
         return (
-            str(d["ok"]), str(d["failed"]), f"{d['throughput_qps']:.0f}", _ms(d["p99_s"]),
-            _ms(d["acquire_wait_p99_s"]),
+            str(d.ok), str(d.failed), f"{d.throughput_qps:.0f}", _ms(d.p99_s),
+            _ms(d.acquire_wait_p99_s),
         )  # fmt: skip
 
-    services = fleet["services"]
+    services = fleet.services
     rows = [
         (
-            s["name"],
-            str(s["processes"]),
-            str(s["planned_peak"]),
+            s.name,
+            str(s.processes),
+            str(s.planned_peak),
             *figures(s),
-            str(s["pool_timeouts"]),
-            ", ".join(f"{k} x{v}" for k, v in s["errors_by_sqlstate"].items()) or "-",
+            str(s.pool_timeouts),
+            ", ".join(f"{k} x{v}" for k, v in s.errors_by_sqlstate.items()) or "-",
         )
         for s in services
     ]
     rows.append(
         (
             "total",
-            str(sum(s["processes"] for s in services)),
-            str(fleet["total_peak_planned"]),
+            str(sum(s.processes for s in services)),
+            str(fleet.total_peak_planned),
             *figures(fleet),
-            str(sum(s["pool_timeouts"] for s in services)),
+            str(sum(s.pool_timeouts for s in services)),
             "",
         )
     )
@@ -65,30 +65,30 @@ def format_fleet(result: Result) -> list[str]:
         return "  ".join(cells).rstrip()
 
     lines = [line(header), *(line(r) for r in rows), ""]
-    planned = "fits" if fleet["fits_plan"] else "OVER"
-    measured = peak_cell(fleet.get("peak_connections"), fleet["peak_server_connections"])
+    planned = "fits" if fleet.fits_plan else "OVER"
+    measured = peak_cell(fleet.peak_connections, fleet.peak_server_connections)
     lines.append(
-        f"budget {fleet['budget']} of max_connections {fleet['max_connections']}: "
-        f"planned peak {fleet['total_peak_planned']} ({planned}), measured peak {measured}"
+        f"budget {fleet.budget} of max_connections {fleet.max_connections}: "
+        f"planned peak {fleet.total_peak_planned} ({planned}), measured peak {measured}"
     )
-    fault = fleet.get("fault")
+    fault = fleet.fault
     asked = result.runs[0].params.get("fault") if result.runs else None
     if fault:
-        recovery = fault["recovery_s"]
+        recovery = fault.recovery_s
         lines.append(
-            f"fault: {fault['kind']} at {fault['at_s']:.2f} s (took {fault['action_s']:.2f} s), "
+            f"fault: {fault.kind} at {fault.at_s:.2f} s (took {fault.action_s:.2f} s), "
             + (f"first success {recovery:.2f} s after it" if recovery is not None
                else "no success after it")
         )  # fmt: skip
     elif asked and not result.interrupted:
         lines.append(f"fault: {asked} never fired: the fleet ended first")
-    first = fleet["first_failure"]
+    first = fleet.first_failure
     if first is None:
         lines.append("clean: no task failed")
     else:
-        what = first["sqlstate"] or first.get("type", "error")
+        what = first.sqlstate or first.type or "error"
         lines.append(
-            f"FAILED: first failure in service {first['service']} at {first['at_s']:.2f} s: {what}"
+            f"FAILED: first failure in service {first.service} at {first.at_s:.2f} s: {what}"
         )
     if result.interrupted and result.runs:
         lines.insert(-1, f"INTERRUPTED after {result.runs[0].wall_s:.2f} s: figures so far")

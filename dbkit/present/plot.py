@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from dbkit.model.errors import ConfigError
-from dbkit.model.results import Result, Run, error_label
+from dbkit.model.records import error_label
+from dbkit.model.results import Result, Run
 from dbkit.present.report import POST_SLEEP_S, format_server
 from dbkit.store.files import write_new
 
@@ -399,7 +400,7 @@ def _fleet_timeline(result: Result) -> list[tuple[float, int]]:
 
 def plot_fleet(ax: Axes, result: Result) -> str:
     """A fleet's connections over time (or its services' peaks) against its budget."""
-    fleet: Mapping[str, Any] = result.fleet or {}
+    fleet: Mapping[str, Any] = result.fleet.to_dict() if result.fleet else {}
     budget = fleet.get("budget")
     top = fleet.get("max_connections", result.metadata.get("max_connections"))
     planned = fleet.get("total_peak_planned", fleet.get("total_peak"))

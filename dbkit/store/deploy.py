@@ -29,7 +29,7 @@ from dbkit.store.tomlfile import no_unknown, read_toml, table
 if TYPE_CHECKING:
     from dbkit.model.server_info import ServerInfo
 
-TOP_KEYS = {"database", "services"}
+DEPLOY_KEYS = {"database", "services"}
 DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom"}
 REQUIRED_KEYS = {"replicas", "workers", "pool_size"}
 INT_KEYS = REQUIRED_KEYS | {"max_overflow", "min_size"}
@@ -119,7 +119,7 @@ def load_deploy(path: str | Path) -> Deploy:
     """
     path = Path(path)
     data = read_toml(path)
-    no_unknown(data, TOP_KEYS, path, "")
+    no_unknown(data, DEPLOY_KEYS, path, "")
     database = table(data.get("database", {}), path, "database")
     no_unknown(database, DATABASE_KEYS, path, "database.")
     for key, value in database.items():

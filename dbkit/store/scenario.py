@@ -23,13 +23,15 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from dbkit.engine.guards import check_runs
+from dbkit.engine.run import expand
 from dbkit.model.errors import ConfigError
-from dbkit.model.spec import RunSpec
+from dbkit.model.spec import MAX_TASKS, RunSpec, check_uses, optional_fields
 from dbkit.store.tomlfile import kind, no_unknown, read_toml, table
-from dbkit.strategies import OPTIONAL_FIELDS, STRATEGIES, check_uses
+from dbkit.strategies import STRATEGIES
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
-TOP_KEYS = {"description", "server", "defaults", "runs"}
+SCENARIO_KEYS = {"description", "server", "defaults", "runs"}
 SERVER_KEYS = {"max_connections"}
 
 
@@ -93,7 +95,7 @@ def parse_scenario(
     data: dict[str, Any], path: Path, max_connections_override: int | None = None
 ) -> Scenario:
     """Validate a scenario document; every error names the file and the key."""
-    no_unknown(data, TOP_KEYS, path, "")
+    no_unknown(data, SCENARIO_KEYS, path, "")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{path}: description: must be a string (got {description!r})")
@@ -131,7 +133,7 @@ def parse_scenario(
         # A default applies to the runs whose strategy uses it; a run's own key must be used.
         known = own["strategy"] in STRATEGIES  # an unknown one is refused, naming the file, below
         params = STRATEGIES[own["strategy"]].params if known else ()
-        applied = {k: v for k, v in defaults.items() if k not in OPTIONAL_FIELDS or k in params}
+        applied = {k: v for k, v in defaults.items() if k not in optional_fields() or k in params}
         used |= set(applied)
         spec = build_spec({**applied, **own}, path, where, given=own)
         _fits_server(spec, max_connections, limit_name, path, where)
@@ -139,6 +141,10 @@ def parse_scenario(
     unused = [key for key in defaults if key not in used]
     if unused:
         raise ConfigError(f"{path}: defaults.{unused[0]}: no run's strategy uses it")
+    try:
+        check_runs(expand(runs))  # the guards every entry point passes, before any server
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return Scenario(path.stem, path, description, max_connections, tuple(runs))
 
 
@@ -146,15 +152,14 @@ def _fits_server(
     spec: RunSpec, max_connections: int, limit_name: str, path: Path, where: str
 ) -> None:
     """A pool (or semaphore) that could not fit even an empty server is a mistake in the file."""
-    if spec.strategy in ("pool", "sqlalchemy") and spec.pool_size + spec.max_overflow > 0:
-        key, size = "pool_size", spec.pool_size + spec.max_overflow
-        if spec.max_overflow:
-            key = "pool_size + max_overflow"
-    elif spec.strategy == "semaphore":
-        key, size = "limit", spec.limit
-    else:
+    strategy = STRATEGIES[spec.strategy]
+    if not strategy.bounded(spec):
         return
-    if size > max_connections:
+    size = strategy.peak_connections(spec.replace(tasks=MAX_TASKS))
+    if size is not None and size > max_connections:
+        key = strategy.sweeps  # its main knob
+        if spec.max_overflow and "max_overflow" in strategy.params:
+            key += " + max_overflow"
         raise ConfigError(
             f"{path}: {where}.{key} = {size}: larger than {limit_name} {max_connections}"
         )
@@ -171,7 +176,7 @@ def build_spec(
     """A RunSpec from plain values, type-checked; errors name ``path`` and ``where.key``.
 
     ``given`` (default: every key of ``entry``) is what the user set; a field among them that
-    the strategy ignores is refused (strategies.check_uses), ``spell`` naming it.
+    the strategy ignores is refused (model.spec.check_uses), ``spell`` naming it.
     """
     check_values(entry, path, where)
     try:

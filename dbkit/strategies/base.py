@@ -1,4 +1,11 @@
-"""What a strategy is, and what every task shares: statements, retries, outcome recording."""
+"""What a strategy is, and what every task shares: statements, retries, outcome recording.
+
+A strategy declares everything about itself in its own module (its STRATEGY): what it runs
+(``execute``, a burst of ``tasks``), and, for a pool, ``serve`` (one worker of a fleet: its pool
+under ``concurrency`` request handlers until a deadline); the fields it uses, how it labels a
+run, the rules its specs obey, whether its peak is a bound, which knobs ``--procs`` shares out
+and which one a sweep varies. No other module lists strategy names.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,13 @@ import asyncpg
 
 from dbkit.model.identity import tagged
 from dbkit.model.spec import RunSpec
-from dbkit.model.tally import Tally
+from dbkit.model.tally import Tally, type_name
 
 RETRY_BASE_S = 0.05
 RETRY_CAP_S = 1.0
 CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
+POOL_RETRY_S = 0.5  # a fleet worker's pool that could not open is tried again after this long
+FAILURE_BACKOFF_S = 0.1  # a request handler waits this long after a failure, as a client would
 
 
 @dataclass(frozen=True)
@@ -33,12 +42,37 @@ class Target:
         return tagged(spec.server_settings, self.app_name)
 
 
+class Deadline:
+    """When a fleet worker's request handlers stop: the planned end, or now once ``stopped()``
+    (the parent's Ctrl-C) says so."""
+
+    __slots__ = ("at", "stopped")
+
+    def __init__(self, at: float, stopped: Callable[[], bool]) -> None:
+        self.at = at
+        self.stopped = stopped
+
+    def left(self) -> float:
+        return 0.0 if self.stopped() else self.at - perf_counter()
+
+
 Execute = Callable[[RunSpec, Target, Tally], Awaitable[None]]
+# One fleet worker: its pool, ``concurrency`` request handlers, until the deadline.
+Serve = Callable[[RunSpec, Target, Tally, Deadline, int], Awaitable[None]]
+
+
+def _no_rules(spec: RunSpec) -> None:
+    return None
+
+
+def _no_imports() -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A concurrency strategy: how it runs, what it can cost the server, its ideal time."""
+    """A concurrency strategy: how it runs, what it can cost the server, its ideal time, and
+    what the rest of the kit needs to know of it."""
 
     name: str
     summary: str
@@ -47,6 +81,16 @@ class Strategy:
     execute: Execute
     ideal: Callable[[RunSpec], float | None]
     peak_connections: Callable[[RunSpec], int | None]
+    label: Callable[[RunSpec], str]  # the run's short name for tables: pool-10, semaphore-50
+    check: Callable[[RunSpec], None] = _no_rules  # rules of its own, beyond RunSpec's
+    bounded: Callable[[RunSpec], bool] = lambda spec: False  # its peak is a promise it keeps
+    splits: tuple[str, ...] | None = None  # knobs --procs shares out; None: not splittable
+    sweeps: str = "tasks"  # the knob a sweep varies by default
+    driver: str | None = None  # the driver name a deploy file gives a service of this pool
+    serve: Serve | None = None  # one fleet worker (pools only)
+    recorded: Callable[[RunSpec], dict[str, Any]] = lambda spec: {}  # params it resolved
+    task_bytes: int = 6_000  # resident cost of one pending task, measured on CPython 3.11
+    prepare: Callable[[], None] = _no_imports  # imports a load process makes before "ready"
 
 
 WORKLOAD_PARAMS = (
@@ -112,16 +156,27 @@ async def statements(
             rec.queries_after_fault += 1
 
 
-async def measured(rec: Tally, retries: int, attempt: Callable[[Attempt], Awaitable[None]]) -> None:
-    """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never raise.
+def _gave_up_waiting(exc: BaseException) -> bool:
+    # asyncpg's acquire(timeout=) raises the builtin TimeoutError; SQLAlchemy its own.
+    return isinstance(exc, TimeoutError) or type_name(type(exc)) == "sqlalchemy.exc.TimeoutError"
 
-    The one definition of latency (see dbkit.model.tally): from the task's arrival, the start of
-    the measured window (every strategy hands the workload over as one burst), to its
+
+async def measured(
+    rec: Tally,
+    retries: int,
+    attempt: Callable[[Attempt], Awaitable[None]],
+    arrived: float | None = None,
+) -> bool:
+    """Run ``attempt`` up to 1 + ``retries`` times with backoff; record the outcome, never
+    raise; True when it succeeded.
+
+    The one definition of latency (see dbkit.model.tally): from the task's arrival (``arrived``;
+    by default the start of the measured window, where a burst hands its tasks over) to its
     completion; its wait runs until the successful attempt has its connection (``attempt``
     sets ``acquired`` when it does), so queueing, connecting, retries and their backoff are
     wait, and the rest is service.
     """
-    arrived = rec.t0
+    arrived = rec.t0 if arrived is None else arrived
     tried = 0
     while True:
         done = Attempt(arrived)
@@ -134,10 +189,23 @@ async def measured(rec: Tally, retries: int, attempt: Callable[[Attempt], Awaita
                 rec.refused(exc)  # the server counted this attempt too
                 await asyncio.sleep(min(RETRY_CAP_S, RETRY_BASE_S * 2 ** (tried - 1)))
                 continue
+            if done.acquired == arrived and _gave_up_waiting(exc):
+                rec.pool_timeouts += 1
             rec.failure(exc, done.queries)
-            return
+            return False
         rec.success(arrived, done.acquired, done.queries)
-        return
+        return True
+
+
+async def handle_requests(
+    rec: Tally, deadline: Deadline, attempt: Callable[[Attempt], Awaitable[None]]
+) -> None:
+    """One request handler of a fleet worker: a request arrives, is served (``attempt``) and
+    recorded, and the next arrives, until the deadline; after a failure it backs off a little,
+    as a client retrying would."""
+    while deadline.left() > 0:
+        if not await measured(rec, 0, attempt, perf_counter()):
+            await asyncio.sleep(max(0.0, min(FAILURE_BACKOFF_S, deadline.left())))
 
 
 async def open_pool(

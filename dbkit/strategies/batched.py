@@ -28,4 +28,8 @@ STRATEGY = Strategy(
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, spec.effective_batch_size),
     peak_connections=lambda spec: min(spec.tasks, spec.effective_batch_size),
+    label=lambda spec: f"batched-{spec.effective_batch_size}",
+    splits=("batch_size",),
+    sweeps="batch_size",
+    recorded=lambda spec: {"batch_size": spec.effective_batch_size},
 )

@@ -31,4 +31,8 @@ STRATEGY = Strategy(
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, min(spec.limit, spec.tasks)),
     peak_connections=lambda spec: min(spec.limit, spec.tasks),
+    label=lambda spec: f"semaphore-{spec.limit}",
+    bounded=lambda spec: True,
+    splits=("limit",),
+    sweeps="limit",
 )

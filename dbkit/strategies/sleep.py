@@ -52,4 +52,9 @@ STRATEGY = Strategy(
     execute=execute,
     ideal=ideal,
     peak_connections=lambda spec: 0,
+    task_bytes=2_000,  # 1,000,000 sleep tasks peaked at 1.8 GB RSS
+    label=lambda spec: f"sleep-{spec.mode}" if spec.mode else "sleep",
+    recorded=lambda spec: (
+        {"batch_size": spec.effective_batch_size} if spec.mode == "batched" else {}
+    ),
 )

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
+    CLOSE_TIMEOUT_S,
     WORKLOAD_PARAMS,
     Attempt,
+    Deadline,
     Strategy,
     Target,
+    handle_requests,
     measured,
     statements,
     waves_ideal,
@@ -72,11 +76,32 @@ async def _prewarm(engine: AsyncEngine, count: int) -> None:
         await conn.close()
 
 
-async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
+def _attempt(
+    engine: AsyncEngine, spec: RunSpec, rec: Tally
+) -> Callable[[Attempt], Awaitable[None]]:
+    statement, queries = spec.workload.statement, spec.queries
+    commits = spec.sql is not None and spec.commit
+
+    async def attempt(done: Attempt) -> None:
+        # The connection's implicit transaction is rolled back on close unless committed.
+        async with engine.connect() as conn:
+            done.acquired = perf_counter()
+            await statements(conn.exec_driver_sql, statement, queries, done, rec)
+            if commits:
+                await conn.commit()
+
+    return attempt
+
+
+def _engine(spec: RunSpec, target: Target) -> AsyncEngine:
     assert target.app_dsn is not None
-    engine = create_engine(
+    return create_engine(
         target.app_dsn, target.settings(spec), spec.connect_timeout, **engine_options(spec)
     )
+
+
+async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
+    engine = _engine(spec, target)
     try:
         try:
             await _prewarm(engine, spec.pool_size)
@@ -86,17 +111,7 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
             rec.failure(exc, count=spec.tasks, attempts=1)
             rec.end()
             return
-        statement, queries, retries = spec.workload.statement, spec.queries, spec.retries
-        commits = spec.sql is not None and spec.commit
-
-        async def attempt(done: Attempt) -> None:
-            # The connection's implicit transaction is rolled back on close unless committed.
-            async with engine.connect() as conn:
-                done.acquired = perf_counter()
-                await statements(conn.exec_driver_sql, statement, queries, done, rec)
-                if commits:
-                    await conn.commit()
-
+        attempt, retries = _attempt(engine, spec, rec), spec.retries
         rec.begin()
         # gather: all tasks wait on the engine's pool at once, as request handlers do.
         await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
@@ -106,8 +121,51 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
         await engine.dispose()
 
 
+async def serve(
+    spec: RunSpec, target: Target, rec: Tally, deadline: Deadline, concurrency: int
+) -> None:
+    """One fleet worker: an engine whose pool opens connections on first use, as in a real
+    service (no prewarm), under ``concurrency`` request handlers until the deadline."""
+    engine = _engine(spec, target)
+    rec.pools_opened += 1
+    attempt = _attempt(engine, spec, rec)
+    try:
+        # gather: the worker's request handlers all compete for its engine's pool at once.
+        await asyncio.gather(*(handle_requests(rec, deadline, attempt) for _ in range(concurrency)))
+    finally:
+        # An engine must be disposed before its event loop ends.
+        await asyncio.wait_for(engine.dispose(), CLOSE_TIMEOUT_S)
+
+
 def _width(spec: RunSpec) -> int:
     return spec.tasks if spec.pool_size == 0 else spec.pool_size + spec.max_overflow
+
+
+def _label(spec: RunSpec) -> str:
+    if spec.pool_size == 0:
+        return "sqlalchemy-nullpool"
+    return f"sqlalchemy-{spec.pool_size}+{spec.max_overflow}"
+
+
+def _check(spec: RunSpec) -> None:
+    if spec.pool_size == 0 and spec.max_overflow:
+        raise ConfigError("pool_size 0 is NullPool, which has no overflow: drop max_overflow")
+
+
+def _recorded(spec: RunSpec) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "poolclass": "NullPool" if spec.pool_size == 0 else "AsyncAdaptedQueuePool"
+    }
+    if spec.acquire_timeout is None and spec.pool_size > 0:
+        params["acquire_timeout"] = DEFAULT_POOL_TIMEOUT_S
+    return params
+
+
+def _prepare() -> None:
+    # Before "ready", not after the start: importing SQLAlchemy and its asyncpg dialect takes
+    # up to 2 s on a loaded machine, which would eat a short fleet's whole measured window.
+    import sqlalchemy.dialects.postgresql.asyncpg
+    import sqlalchemy.ext.asyncio  # noqa: F401
 
 
 STRATEGY = Strategy(
@@ -118,4 +176,13 @@ STRATEGY = Strategy(
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, _width(spec)),
     peak_connections=lambda spec: min(spec.tasks, _width(spec)),
+    label=_label,
+    check=_check,
+    bounded=lambda spec: spec.pool_size > 0,  # NullPool opens one connection per task
+    splits=("pool_size", "max_overflow"),
+    sweeps="pool_size",
+    driver="sqlalchemy",
+    serve=serve,
+    recorded=_recorded,
+    prepare=_prepare,
 )

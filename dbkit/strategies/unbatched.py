@@ -25,4 +25,6 @@ STRATEGY = Strategy(
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, spec.tasks),
     peak_connections=lambda spec: spec.tasks,
+    label=lambda spec: "unbatched",
+    splits=(),
 )

@@ -16,7 +16,8 @@ import asyncpg
 import pytest
 
 from dbkit.engine.fleet import run_fleet
-from dbkit.engine.run import _check_stop_is_last, run_experiment
+from dbkit.engine.guards import check_stop_is_last
+from dbkit.engine.run import run_experiment
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
 from dbkit.model.plan import Service
@@ -170,14 +171,18 @@ def test_a_fleet_terminate_fault_ends_only_the_fleets_backends(pg: EmbeddedServe
     assert alive == OUTSIDE
     fleet = result.fleet
     assert fleet is not None
-    fault = fleet["fault"]
-    assert 1 <= fault["terminated"] <= 10  # 2 x 4 + 2 at most: none of the outside sessions
-    assert fault["recovery_s"] is not None
-    assert 1 <= fleet["peak_connections"] <= 10
-    assert fleet["peak_server_connections"] >= fleet["peak_connections"] + OUTSIDE
-    assert fleet["application_name"].startswith("dbkit-")
-    assert {run.application_name for run in result.runs} == {fleet["application_name"]}
-    assert sum(run.failed for run in result.runs) > 0  # the terminated connections' tasks
+    fault = fleet.fault
+    assert fault is not None
+    assert 1 <= fault.terminated <= 10  # 2 x 4 + 2 at most: none of the outside sessions
+    assert fault.recovery_s is not None
+    assert 1 <= fleet.peak_connections <= 10
+    assert fleet.peak_server_connections >= fleet.peak_connections + OUTSIDE
+    assert fleet.application_name is not None and fleet.application_name.startswith("dbkit-")
+    assert {run.application_name for run in result.runs} == {fleet.application_name}
+    failed = sum(run.failed for run in result.runs)
+    assert failed > 0  # the terminated connections' tasks
+    # one injector for every path: the fleet's fault counts what failed after it, by SQLSTATE
+    assert fault.failed == failed and sum(fault.errors_by_sqlstate.values()) >= failed
 
 
 def test_restart_fault_with_and_without_retries(own_server: ServerSpec) -> None:
@@ -253,5 +258,5 @@ def test_a_stop_fault_before_other_runs_is_refused_before_any_server_starts() ->
     runs = [RunSpec("pool", tasks=10, fault="stop@1"), RunSpec("semaphore", tasks=10)]
     with pytest.raises(ConfigError, match="a stop fault leaves no server for the runs after it"):
         run_experiment(runs, ServerSpec("embedded"))
-    _check_stop_is_last(runs[::-1])  # as the last run it is fine
-    _check_stop_is_last([runs[0], RunSpec("sleep", tasks=10)])  # and sleep needs no server
+    check_stop_is_last(runs[::-1])  # as the last run it is fine
+    check_stop_is_last([runs[0], RunSpec("sleep", tasks=10)])  # and sleep needs no server

@@ -49,9 +49,9 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
     )  # fmt: skip
     fleet = result.fleet
     assert fleet is not None
-    assert fleet["budget"] == 97 and fleet["total_peak_planned"] == 90 and fleet["fits_plan"]
-    assert "53300" not in {e["sqlstate"] for e in fleet["errors"]}
-    peak = fleet["peak_server_connections"]
+    assert fleet.budget == 97 and fleet.total_peak_planned == 90 and fleet.fits_plan
+    assert "53300" not in {e.sqlstate for e in fleet.errors}
+    peak = fleet.peak_server_connections
     assert 72 <= peak <= 90  # the monitor does not count itself
     assert [r.name for r in result.runs] == ["api", "jobs"]
     assert [r.strategy for r in result.runs] == ["pool", "sqlalchemy"]
@@ -64,20 +64,20 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
         assert run.latency_s.p50 is not None and run.latency_s.p50 >= 0.05
         assert run.service_s.p50 is not None and run.service_s.p50 >= 0.05  # pg_sleep(0.05)
         assert run.wait_s.p50 is not None and run.latency_s.p50 >= run.wait_s.p50
-    assert fleet["ok"] == sum(r.ok for r in result.runs)
-    assert [s["processes"] for s in fleet["services"]] == [8, 2]
+    assert fleet.ok == sum(r.ok for r in result.runs)
+    assert [s.processes for s in fleet.services] == [8, 2]
     # The table counts simulated workers (replicas x workers), not the 3 OS processes.
     table = [line.split() for line in format_fleet(result)[:4]]
     assert table[0][:2] == ["service", "workers"]
     assert [row[1] for row in table[1:]] == ["8", "2", "10"]
     assert ticks and ticks[-1] == (3.0, 3.0)
     assert all(0 <= done <= total for done, total in ticks)
-    if fleet["first_failure"] is None:
+    if fleet.first_failure is None:
         assert format_fleet(result)[-1] == "clean: no task failed"
     assert _fleet_children() == []
     # the whole document survives JSON
     again = Result.from_dict(json.loads(result.dumps()))
-    assert again.fleet == json.loads(json.dumps(fleet))
+    assert again.fleet is not None and again.fleet.to_dict() == fleet.to_dict()
 
 
 def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None:
@@ -87,21 +87,21 @@ def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None
     result = run_fleet(services, SERVER, duration=2.0, hold=0.05)
     fleet = result.fleet
     assert fleet is not None
-    assert not fleet["fits_plan"] and fleet["total_peak_planned"] == 120
+    assert not fleet.fits_plan and fleet.total_peak_planned == 120
     # 97 held at most, plus backends forked a moment before PostgreSQL refuses them (53300);
     # never more than max_connections, which bounds every backend with a slot.
-    assert 20 <= fleet["peak_server_connections"] <= 100  # at least one open pool of 20
+    assert 20 <= fleet.peak_server_connections <= 100  # at least one open pool of 20
     (run,) = result.runs
     assert run.failed >= 2 and run.ok > 0
     assert run.tasks == run.ok + run.failed
     by_state = run.errors_by_sqlstate()
     assert by_state.get("53300", 0) >= 2
-    assert fleet["services"][0]["errors_by_sqlstate"]["53300"] == by_state["53300"]
-    first = fleet["first_failure"]
-    assert first is not None and first["service"] == "api"
-    assert first["at_s"] == round(min(e.first_s for e in run.errors), 4)
-    assert 0 <= first["at_s"] < 2.0
-    assert fleet["failed"] == run.failed
+    assert fleet.services[0].errors_by_sqlstate["53300"] == by_state["53300"]
+    first = fleet.first_failure
+    assert first is not None and first.service == "api"
+    assert first.at_s == round(min(e.first_s for e in run.errors), 4)
+    assert 0 <= first.at_s < 2.0
+    assert fleet.failed == run.failed
     verdict = format_fleet(result)[-1]
     assert verdict.startswith("FAILED: first failure in service api at ")
     assert _fleet_children() == []
@@ -145,12 +145,12 @@ def test_pool_timeouts_are_counted_per_driver() -> None:
     )
     fleet = result.fleet
     assert fleet is not None
-    a, s = fleet["services"]
-    assert a["pool_timeouts"] > 0 and s["pool_timeouts"] > 0
-    assert a["errors_by_sqlstate"] == {"TimeoutError": a["pool_timeouts"]}
-    assert s["errors_by_sqlstate"] == {"sqlalchemy.exc.TimeoutError": s["pool_timeouts"]}
-    assert fleet["peak_server_connections"] <= 2
-    assert fleet["first_failure"] is not None and fleet["first_failure"]["sqlstate"] is None
+    a, s = fleet.services
+    assert a.pool_timeouts > 0 and s.pool_timeouts > 0
+    assert a.errors_by_sqlstate == {"TimeoutError": a.pool_timeouts}
+    assert s.errors_by_sqlstate == {"sqlalchemy.exc.TimeoutError": s.pool_timeouts}
+    assert fleet.peak_server_connections <= 2
+    assert fleet.first_failure is not None and fleet.first_failure.sqlstate is None
 
 
 def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
@@ -164,12 +164,13 @@ def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
         fault="terminate@1",
     )
     assert result.fleet is not None
-    fault = result.fleet["fault"]
-    assert fault["kind"] == "terminate" and fault["at_s"] >= 1.0
-    assert fault["terminated"] >= 1
-    assert fault["recovery_s"] is not None and fault["action_s"] < fault["recovery_s"] < 4.0
-    assert result.fleet["failed"] > 0
-    classes = {e["sqlstate"] or e["type"] for e in result.fleet["errors"]}
+    fault = result.fleet.fault
+    assert fault is not None
+    assert fault.kind == "terminate" and fault.at_s >= 1.0
+    assert fault.terminated >= 1
+    assert fault.recovery_s is not None and fault.action_s < fault.recovery_s < 4.0
+    assert result.fleet.failed > 0
+    classes = {e.sqlstate or e.type for e in result.fleet.errors}
     assert classes <= LOST, classes
 
 

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from dbkit.model.errors import ConfigError, ResultExistsError
-from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.fleet import FleetSection, ServiceFigures
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
 from dbkit.present.export import COLUMNS, write_csv
 from dbkit.present.plot import _sweep_series, choose_panels, plot_results
@@ -116,13 +118,23 @@ def sweep_result() -> Result:
 
 
 def fleet_result(*, with_timeline: bool = True) -> Result:
-    fleet = {
-        "budget": 92,
-        "max_connections": 100,
-        "total_steady": 80,
-        "total_peak": 120,
-        "services": [{"name": "api", "peak": 90}, {"name": "worker", "peak": 30}],
-    }
+    def service(name: str, peak: int) -> ServiceFigures:
+        return ServiceFigures(name, 2, peak, 100, 0, 50.0, 0.1, 0.01, {}, 0)
+
+    fleet = FleetSection(
+        budget=92,
+        max_connections=100,
+        total_peak_planned=120,
+        peak_connections=None,
+        peak_server_connections=None,
+        ok=200,
+        failed=0,
+        fits_plan=False,
+        throughput_qps=100.0,
+        p99_s=0.1,
+        acquire_wait_p99_s=0.01,
+        services=(service("api", 90), service("worker", 30)),
+    )
     runs: tuple[Run, ...] = ()
     if with_timeline:
         timeline = tuple((t / 10, min(97, 4 * t)) for t in range(40))

@@ -93,6 +93,12 @@ def _write(tmp_path: Path, text: str) -> str:
         ('[[runs]]\nstrategy = "pool"\nlimit = 5', "runs[0]: pool does not use limit; it takes"),
         ('[[runs]]\nstrategy = "sleep"\nsql = "SELECT 1"', "runs[0]: sleep does not use sql"),
         ('[defaults]\nlimit = 5\n[[runs]]\nstrategy = "pool"', "defaults.limit: no run's"),
+        # the guards every entry point passes (engine.guards), for a library's load_scenario
+        (
+            '[[runs]]\nstrategy = "pool"\nfault = "stop@1"\n[[runs]]\nstrategy = "unbatched"',
+            "pool-10: a stop fault leaves no server for the runs after it (unbatched)",
+        ),
+        ('[[runs]]\nstrategy = "sleep"\ntasks = 10_000_000', "need about"),
     ],
 )
 def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
@@ -154,7 +160,7 @@ def test_odd_names_are_config_errors(name: str) -> None:
         ({"hold": -1.0}, "hold must be zero or more"),
         ({"strategy": "pool", "min_size": 20}, "min_size must be within 0..pool_size"),
         ({"acquire_timeout": 0.0}, "acquire_timeout must be above 0"),
-        ({"mode": "batched"}, "applies to sleep only"),
+        ({"mode": "batched"}, "unbatched does not use mode"),
         ({"sql": "  "}, "sql must not be empty"),
     ],
 )

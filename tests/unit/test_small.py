@@ -87,20 +87,3 @@ def test_container_command_pins_the_image_and_passes_max_connections() -> None:
     assert container_command(20, {"fsync": "off"}) == (
         "postgres -c max_connections=20 -c fsync=off"
     )
-
-
-def test_fleet_requests_split_latency_as_the_recorder_does() -> None:
-    import random
-    from time import monotonic, perf_counter
-
-    from dbkit.engine.fleet_worker import ServiceStats
-
-    stats = ServiceStats("api", monotonic(), random.Random(0))
-    arrived = perf_counter() - 1.0
-    stats.success(arrived, arrived + 0.25)
-    stats.failure(TimeoutError())  # a failed request is in neither sample
-    record = stats.record()
-    assert (record.ok, record.failed, record.latencies_seen, record.waits_seen) == (1, 1, 1, 1)
-    assert record.waits == pytest.approx((0.25,))
-    assert record.latencies[0] >= 1.0 and record.services_seen == 1
-    assert record.services == pytest.approx((record.latencies[0] - 0.25,))

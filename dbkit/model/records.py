@@ -1,0 +1,35 @@
+"""Error records: failures of one (exception type, SQLSTATE), as every result holds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Failures of one (exception type, SQLSTATE): ``count`` failed attempts (as the server
+    counts them: a retried attempt, and each connection a pool could not open, count too),
+    ``tasks`` of them the last of their task (None in files from before: equal to count),
+    when, and an example."""
+
+    type: str
+    sqlstate: str | None
+    count: int
+    first_s: float
+    last_s: float
+    example: str
+    tasks: int | None = None
+
+    @property
+    def tasks_ended(self) -> int:
+        """The tasks that failed with this error."""
+        return self.count if self.tasks is None else self.tasks
+
+    @property
+    def label(self) -> str:
+        return error_label(self.type, self.sqlstate)
+
+
+def error_label(type_name: str, sqlstate: str | None) -> str:
+    """How an error class is named in tables: its SQLSTATE, or its exception's class name."""
+    return sqlstate or type_name.rsplit(".", 1)[-1]
