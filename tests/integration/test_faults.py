@@ -46,8 +46,12 @@ def _classes(run: Run) -> set[str]:
     return {e.sqlstate or e.type for e in run.errors}
 
 
-def test_terminate_fault_fails_inflight_tasks_and_recovers(pg: EmbeddedServer) -> None:
-    spec = RunSpec("pool", tasks=200, pool_size=20, queries=2, hold=0.1, fault="terminate@0.35")
+@pytest.mark.parametrize("procs", [1, 2], ids=["one-process", "procs"])
+def test_terminate_fault_fails_inflight_tasks_and_recovers(pg: EmbeddedServer, procs: int) -> None:
+    # One injector for every path: split over processes, the fault is marked in each.
+    spec = RunSpec(
+        "pool", tasks=200, pool_size=20, queries=2, hold=0.1, fault="terminate@0.35", procs=procs
+    )
     run = _only(run_experiment([spec], ServerSpec("dsn", dsn=pg.admin_dsn)).runs)
     assert run.ok + run.failed == 200
     assert run.failed > 0
