@@ -21,6 +21,7 @@ from typing import Any
 
 from dbkit.engine import interrupts
 from dbkit.engine.faults import FaultTarget, Injector
+from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
 from dbkit.engine.guards import check_open_files, check_storm
 from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
@@ -33,18 +34,13 @@ from dbkit.engine.processes import (
     Share,
     merge_outcomes,
 )
-from dbkit.engine.run import build_run
 from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
-from dbkit.model.faults import Fault, FaultRecord
-from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
+from dbkit.model.faults import Fault
 from dbkit.model.identity import new_tag
-from dbkit.model.plan import Budget, Service, check_services, plan_fleet
-from dbkit.model.records import ErrorRecord
-from dbkit.model.results import Result, Run
-from dbkit.model.server_info import ServerInfo
+from dbkit.model.plan import Service, check_services
+from dbkit.model.results import Result
 from dbkit.model.spec import RunSpec
-from dbkit.model.stats import percentile
 from dbkit.model.tally import Tally
 from dbkit.servers import ServerSpec, start_server
 from dbkit.strategies import for_driver
@@ -152,14 +148,10 @@ def run_fleet(
     fleet_tally = Tally.merged(list(tallies.values()))
     fault_record = injector.record(fleet_tally) if injector is not None else None
     runs = tuple(
-        _service_run(
-            s,
+        service_run(
+            _worker_spec(s, workload, _concurrency(s, concurrency), acquire_timeout),
             tallies.get(s.name),
-            workload,
-            duration,
-            concurrency,
-            acquire_timeout,
-            fault,
+            _params(s, workload, duration, _concurrency(s, concurrency), acquire_timeout, fault),
             monitor,
             tag,
             setup_s,
@@ -168,10 +160,10 @@ def run_fleet(
         )
         for s in services
     )
-    section = _section(
+    section = fleet_section(
         services,
         info,
-        _budget(info, headroom, in_use),
+        fleet_budget(info, headroom, in_use),
         runs,
         tallies,
         fleet_tally,
@@ -216,6 +208,30 @@ def _check(
 
 def _concurrency(service: Service, concurrency: int | None) -> int:
     return concurrency if concurrency is not None else 2 * service.per_worker_peak
+
+
+def _params(
+    service: Service,
+    workload: FleetWorkload,
+    duration: float,
+    width: int,
+    acquire_timeout: float,
+    fault: str | None,
+) -> dict[str, Any]:
+    """What a service's run records: its deploy, its workers' load and the fleet's settings."""
+    return {
+        "replicas": service.replicas,
+        "workers": service.workers,
+        "pool_size": service.pool_size,
+        "max_overflow": service.max_overflow,
+        "min_size": service.min_size,
+        "driver": service.driver,
+        "concurrency": width,
+        **workload.fields(),
+        "duration": duration,
+        "acquire_timeout": acquire_timeout,
+        "fault": fault,
+    }
 
 
 def _worker_spec(
@@ -295,123 +311,3 @@ async def _observe(
         if progress is not None:
             progress(duration, duration)
     return outcomes, in_use, start_at
-
-
-def _budget(info: ServerInfo, headroom: int, in_use: int) -> Budget:
-    """Slots the workload role may use, less clients already there (not the monitor)."""
-    if info.app_role_is_superuser:
-        # A superuser workload may use every slot; the monitor then takes one of them.
-        return Budget(info.max_connections, 0, 0, headroom=headroom, in_use=in_use + 1)
-    # The monitor sits in a superuser-reserved slot, unless there is none.
-    monitor = 1 if info.superuser_reserved_connections == 0 else 0
-    return Budget.from_server(info, headroom=headroom, in_use=in_use + monitor)
-
-
-def _p99(values: Sequence[float]) -> float | None:
-    return percentile(sorted(values), 99) if values else None
-
-
-def _service_run(
-    service: Service,
-    tally: Tally | None,
-    workload: FleetWorkload,
-    duration: float,
-    concurrency: int | None,
-    acquire_timeout: float,
-    fault: str | None,
-    monitor: Monitor,
-    tag: str,
-    setup_s: float,
-    start_at: float,
-    interrupted: bool,
-) -> Run:
-    """One service's Run, built as any run's is from its merged tally."""
-    if tally is None:  # no process reported it (an interrupted start)
-        tally = Tally()
-        tally.t0 = tally.t_end = start_at
-    width = _concurrency(service, concurrency)
-    spec = _worker_spec(service, workload, width, acquire_timeout)
-    params = {
-        "replicas": service.replicas,
-        "workers": service.workers,
-        "pool_size": service.pool_size,
-        "max_overflow": service.max_overflow,
-        "min_size": service.min_size,
-        "driver": service.driver,
-        "concurrency": width,
-        **workload.fields(),
-        "duration": duration,
-        "acquire_timeout": acquire_timeout,
-        "fault": fault,
-    }
-    run = build_run(spec, tally, monitor, tag, setup_s, interrupted=interrupted, params=params)
-    # A fleet's requests are not a burst of tasks: its tasks are the requests it made, and a
-    # run in a fleet has no ideal time.
-    return dataclasses.replace(run, tasks=tally.done, ideal_s=None)
-
-
-def _section(
-    services: Sequence[Service],
-    info: ServerInfo,
-    budget: Budget,
-    runs: Sequence[Run],
-    tallies: dict[str, Tally],
-    fleet_tally: Tally,
-    monitor: Monitor,
-    tag: str,
-    processes: int,
-    start_at: float,
-    fault: FaultRecord | None,
-) -> FleetSection:
-    figures = []
-    first: FirstFailure | None = None
-    for service, run in zip(services, runs, strict=True):
-        tally = tallies.get(service.name) or Tally()
-        figures.append(
-            ServiceFigures(
-                name=service.name,
-                processes=service.processes,
-                planned_peak=service.peak,
-                ok=run.ok,
-                failed=run.failed,
-                throughput_qps=run.throughput_qps,
-                p99_s=run.latency_s.p99,
-                acquire_wait_p99_s=_p99(tally.waits),
-                errors_by_sqlstate=_by_state(run.errors),
-                pool_timeouts=tally.pool_timeouts,
-            )
-        )
-        if run.errors:
-            e = min(run.errors, key=lambda e: e.first_s)
-            if first is None or e.first_s < first.at_s:
-                first = FirstFailure(service.name, e.sqlstate, e.type, round(e.first_s, 4))
-    plan = plan_fleet(services, budget)
-    wall = max((r.wall_s for r in runs), default=0.0)
-    return FleetSection(
-        budget=budget.available,
-        budget_parts=budget.to_dict(),
-        max_connections=info.max_connections,
-        total_peak_planned=plan.total_peak,
-        peak_connections=monitor.peak,
-        peak_server_connections=monitor.server_peak,
-        application_name=tag,
-        processes=processes,
-        ok=sum(r.ok for r in runs),
-        failed=sum(r.failed for r in runs),
-        errors=fleet_tally.error_records(start_at),
-        first_failure=first,
-        fits_plan=plan.fits,
-        throughput_qps=sum(r.queries_ok for r in runs) / wall if wall > 0 else 0.0,
-        p99_s=_p99(fleet_tally.latencies),
-        acquire_wait_p99_s=_p99(fleet_tally.waits),
-        services=tuple(figures),
-        fault=fault,
-    )
-
-
-def _by_state(errors: Sequence[ErrorRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for e in errors:
-        key = e.sqlstate or e.type
-        counts[key] = counts.get(key, 0) + e.count
-    return counts
