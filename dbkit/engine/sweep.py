@@ -25,14 +25,6 @@ from dbkit.strategies import get_strategy
 KNEE_TOLERANCE = 0.05  # the least difference that counts, however quiet the runs were
 MAX_REPEAT = 20
 SWEEP_PARAMS = ("pool_size", "limit", "batch_size", "tasks")
-DEFAULT_PARAM = {
-    "pool": "pool_size",
-    "sqlalchemy": "pool_size",
-    "semaphore": "limit",
-    "batched": "batch_size",
-    "unbatched": "tasks",
-    "sleep": "tasks",
-}
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -63,7 +55,7 @@ def sweep_specs(base: RunSpec, sizes: Sequence[int], param: str | None = None) -
 
     A ``param`` the strategy ignores is refused: its runs would be identical and the knee noise.
     """
-    param = param or DEFAULT_PARAM[base.strategy]
+    param = param or get_strategy(base.strategy).sweeps
     usable = sweepable(base.strategy)
     if param not in SWEEP_PARAMS:
         raise ConfigError(f"cannot sweep {param!r}; sweep one of: {', '.join(usable)}")
@@ -157,7 +149,7 @@ def run_sweep(
     if base.strategy == "sleep":
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
     check_repeat(repeat)
-    param = param or DEFAULT_PARAM[base.strategy]
+    param = param or get_strategy(base.strategy).sweeps
     specs = sweep_specs(base, sizes, param) * repeat  # rounds: drift spreads over every value
     result = run_experiment(
         specs, server, loop=loop, command=command, progress=progress, on_server=on_server,
