@@ -99,12 +99,16 @@ async def run_share(share: Share, start_at: float, gauges: Any = None) -> Outcom
     for unit in share.units:
         tallies.setdefault(unit.group, Tally(share.sample_cap, seed=share.index))
     await asyncio.sleep(max(0.0, start_at - perf_counter()))
-    work = asyncio.ensure_future(
+
+    async def every_unit() -> None:
         # gather: every unit of this process starts at the common time, as a deploy does.
-        asyncio.gather(
+        await asyncio.gather(
             *(u.run(share.app_dsn, share.app_name, tallies[u.group], start_at) for u in share.units)
         )
-    )
+
+    # A task, not the gather itself: a cancelled gather reports a CancelledError as its
+    # outcome without counting as cancelled; a cancelled task does.
+    work = asyncio.ensure_future(every_unit())
     graceful = all(unit.ends_on_stop for unit in share.units)
     helpers = [asyncio.create_task(_stop_on_request(work, 2 if graceful else 1))]
     if gauges is not None:

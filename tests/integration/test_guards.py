@@ -72,8 +72,8 @@ def test_a_fleet_that_may_exceed_the_free_connections_is_refused(outside: str) -
         run_fleet(storm, ServerSpec("dsn", dsn=outside), duration=1.0)
     fits = [Service("api", replicas=2, workers=2, pool_size=2)]  # 8 of 11
     result = run_fleet(fits, ServerSpec("dsn", dsn=outside), duration=1.0, procs=1)
-    assert result.fleet is not None and result.fleet["ok"] > 0
-    assert result.fleet["first_failure"] is None
+    assert result.fleet is not None and result.fleet.ok > 0
+    assert result.fleet.first_failure is None
 
 
 def test_allow_storm_lets_a_fleet_storm_on_purpose(outside: str) -> None:
@@ -86,7 +86,8 @@ def test_allow_storm_lets_a_fleet_storm_on_purpose(outside: str) -> None:
         allow_storm=True,
     )
     assert result.fleet is not None
-    assert "53300" in {e["sqlstate"] for e in result.fleet["errors"]}
+    assert result.fleet is not None
+    assert "53300" in {e.sqlstate for e in result.fleet.errors}
 
 
 @pytest.mark.parametrize(
