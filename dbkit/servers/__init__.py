@@ -15,6 +15,7 @@ from dbkit.servers.container import IMAGE as DOCKER_IMAGE
 from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer
 from dbkit.servers.existing import ExistingServer
+from dbkit.servers.started import DEFAULT_MAX_CONNECTIONS, check_max_connections
 
 KINDS = ("auto", "embedded", "docker", "dsn")
 KIND_ENV = "DBKIT_SERVER"  # the server every command uses unless --server says otherwise
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 
-MIN_MAX_CONNECTIONS = 4  # PostgreSQL's 3 superuser-reserved slots, plus one for the workload
-MAX_MAX_CONNECTIONS = 262_143  # PostgreSQL's own bound (MAX_BACKENDS): it refuses to start above
-
-
 def default_kind() -> str:
     """The server kind when none is asked for: DBKIT_SERVER, else ``auto``."""
     kind = os.environ.get(KIND_ENV, "").strip() or "auto"
@@ -56,23 +53,14 @@ class ServerSpec:
     """
 
     kind: str = field(default_factory=default_kind)
-    max_connections: int = 100
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     dsn: str | None = None
     image: str | None = None  # the docker server's image; else DBKIT_DOCKER_IMAGE, else pinned
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown server {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if self.max_connections < MIN_MAX_CONNECTIONS:
-            raise ConfigError(
-                f"max_connections must be at least {MIN_MAX_CONNECTIONS}: 3 are reserved for "
-                f"superusers and the workload needs one (got {self.max_connections})"
-            )
-        if self.max_connections > MAX_MAX_CONNECTIONS:
-            raise ConfigError(
-                f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
-                f"limit (got {self.max_connections:,})"
-            )
+        check_max_connections(self.max_connections)
         if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
             raise ConfigError(
                 "--image chooses the docker server's image; this command's server is "
@@ -97,7 +85,7 @@ def server_spec(
     dsn: str | None = None,
     dsn_file: str | None = None,
     max_connections: int | None = None,
-    default_max_connections: int = 100,
+    default_max_connections: int = DEFAULT_MAX_CONNECTIONS,
     image: str | None = None,
 ) -> ServerSpec:
     """The server the user asked for, from a command's options (or a library caller's).
