@@ -1,0 +1,51 @@
+"""The server a command asks for (ServerSpec) and what it refuses: no server needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from dbkit.engine.fleet import run_fleet
+from dbkit.engine.run import run_experiment
+from dbkit.engine.sweep import run_sweep
+from dbkit.model.errors import ConfigError
+from dbkit.model.plan import Service
+from dbkit.model.spec import RunSpec
+from dbkit.servers import ServerSpec, server_spec
+from tests.helpers import dbkit
+
+# Nothing listens on port 1: a call that got as far as connecting would fail differently.
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
+LIMIT_FOR_A_DSN = "--max-connections sets the limit of a server dbkit starts"
+
+ENTRY_POINTS: dict[str, Callable[[ServerSpec], object]] = {
+    "run_experiment": lambda server: run_experiment([RunSpec("pool", tasks=3)], server),
+    "run_sweep": lambda server: run_sweep(RunSpec("pool", tasks=3), [1, 2], server),
+    "run_fleet": lambda server: run_fleet(
+        [Service("api", replicas=1, workers=1, pool_size=2)], server, duration=1.0
+    ),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("kind", ["dsn", "auto"])
+def test_a_dsns_server_refuses_max_connections_in_every_library_call(entry: str, kind: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        ENTRY_POINTS[entry](ServerSpec(kind, dsn=UNREACHABLE, max_connections=100))
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith(LIMIT_FOR_A_DSN)
+    with pytest.raises(ConfigError) as also:
+        server_spec(kind, dsn=UNREACHABLE, max_connections=100)
+    assert str(also.value) == line  # the CLI's own way in says the same
+    cli = dbkit("run", "pool", "--tasks", "3", "--dsn", UNREACHABLE, "--max-connections", "100")
+    assert cli.returncode == 2 and cli.stderr.strip() == f"dbkit: error: {line}"
+
+
+def test_a_dsns_server_keeps_its_own_limit_and_a_started_one_takes_the_default() -> None:
+    assert ServerSpec("dsn", dsn=UNREACHABLE).limit is None
+    assert ServerSpec("embedded").limit == 100
+    assert ServerSpec("embedded", max_connections=30).limit == 30
+    # A command's own default (a scenario's or deploy file's limit) is no choice of the user's.
+    assert server_spec("dsn", dsn=UNREACHABLE, default_max_connections=50).limit is None
+    assert server_spec("embedded", default_max_connections=50).limit == 50
