@@ -22,6 +22,7 @@ OWNER_LABEL = "org.dbkit.owner-pid"  # the kit process a container belongs to
 OWNER_START_LABEL = "org.dbkit.owner-start"  # and when that process started
 CONTAINER_PORT = 5432  # the server's port inside the container, published on LOCALHOST
 SUPERUSER_PASSWORD = "dbkit_admin"
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # where the docker package looks without DOCKER_HOST
 PING_TIMEOUT_S = 3  # whether an engine answers at all
 PULL_TIMEOUT_S = 300  # each request to the engine while the images are looked for and pulled
 SWEEP_TIMEOUT_S = 30  # each request while orphaned containers are listed and removed
@@ -44,8 +45,28 @@ def docker_available() -> tuple[bool, str]:
         client = DockerClient.from_env(timeout=PING_TIMEOUT_S)
         client.ping()
     except Exception as exc:  # DockerException, or requests' errors from a dead socket
-        return False, f"no Docker engine answers ({type(exc).__name__})"
+        return False, f"no Docker engine answers at {engine_address()} ({_os_reason(exc)})"
     return True, "a Docker engine answers"
+
+
+def engine_address() -> str:
+    """Where the Docker engine is looked for: DOCKER_HOST, else the default socket."""
+    given = os.environ.get("DOCKER_HOST", "").strip()
+    return f"DOCKER_HOST={given}" if given else DEFAULT_ENGINE
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's word for why the engine was not reached ("No such file or
+    directory", "Permission denied"), found inside the docker and requests wrappers; else the
+    exception's class."""
+    seen: list[object] = [exc]
+    while seen:
+        found = seen.pop(0)
+        if isinstance(found, OSError) and found.strerror:
+            return found.strerror
+        if isinstance(found, BaseException):
+            seen += [*found.args, found.__cause__, found.__context__]
+    return type(exc).__name__
 
 
 def docker_usable(chosen: str | None = None) -> tuple[bool, str]:
@@ -196,6 +217,12 @@ class ContainerServer(StartedServer):
         self._container: Any = None
 
     def _prepare(self) -> None:
+        ok, why = docker_available()
+        if not ok:
+            raise ServerError(
+                f"{why}: start one there (e.g. systemctl start docker), point DOCKER_HOST at "
+                "one that runs, or use --server embedded"
+            )
         missing = _unavailable_image(self.image)
         if missing:
             raise ServerError(
