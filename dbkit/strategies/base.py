@@ -15,9 +15,12 @@ from dbkit.model.identity import tagged
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 
-RETRY_BASE_S = 0.05
-RETRY_CAP_S = 1.0
-CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
+RETRY_BASE_S = 0.05  # a task's first backoff before it tries again; doubled each time
+RETRY_CAP_S = 1.0  # the longest backoff
+POOL_CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
+CONNECTION_CLOSE_TIMEOUT_S = 5.0  # one task's own connection closing; then it is terminated
+# The engine (fleet.py, fleet_worker.py) still imports the pool's under its old name.
+CLOSE_TIMEOUT_S = POOL_CLOSE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ async def open_pool(
     return pool, []
 
 
-async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:
+async def close_pool(pool: asyncpg.Pool, timeout: float = POOL_CLOSE_TIMEOUT_S) -> None:
     """Graceful close within ``timeout``; on failure or cancellation, terminate and re-raise."""
     try:
         await asyncio.wait_for(pool.close(), timeout)
@@ -190,7 +193,7 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> No
 
 async def close_quietly(conn: asyncpg.Connection) -> None:
     try:
-        await conn.close(timeout=5)
+        await conn.close(timeout=CONNECTION_CLOSE_TIMEOUT_S)
     except Exception:
         conn.terminate()
 
