@@ -59,13 +59,17 @@ def _os_reason(exc: BaseException) -> str:
     """The operating system's word for why the engine was not reached ("No such file or
     directory", "Permission denied"), found inside the docker and requests wrappers; else the
     exception's class."""
-    seen: list[object] = [exc]
-    while seen:
-        found = seen.pop(0)
+    todo: list[object] = [exc]
+    looked: set[int] = set()
+    while todo:
+        found = todo.pop(0)
+        if id(found) in looked:
+            continue
+        looked.add(id(found))
         if isinstance(found, OSError) and found.strerror:
             return found.strerror
         if isinstance(found, BaseException):
-            seen += [*found.args, found.__cause__, found.__context__]
+            todo += [*found.args, found.__cause__, found.__context__]
     return type(exc).__name__
 
 

@@ -39,8 +39,13 @@ def test_a_dsns_server_refuses_max_connections_in_every_library_call(entry: str,
     with pytest.raises(ConfigError) as also:
         server_spec(kind, dsn=UNREACHABLE, max_connections=100)
     assert str(also.value) == line  # the CLI's own way in says the same
+
+
+def test_the_cli_refuses_a_dsn_with_max_connections_in_the_librarys_words() -> None:
+    with pytest.raises(ConfigError) as refused:
+        ServerSpec(dsn=UNREACHABLE, max_connections=100)
     cli = dbkit("run", "pool", "--tasks", "3", "--dsn", UNREACHABLE, "--max-connections", "100")
-    assert cli.returncode == 2 and cli.stderr.strip() == f"dbkit: error: {line}"
+    assert cli.returncode == 2 and cli.stderr.strip() == f"dbkit: error: {refused.value}"
 
 
 def test_a_dsns_server_keeps_its_own_limit_and_a_started_one_takes_the_default() -> None:
