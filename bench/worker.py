@@ -23,7 +23,8 @@ from typing import Any
 from dbkit.engine.guards import raise_fd_limit
 from dbkit.engine.run import loop_factory, run_one, run_procs
 from dbkit.model.spec import RunSpec
-from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port, usable_bindir
+from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port
+from dbkit.servers.unprivileged import usable_bindir
 
 
 def status_kb(key: str) -> int:

@@ -44,7 +44,7 @@ from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.servers import ServerSpec, start_server
 from dbkit.strategies import for_driver
-from dbkit.strategies.base import CLOSE_TIMEOUT_S as POOL_CLOSE_S
+from dbkit.strategies.base import POOL_CLOSE_TIMEOUT_S
 
 DEFAULT_PROCS = 4
 DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
@@ -295,7 +295,9 @@ async def _observe(
         probe = ProcessProbe(executor, start_at)
         injecting = asyncio.create_task(injector.run(probe)) if injector is not None else None
         # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
-        give_up = start_at + duration + acquire_timeout + WORKER_CONNECT_S + POOL_CLOSE_S + 10
+        give_up = (
+            start_at + duration + acquire_timeout + WORKER_CONNECT_S + POOL_CLOSE_TIMEOUT_S + 10
+        )
 
         def tick() -> None:
             if progress is not None:

@@ -15,6 +15,7 @@ from dbkit.servers.container import IMAGE as DOCKER_IMAGE
 from dbkit.servers.container import ContainerServer, docker_usable
 from dbkit.servers.embedded import EmbeddedServer
 from dbkit.servers.existing import ExistingServer
+from dbkit.servers.started import DEFAULT_MAX_CONNECTIONS, check_max_connections
 
 KINDS = ("auto", "embedded", "docker", "dsn")
 KIND_ENV = "DBKIT_SERVER"  # the server every command uses unless --server says otherwise
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 
-MIN_MAX_CONNECTIONS = 4  # PostgreSQL's 3 superuser-reserved slots, plus one for the workload
-MAX_MAX_CONNECTIONS = 262_143  # PostgreSQL's own bound (MAX_BACKENDS): it refuses to start above
-
-
 def default_kind() -> str:
     """The server kind when none is asked for: DBKIT_SERVER, else ``auto``."""
     kind = os.environ.get(KIND_ENV, "").strip() or "auto"
@@ -52,27 +49,26 @@ class ServerSpec:
     """Which server to use: kind auto|embedded|docker|dsn, its max_connections, or a DSN.
 
     The kind defaults to DBKIT_SERVER (else auto), for the CLI and library callers alike.
+    ``max_connections`` sets the limit of a server dbkit starts (None: 100); a DSN's server
+    keeps its own, so the two together are refused, here, for every caller.
     An image is for the docker server only (auto picks Docker only if the engine has it).
     """
 
     kind: str = field(default_factory=default_kind)
-    max_connections: int = 100
+    max_connections: int | None = None
     dsn: str | None = None
     image: str | None = None  # the docker server's image; else DBKIT_DOCKER_IMAGE, else pinned
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"unknown server {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if self.max_connections < MIN_MAX_CONNECTIONS:
+        if self.dsn and self.max_connections is not None:
             raise ConfigError(
-                f"max_connections must be at least {MIN_MAX_CONNECTIONS}: 3 are reserved for "
-                f"superusers and the workload needs one (got {self.max_connections})"
+                "--max-connections sets the limit of a server dbkit starts; the DSN's server "
+                "keeps its own (read back from it): drop one of them"
             )
-        if self.max_connections > MAX_MAX_CONNECTIONS:
-            raise ConfigError(
-                f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
-                f"limit (got {self.max_connections:,})"
-            )
+        if self.max_connections is not None:
+            check_max_connections(self.max_connections)
         if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
             raise ConfigError(
                 "--image chooses the docker server's image; this command's server is "
@@ -90,6 +86,13 @@ class ServerSpec:
                 "(--dsn, --dsn-file or DBKIT_DSN): drop one of them"
             )
 
+    @property
+    def limit(self) -> int | None:
+        """The max_connections of the server dbkit starts; None for a DSN's server."""
+        if self.dsn:
+            return None
+        return DEFAULT_MAX_CONNECTIONS if self.max_connections is None else self.max_connections
+
 
 def server_spec(
     kind: str | None = None,
@@ -97,15 +100,16 @@ def server_spec(
     dsn: str | None = None,
     dsn_file: str | None = None,
     max_connections: int | None = None,
-    default_max_connections: int = 100,
+    default_max_connections: int = DEFAULT_MAX_CONNECTIONS,
     image: str | None = None,
 ) -> ServerSpec:
     """The server the user asked for, from a command's options (or a library caller's).
 
     A DSN comes from ``dsn`` or from the first line of ``dsn_file``, never both: two would
     leave one silently unused, and running against a server other than the one typed is the
-    kind of surprise a shared server must not get. ``max_connections`` sets the limit of a
-    server dbkit starts; a DSN's server keeps its own, so the two together are refused too.
+    kind of surprise a shared server must not get. ``max_connections`` is the user's choice
+    (ServerSpec refuses it with a DSN); ``default_max_connections`` the command's own default
+    for a server dbkit starts (a scenario's or deploy file's limit), unused with a DSN.
     """
     if dsn is not None and not dsn.strip():
         dsn = None
@@ -120,12 +124,9 @@ def server_spec(
             raise ConfigError(str(exc)) from None
     if dsn is not None:
         remember_secret(dsn)  # masked from here on, wherever it shows up
-        if max_connections is not None:
-            raise ConfigError(
-                "--max-connections sets the limit of a server dbkit starts; the DSN's server "
-                "keeps its own (read back from it): drop one of them"
-            )
-    limit = default_max_connections if max_connections is None else max_connections
+    limit = max_connections
+    if limit is None and dsn is None:
+        limit = default_max_connections
     if kind is None:  # DBKIT_SERVER, else auto
         return ServerSpec(max_connections=limit, dsn=dsn, image=image)
     return ServerSpec(kind=kind, max_connections=limit, dsn=dsn, image=image)
@@ -151,9 +152,9 @@ def start_server(spec: ServerSpec) -> Iterator[Server]:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
         server = ExistingServer(spec.dsn)
     elif kind == "docker":
-        server = ContainerServer(spec.max_connections, image=spec.image)
+        server = ContainerServer(spec.limit or DEFAULT_MAX_CONNECTIONS, image=spec.image)
     else:
-        server = EmbeddedServer(spec.max_connections)
+        server = EmbeddedServer(spec.limit or DEFAULT_MAX_CONNECTIONS)
     server.reason = why
     with server:
         yield server  # type: ignore[misc]

@@ -12,6 +12,8 @@ from dbkit.model.server_info import ServerInfo
 
 APP_ROLE = "dbkit_app"
 APP_PASSWORD = "dbkit_app"
+# A one-off connection of the kit's own (read the settings, create the role, count clients).
+ADMIN_CONNECT_TIMEOUT_S = 10.0
 
 # Durability is pointless on a throwaway server; these make start-up and writes cheap.
 # Every server dbkit starts (embedded or in Docker) runs with them.
@@ -94,7 +96,9 @@ async def ensure_app_role(admin_dsn: str) -> None:
         await conn.close()
 
 
-async def connect_or_explain(dsn: str, timeout: float = 10.0) -> asyncpg.Connection:
+async def connect_or_explain(
+    dsn: str, timeout: float = ADMIN_CONNECT_TIMEOUT_S
+) -> asyncpg.Connection:
     """Connect, turning every failure into a one-line ServerError with the password masked."""
     try:
         return await asyncpg.connect(dsn, timeout=timeout)

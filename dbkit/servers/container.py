@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import os
-from types import TracebackType
 from typing import Any
 
-from dbkit.model.errors import ConfigError, ServerError
-from dbkit.model.server_info import ServerInfo
-from dbkit.servers.base import (
-    APP_PASSWORD,
-    APP_ROLE,
-    DEFAULT_SETTINGS,
-    ensure_app_role,
-    read_info,
+from dbkit.model.errors import ServerError
+from dbkit.servers.started import (
+    DEFAULT_MAX_CONNECTIONS,
+    LOCALHOST,
+    SUPERUSER,
+    StartedServer,
+    server_dsns,
 )
 
 # Pinned: `latest` is 18+, which moved PGDATA; the image's user is a superuser.
@@ -24,11 +20,12 @@ IMAGE = "postgres:17-alpine"
 IMAGE_ENV = "DBKIT_DOCKER_IMAGE"  # another image to start instead, e.g. one built locally
 OWNER_LABEL = "org.dbkit.owner-pid"  # the kit process a container belongs to
 OWNER_START_LABEL = "org.dbkit.owner-start"  # and when that process started
-PORT = 5432
-LOCALHOST = "127.0.0.1"
-SUPERUSER = "postgres"
+CONTAINER_PORT = 5432  # the server's port inside the container, published on LOCALHOST
 SUPERUSER_PASSWORD = "dbkit_admin"
-PULL_TIMEOUT_S = 300
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # where the docker package looks without DOCKER_HOST
+PING_TIMEOUT_S = 3  # whether an engine answers at all
+PULL_TIMEOUT_S = 300  # each request to the engine while the images are looked for and pulled
+SWEEP_TIMEOUT_S = 30  # each request while orphaned containers are listed and removed
 _DETAIL_CHARS = 160
 
 
@@ -45,11 +42,35 @@ def docker_available() -> tuple[bool, str]:
     except ImportError:
         return False, "the docker package is not installed"
     try:
-        client = DockerClient.from_env(timeout=3)
+        client = DockerClient.from_env(timeout=PING_TIMEOUT_S)
         client.ping()
     except Exception as exc:  # DockerException, or requests' errors from a dead socket
-        return False, f"no Docker engine answers ({type(exc).__name__})"
+        return False, f"no Docker engine answers at {engine_address()} ({_os_reason(exc)})"
     return True, "a Docker engine answers"
+
+
+def engine_address() -> str:
+    """Where the Docker engine is looked for: DOCKER_HOST, else the default socket."""
+    given = os.environ.get("DOCKER_HOST", "").strip()
+    return f"DOCKER_HOST={given}" if given else DEFAULT_ENGINE
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's word for why the engine was not reached ("No such file or
+    directory", "Permission denied"), found inside the docker and requests wrappers; else the
+    exception's class."""
+    todo: list[object] = [exc]
+    looked: set[int] = set()
+    while todo:
+        found = todo.pop(0)
+        if id(found) in looked:
+            continue
+        looked.add(id(found))
+        if isinstance(found, OSError) and found.strerror:
+            return found.strerror
+        if isinstance(found, BaseException):
+            todo += [*found.args, found.__cause__, found.__context__]
+    return type(exc).__name__
 
 
 def docker_usable(chosen: str | None = None) -> tuple[bool, str]:
@@ -135,8 +156,8 @@ def build_container(
     container = _postgres_container_class()(
         image(chosen), username=SUPERUSER, password=SUPERUSER_PASSWORD, dbname="postgres"
     )
-    container.ports[f"{PORT}/tcp"] = (LOCALHOST, None)
-    container.ports.pop(str(PORT), None)
+    container.ports[f"{CONTAINER_PORT}/tcp"] = (LOCALHOST, None)
+    container.ports.pop(str(CONTAINER_PORT), None)
     container.with_kwargs(labels={OWNER_LABEL: str(os.getpid()), OWNER_START_LABEL: _started()})
     return container.with_command(container_command(max_connections, settings))
 
@@ -165,7 +186,7 @@ def sweep_orphans() -> list[str]:
     from docker.client import DockerClient
 
     removed = []
-    client = DockerClient.from_env(timeout=PULL_TIMEOUT_S)
+    client = DockerClient.from_env(timeout=SWEEP_TIMEOUT_S)
     try:
         for container in client.containers.list(all=True, filters={"label": OWNER_LABEL}):
             labels = container.labels or {}
@@ -183,31 +204,29 @@ def sweep_orphans() -> list[str]:
 _image = image  # ContainerServer's parameter of the same name hides the function
 
 
-class ContainerServer:
-    """A throwaway PostgreSQL in Docker; Ryuk removes it even if dbkit is killed."""
+class ContainerServer(StartedServer):
+    """A throwaway PostgreSQL in Docker, with the embedded server's settings (so that both give
+    a storm the same shape); Ryuk removes it even if dbkit is killed."""
 
     backend = "docker"
-    reason = "asked for"
-    throwaway = True
 
     def __init__(
         self,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         settings: dict[str, str] | None = None,
         image: str | None = None,
     ):
-        if max_connections < 1:
-            raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
-        self.max_connections = max_connections
-        # The embedded server's settings, so that both give a storm the same shape.
-        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        super().__init__(max_connections, settings)
         self.image = _image(image)
         self._container: Any = None
-        self.admin_dsn = ""
-        self.app_dsn = ""
-        self.info: ServerInfo | None = None
 
-    def start(self) -> ContainerServer:
+    def _prepare(self) -> None:
+        ok, why = docker_available()
+        if not ok:
+            raise ServerError(
+                f"{why}: start one there (e.g. systemctl start docker), point DOCKER_HOST at "
+                "one that runs, or use --server embedded"
+            )
         missing = _unavailable_image(self.image)
         if missing:
             raise ServerError(
@@ -216,44 +235,29 @@ class ContainerServer:
             )
         with contextlib.suppress(Exception):  # a sweep that fails must not stop this start
             sweep_orphans()
+
+    def _launch(self) -> tuple[str, str]:
         try:
             self._container = build_container(self.max_connections, self.settings, self.image)
             self._container.start()
         except Exception as exc:
-            self.stop()
             raise ServerError(f"cannot start the Docker container: {exc}") from None
-        try:
-            port = self._published_port()
-            where = f"{LOCALHOST}:{port}/postgres"
-            self.admin_dsn = f"postgresql://{SUPERUSER}:{SUPERUSER_PASSWORD}@{where}"
-            self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{where}"
-            asyncio.run(ensure_app_role(self.admin_dsn))
-            info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
-            self.info = dataclasses.replace(info, image=self.image)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        where = f"{LOCALHOST}:{self._published_port()}/postgres"
+        return server_dsns(where, SUPERUSER_PASSWORD)
 
     def _published_port(self) -> int:
         """The host port the engine published the server's port on (on 127.0.0.1)."""
         wrapped = self._container.get_wrapped_container()
         wrapped.reload()
-        for binding in wrapped.attrs["NetworkSettings"]["Ports"].get(f"{PORT}/tcp") or []:
+        for binding in wrapped.attrs["NetworkSettings"]["Ports"].get(f"{CONTAINER_PORT}/tcp") or []:
             if binding.get("HostIp") == LOCALHOST and binding.get("HostPort"):
                 return int(binding["HostPort"])
-        raise ServerError(f"the Docker engine published no port for {PORT} on {LOCALHOST}")
+        raise ServerError(
+            f"the Docker engine published no port for {CONTAINER_PORT} on {LOCALHOST}"
+        )
 
     def stop(self) -> None:
         container, self._container = self._container, None
         if container is not None:
             with contextlib.suppress(Exception):  # already gone; Ryuk cleans up the rest
                 container.stop()
-
-    def __enter__(self) -> ContainerServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

