@@ -10,7 +10,7 @@ from typing import Any
 from dbkit.model.errors import ConfigError
 from dbkit.model.workload import Workload
 
-STRATEGY_NAMES = ("sleep", "unbatched", "batched", "semaphore", "pool", "sqlalchemy")
+STRATEGY_NAMES = ("sleep", "unbatched", "batched", "semaphore", "pool", "sqlalchemy", "psycopg")
 SLEEP_MODES = ("unbatched", "batched")
 MAX_TASKS = 10_000_000
 MAX_RETRIES = 100  # with a 1 s backoff cap, a task gives up within two minutes at most
@@ -103,8 +103,8 @@ class RunSpec:
             return self.label
         if self.strategy == "sleep":
             return f"sleep-{self.mode}" if self.mode else "sleep"
-        if self.strategy == "pool":
-            return f"pool-{self.pool_size}"
+        if self.strategy in ("pool", "psycopg"):
+            return f"{self.strategy}-{self.pool_size}"
         if self.strategy == "sqlalchemy":
             if self.pool_size == 0:
                 return "sqlalchemy-nullpool"

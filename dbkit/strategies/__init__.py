@@ -7,12 +7,20 @@ from dataclasses import fields
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.spec import STRATEGY_NAMES, RunSpec
-from dbkit.strategies import batched, pool, semaphore, sleep, sqlalchemy_pool, unbatched
+from dbkit.strategies import (
+    batched,
+    pool,
+    psycopg_pool,
+    semaphore,
+    sleep,
+    sqlalchemy_pool,
+    unbatched,
+)
 from dbkit.strategies.base import Strategy, Target
 
 STRATEGIES: dict[str, Strategy] = {
     module.STRATEGY.name: module.STRATEGY
-    for module in (sleep, unbatched, batched, semaphore, pool, sqlalchemy_pool)
+    for module in (sleep, unbatched, batched, semaphore, pool, sqlalchemy_pool, psycopg_pool)
 }
 assert tuple(STRATEGIES) == STRATEGY_NAMES
 
