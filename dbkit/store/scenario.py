@@ -146,7 +146,8 @@ def _fits_server(
     spec: RunSpec, max_connections: int, limit_name: str, path: Path, where: str
 ) -> None:
     """A pool (or semaphore) that could not fit even an empty server is a mistake in the file."""
-    if spec.strategy in ("pool", "sqlalchemy") and spec.pool_size + spec.max_overflow > 0:
+    pooled = spec.strategy in ("pool", "sqlalchemy", "psycopg")
+    if pooled and spec.pool_size + spec.max_overflow > 0:
         key, size = "pool_size", spec.pool_size + spec.max_overflow
         if spec.max_overflow:
             key = "pool_size + max_overflow"
