@@ -79,3 +79,43 @@ def test_the_command_runs_the_psycopg_strategy(pg: EmbeddedServer, tmp_path: Pat
     assert run["params"]["pool_size"] == 5 and run["params"]["min_size"] == 2
     assert run["params"]["acquire_timeout"] == 10
     assert 1 <= run["peak_connections"] <= 5
+
+
+def test_the_fleets_pool_functions_open_acquire_time_out_and_close(pg: EmbeddedServer) -> None:
+    from dbkit.model.identity import new_tag, tagged
+    from dbkit.model.tally import type_name
+    from dbkit.strategies.psycopg_pool import (
+        POOL_TIMEOUT_TYPE,
+        close_psycopg_pool,
+        open_psycopg_pool,
+        pooled,
+    )
+
+    tag = new_tag()
+    failures: list[BaseException] = []
+
+    async def use() -> tuple[str, list[str], str]:
+        pool = await open_psycopg_pool(
+            pg.app_dsn, tagged({}, tag), 1, 2, 0.2, on_failure=failures.append
+        )
+        try:
+            async with pooled(pool) as conn, pooled(pool) as other:
+                cur = await conn.execute("SELECT current_setting('application_name')")
+                row = await cur.fetchone()
+                await other.execute("SELECT 1")
+                try:  # both connections are taken: the third acquire times out
+                    async with pooled(pool):
+                        pass
+                except Exception as exc:
+                    timed_out = type_name(type(exc))
+                else:
+                    timed_out = "nothing"
+            assert row is not None
+            return str(row[0]), [type_name(type(e)) for e in failures], timed_out
+        finally:
+            await close_psycopg_pool(pool)
+
+    app_name, failed, timed_out = asyncio.run(use())
+    assert app_name == tag
+    assert failed == []  # nothing refused
+    assert timed_out == POOL_TIMEOUT_TYPE
