@@ -8,8 +8,8 @@ reports a refused connection as ``psycopg.OperationalError`` without a SQLSTATE:
 API carries the server's code for a connection refused at startup (see the README, "psycopg"),
 so those failures are recorded by class with an empty SQLSTATE, never by their message.
 
-The fleet opens the same pools through ``open_psycopg_pool``, ``pooled`` and
-``close_psycopg_pool``.
+A fleet worker opens, uses and closes the same pools through ``open_psycopg_pool``,
+``pooled`` and ``close_psycopg_pool``.
 """
 
 from __future__ import annotations
