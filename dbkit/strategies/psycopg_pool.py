@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -181,16 +181,32 @@ class Refusals:
         self.rec = rec
 
 
+def _min_size(spec: RunSpec) -> int:
+    return spec.pool_size if spec.min_size is None else spec.min_size
+
+
+def _attempt(
+    pool: AsyncConnectionPool[Any], spec: RunSpec, rec: Tally
+) -> Callable[[Attempt], Awaitable[None]]:
+    timeout = spec.acquire_timeout
+
+    async def attempt(done: Attempt) -> None:
+        async with pool.connection(timeout=timeout) as conn:
+            done.acquired = perf_counter()
+            await run_statements(conn, spec, done, rec)
+
+    return attempt
+
+
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     from psycopg_pool import PoolTimeout
 
     assert target.app_dsn is not None
-    min_size = spec.pool_size if spec.min_size is None else spec.min_size
     refusals = Refusals()
     pool = await open_psycopg_pool(
         target.app_dsn,
         target.settings(spec),
-        min_size,
+        _min_size(spec),
         spec.pool_size,
         spec.acquire_timeout,
         connect_timeout=spec.connect_timeout,
@@ -207,13 +223,7 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
             rec.failure(first, count=spec.tasks, attempts=0 if refusals.before else 1)
             rec.end()
             return
-        timeout, retries = spec.acquire_timeout, spec.retries
-
-        async def attempt(done: Attempt) -> None:
-            async with pool.connection(timeout=timeout) as conn:
-                done.acquired = perf_counter()
-                await run_statements(conn, spec, done, rec)
-
+        attempt, retries = _attempt(pool, spec, rec), spec.retries
         refusals.begin(rec)
         # gather: all tasks wait on the pool at once, as request handlers of a service do.
         await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
