@@ -144,8 +144,8 @@ MaxOverflowOpt = Annotated[int, typer.Option(help="sqlalchemy: connections beyon
 AcquireTimeoutOpt = Annotated[
     float | None,
     typer.Option(
-        help="pool, sqlalchemy: seconds to wait for a connection [default: asyncpg forever, "
-        "SQLAlchemy 30].",
+        help="pool, sqlalchemy, psycopg: seconds to wait for a connection [default: asyncpg "
+        "forever, SQLAlchemy and psycopg 30].",
         show_default=False,
     ),
 ]
@@ -440,12 +440,13 @@ def run(
     ] = None,
     limit: Annotated[int, typer.Option(help="semaphore: connections open at once.")] = 50,
     pool_size: Annotated[
-        int, typer.Option(help="pool, sqlalchemy: pool size (0 = NullPool).")
+        int, typer.Option(help="pool, sqlalchemy, psycopg: pool size (sqlalchemy 0 = NullPool).")
     ] = 10,
     min_size: Annotated[
         int | None,
         typer.Option(
-            help="pool: connections opened at start [default: pool size].", show_default=False
+            help="pool, psycopg: connections opened at start [default: pool size].",
+            show_default=False,
         ),
     ] = None,
     max_overflow: MaxOverflowOpt = 0,

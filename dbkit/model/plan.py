@@ -18,7 +18,8 @@ from dbkit.model.errors import ConfigError
 if TYPE_CHECKING:  # plan.py stays import-light: ServerInfo is only a type here
     from dbkit.model.server_info import ServerInfo
 
-DRIVERS = ("asyncpg", "sqlalchemy")
+DRIVERS = ("asyncpg", "sqlalchemy", "psycopg")
+# The strategy that runs one worker's pool of each driver (a fleet's service, a run's record).
 
 
 def _whole(where: str, key: str, value: object, low: int, high: int | None = None) -> None:
@@ -34,9 +35,10 @@ def _whole(where: str, key: str, value: object, low: int, high: int | None = Non
 class Service:
     """One deployed service: `replicas` pods, each running `workers` processes with a pool each.
 
-    `pool_size` is the pool's persistent size (asyncpg `max_size`, SQLAlchemy `pool_size`);
-    `max_overflow` the extra connections SQLAlchemy opens under load; `min_size` the connections
-    asyncpg opens eagerly at pool creation (SQLAlchemy has no such option).
+    `pool_size` is the pool's persistent size (asyncpg's and psycopg_pool's `max_size`,
+    SQLAlchemy's `pool_size`); `max_overflow` the extra connections SQLAlchemy opens under load;
+    `min_size` the connections asyncpg or psycopg_pool opens at pool creation (SQLAlchemy has
+    no such option).
     """
 
     name: str
@@ -57,17 +59,18 @@ class Service:
         _whole(where, "max_overflow", self.max_overflow, 0)
         if self.driver not in DRIVERS:
             raise ConfigError(f"{where}driver = {self.driver!r}: must be one of {DRIVERS}")
-        if self.max_overflow and self.driver == "asyncpg":
-            # Counting overflow an asyncpg pool never opens would inflate the peak.
+        if self.max_overflow and self.driver != "sqlalchemy":
+            # Counting overflow an asyncpg or psycopg pool never opens would inflate the peak.
             raise ConfigError(
-                f"{where}max_overflow = {self.max_overflow!r}: a SQLAlchemy option; an asyncpg "
-                "pool has no overflow (min_size/max_size only): drop it or set driver=sqlalchemy"
+                f"{where}max_overflow = {self.max_overflow!r}: a SQLAlchemy option; "
+                f"{self.driver}'s pool has no overflow (min_size/max_size only): drop it or set "
+                "driver=sqlalchemy"
             )
         if self.min_size is not None:
             _whole(where, "min_size", self.min_size, 0, self.pool_size)
             if self.driver == "sqlalchemy":
                 raise ConfigError(
-                    f"{where}min_size = {self.min_size!r}: an asyncpg option; "
+                    f"{where}min_size = {self.min_size!r}: an asyncpg and psycopg option; "
                     "SQLAlchemy keeps up to pool_size connections"
                 )
 
@@ -81,7 +84,8 @@ class Service:
 
     @property
     def per_worker_steady(self) -> int:
-        # asyncpg opens min_size at start-up; a busy SQLAlchemy pool settles at pool_size.
+        # asyncpg and psycopg open min_size at start-up; a busy SQLAlchemy pool settles at
+        # pool_size.
         return self.pool_size if self.min_size is None else self.min_size
 
     @property

@@ -96,14 +96,22 @@ def format_server(result: Result) -> str:
     )
 
 
+# Error classes of drivers that carry the server's SQLSTATE whenever they have it: one of them
+# without a code is a failure the driver reported without it (psycopg's refused connection).
+SQLSTATE_DRIVERS = ("psycopg.",)
+NOT_REPORTED = "the driver did not report a SQLSTATE; "
+
+
 def format_errors(runs: Sequence[Run]) -> list[str]:
     """One line per error class: count, SQLSTATE, type, first/last seen, example message."""
     lines = []
     for run in runs:
         for err in run.errors:
+            silent = err.sqlstate is None and err.type.startswith(SQLSTATE_DRIVERS)
             lines.append(
                 f"{run.name}: {err.count} x {err.sqlstate or '-'} {err.type} "
-                f"(first {err.first_s:.2f} s, last {err.last_s:.2f} s): "
+                f"({NOT_REPORTED if silent else ''}"
+                f"first {err.first_s:.2f} s, last {err.last_s:.2f} s): "
                 f"{err.example or '(no message)'}"
             )
     return lines

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.spec import Kind, register
-from dbkit.strategies import batched, pool, semaphore, sleep, sqlalchemy_pool, unbatched
+from dbkit.strategies import (
+    batched,
+    pool,
+    psycopg_pool,
+    semaphore,
+    sleep,
+    sqlalchemy_pool,
+    unbatched,
+)
 from dbkit.strategies.base import Strategy, Target
 
 STRATEGIES: dict[str, Strategy] = {
     module.STRATEGY.name: module.STRATEGY
-    for module in (sleep, unbatched, batched, semaphore, pool, sqlalchemy_pool)
+    for module in (sleep, unbatched, batched, semaphore, pool, sqlalchemy_pool, psycopg_pool)
 }
 for _strategy in STRATEGIES.values():
     register(

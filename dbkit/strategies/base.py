@@ -27,6 +27,7 @@ RETRY_CAP_S = 1.0  # the longest backoff
 POOL_CLOSE_TIMEOUT_S = 10.0  # a pool or engine closing gracefully; then it is terminated
 CONNECTION_CLOSE_TIMEOUT_S = 5.0  # one task's own connection closing; then it is terminated
 POOL_RETRY_S = 0.5  # a fleet worker's pool that could not open is tried again after this long
+POOL_TIMEOUT_TYPES = ("sqlalchemy.exc.TimeoutError", "psycopg_pool.PoolTimeout")
 FAILURE_BACKOFF_S = 0.1  # a request handler waits this long after a failure, as a client would
 
 
@@ -158,8 +159,9 @@ async def statements(
 
 
 def _gave_up_waiting(exc: BaseException) -> bool:
-    # asyncpg's acquire(timeout=) raises the builtin TimeoutError; SQLAlchemy its own.
-    return isinstance(exc, TimeoutError) or type_name(type(exc)) == "sqlalchemy.exc.TimeoutError"
+    # asyncpg's acquire(timeout=) raises the builtin TimeoutError; SQLAlchemy and psycopg_pool
+    # their own.
+    return isinstance(exc, TimeoutError) or type_name(type(exc)) in POOL_TIMEOUT_TYPES
 
 
 async def measured(

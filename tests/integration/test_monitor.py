@@ -74,10 +74,11 @@ def test_a_refused_connection_is_raised_on_entry(pg: EmbeddedServer) -> None:
         (RunSpec("semaphore", tasks=6, limit=3, queries=1, hold=0.4), 1, 3),
         (RunSpec("pool", tasks=20, pool_size=4, queries=1, hold=0.05), 4, 4),
         (RunSpec("sqlalchemy", tasks=20, pool_size=4, queries=1, hold=0.05), 4, 4),
+        (RunSpec("psycopg", tasks=20, pool_size=4, queries=1, hold=0.05), 4, 4),
         (RunSpec("sqlalchemy", tasks=6, pool_size=0, queries=1, hold=0.4), 1, 6),
         (RunSpec("pool", tasks=40, pool_size=4, queries=1, hold=0.05, procs=2), 1, 4),
     ],
-    ids=["unbatched", "batched", "semaphore", "pool", "sqlalchemy", "nullpool", "procs"],
+    ids=["unbatched", "batched", "semaphore", "pool", "sqlalchemy", "psycopg", "nullpool", "procs"],
 )
 def test_every_connection_path_carries_the_runs_tag(
     pg: EmbeddedServer, spec: RunSpec, low: int, high: int

@@ -118,3 +118,61 @@ def test_a_pool_that_cannot_open_counts_each_refused_connection(logged: Embedded
     assert run.failed == 30 and run.ok == 0
     assert 0 < kit < 30
     assert _server_count_since(logged, before, kit) == kit
+
+
+# psycopg reports a refused connection as psycopg.OperationalError without a SQLSTATE (no psycopg
+# API has the server's code for it): the kit's count is that class's, the server's its 53300s.
+PSYCOPG_REFUSED = ("psycopg.OperationalError", None)
+
+
+def _psycopg_refused(result: Result) -> int:
+    errors = [e for run in result.runs for e in run.errors]
+    return sum(e.count for e in errors if (e.type, e.sqlstate) == PSYCOPG_REFUSED)
+
+
+def _run_beside_others(server: EmbeddedServer, spec: RunSpec, others: int) -> Result:
+    async def hold_and_run() -> Result:
+        held = [await asyncpg.connect(server.app_dsn) for _ in range(others)]
+        try:
+            return await asyncio.to_thread(
+                run_experiment, [spec], ServerSpec("dsn", dsn=server.app_dsn), allow_storm=True
+            )
+        finally:
+            for conn in held:
+                await conn.close()
+
+    return asyncio.run(hold_and_run())
+
+
+def test_a_psycopg_pool_that_cannot_fill_counts_every_attempt_its_workers_made(
+    logged: EmbeddedServer,
+) -> None:
+    # 10 sessions of another client leave 6 of the plain role's 16 slots to a pool of 12: its
+    # workers are refused, try again after about 1 s and 3 s, until connect_timeout; every
+    # attempt is one 53300 in the server's log and one refusal in the kit's count.
+    spec = RunSpec("psycopg", tasks=30, pool_size=12, queries=1, hold=0.05, connect_timeout=3)
+    before = _refused_in_log(logged)
+    result = _run_beside_others(logged, spec, 10)
+    (run,) = result.runs
+    kit = _psycopg_refused(result)
+    assert run.failed == 30 and run.ok == 0  # there is no pool
+    assert {(e.type, e.sqlstate) for e in run.errors} == {PSYCOPG_REFUSED}  # no code invented
+    assert kit > 0
+    assert _server_count_since(logged, before, kit) == kit
+    assert run.peak_connections is not None and run.peak_connections <= 12
+
+
+def test_a_growing_psycopg_pool_counts_its_refusals_and_serves_with_what_it_has(
+    logged: EmbeddedServer,
+) -> None:
+    # min_size 2 opens before the window; the pool grows under load until the server refuses,
+    # then retries in the background while the tasks share the connections it has.
+    spec = RunSpec("psycopg", tasks=60, pool_size=12, min_size=2, queries=1, hold=0.3)
+    before = _refused_in_log(logged)
+    result = _run_beside_others(logged, spec, 10)
+    (run,) = result.runs
+    kit = _psycopg_refused(result)
+    assert run.ok == 60 and run.failed == 0
+    assert kit > 0 and all(e.tasks == 0 for e in run.errors)  # refused attempts, no task's end
+    assert _server_count_since(logged, before, kit) == kit
+    assert run.peak_connections is not None and 2 <= run.peak_connections < 12

@@ -164,6 +164,7 @@ def test_every_task_latency_is_its_wait_plus_its_service(pg: EmbeddedServer) -> 
         RunSpec("semaphore", tasks=30, limit=10, queries=1, hold=0.1),
         RunSpec("pool", tasks=30, pool_size=10, queries=1, hold=0.1, retries=1),
         RunSpec("sqlalchemy", tasks=30, pool_size=5, max_overflow=5, queries=1, hold=0.1),
+        RunSpec("psycopg", tasks=30, pool_size=10, queries=1, hold=0.1),
     ]
     for spec in specs:
         rec = Tally()

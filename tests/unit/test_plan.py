@@ -12,6 +12,7 @@ from dbkit.model.plan import Budget, Service, format_plan, plan_fleet
 from dbkit.model.server_info import ServerInfo
 from dbkit.servers import EmbeddedServer
 from dbkit.store.deploy import build_plan, load_deploy, parse_service
+from dbkit.strategies import for_driver
 
 DEPLOYS = Path(__file__).resolve().parents[2] / "scenarios" / "deploys"
 
@@ -127,7 +128,7 @@ def test_format_plan_verdict_when_over() -> None:
         ({"pool_size": 0}, "pool_size"),
         ({"max_overflow": -1}, "max_overflow"),
         ({"min_size": 11}, "min_size"),
-        ({"driver": "psycopg"}, "driver"),
+        ({"driver": "psycopg2"}, "driver"),
         ({"replicas": True}, "replicas"),
     ],
 )
@@ -151,6 +152,18 @@ def test_max_overflow_is_sqlalchemy_only() -> None:
         parse_service(text)
     assert str(err.value).startswith(f"--service {text!r}: service api: max_overflow = 5")
     assert Service("api", 2, 2, 5, max_overflow=0).peak == 20
+
+
+def test_psycopg_services_plan_like_asyncpg_and_run_as_the_psycopg_strategy() -> None:
+    svc = Service("api", replicas=2, workers=2, pool_size=10, min_size=4, driver="psycopg")
+    assert (svc.steady, svc.peak, for_driver(svc.driver).name) == (16, 40, "psycopg")
+    assert [for_driver(d).name for d in ("asyncpg", "sqlalchemy")] == ["pool", "sqlalchemy"]
+    # psycopg_pool has min_size/max_size and no overflow, like asyncpg's
+    with pytest.raises(ConfigError, match=r"a SQLAlchemy option; psycopg's pool has no overflow"):
+        Service("api", 2, 2, 5, max_overflow=5, driver="psycopg")
+    assert parse_service("api:replicas=2,workers=2,pool_size=5,driver=psycopg") == Service(
+        "api", 2, 2, 5, driver="psycopg"
+    )
 
 
 def test_budget_and_plan_reject_bad_input() -> None:
@@ -198,6 +211,10 @@ def test_load_deploy_reads_database_and_services(tmp_path: Path) -> None:
         "headroom": 5,
     }
     assert deploy.services == (Service("api", 8, 4, 10, 5, driver="sqlalchemy"),)
+    text = GOOD_SERVICE + 'min_size = 2\ndriver = "psycopg"\n'
+    (tmp_path / "psycopg").mkdir()
+    psycopg_deploy = load_deploy(_write(tmp_path / "psycopg", text))
+    assert psycopg_deploy.services == (Service("api", 8, 4, 10, min_size=2, driver="psycopg"),)
     assert deploy.budget().available == 490
 
 
@@ -224,7 +241,7 @@ def test_deploy_budget_falls_back_to_the_server(tmp_path: Path) -> None:
         ("[database]\nmax_connections = 0\n" + GOOD_SERVICE, "database.max_connections = 0"),
         ("[database]\nreserved = -1\n" + GOOD_SERVICE, "database.reserved = -1"),
         (GOOD_SERVICE.replace("workers = 4\n", ""), "services.api.workers: missing"),
-        (GOOD_SERVICE + 'driver = "psycopg"\n', "service api: driver = 'psycopg'"),
+        (GOOD_SERVICE + 'driver = "psycopg2"\n', "service api: driver = 'psycopg2'"),
         ("[services]\napi = 3\n", "services.api = 3"),
         ("[database]\nmax_connections = 100\n", "services: needs at least one"),
     ],

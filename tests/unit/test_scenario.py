@@ -31,6 +31,13 @@ def test_pool_scenario_has_the_failure_three_pools_and_sqlalchemy() -> None:
     assert any(r.strategy == "pool" and r.pool_size == 90 for r in runs)
 
 
+def test_compare_scenario_has_asyncpg_sqlalchemy_and_psycopg_pools_of_50() -> None:
+    runs = {r.strategy: r for r in load_scenario("compare").runs}
+    assert {"pool", "sqlalchemy", "psycopg"} <= set(runs)
+    widths = [runs[s].pool_size + runs[s].max_overflow for s in ("pool", "sqlalchemy", "psycopg")]
+    assert widths == [50, 50, 50]
+
+
 def test_sleep_scenario_expands_to_both_modes_at_three_sizes() -> None:
     runs = expand(load_scenario("sleep").runs)
     assert [(r.tasks, r.mode) for r in runs] == [
@@ -83,6 +90,10 @@ def _write(tmp_path: Path, text: str) -> str:
         ('[defaults]\nhold = "x"\n[[runs]]\nstrategy = "pool"', "defaults.hold: wrong type"),
         (
             '[[runs]]\nstrategy = "pool"\npool_size = 150',
+            "runs[0].pool_size = 150: larger than server.max_connections 100",
+        ),
+        (
+            '[[runs]]\nstrategy = "psycopg"\npool_size = 150',
             "runs[0].pool_size = 150: larger than server.max_connections 100",
         ),
         (
