@@ -124,8 +124,9 @@ class PoolSample:
 
     Client counts: ``cl_active`` are linked to a server connection or idle, ``cl_waiting`` wait
     for one. Server counts: ``sv_active`` linked to a client, ``sv_idle`` ready, ``sv_used``
-    idle and not yet checked, ``sv_tested`` being checked, ``sv_login`` logging in. ``maxwait_s`` is the longest a waiting
-    client has waited now. The totals are counters since the pooler started.
+    idle and not yet checked, ``sv_tested`` being checked, ``sv_login`` logging in.
+    ``maxwait_s`` is the longest a waiting client has waited now. The totals are counters since
+    the pooler started (``total_wait_time_s``: the time clients spent waiting, summed).
     """
 
     at: float

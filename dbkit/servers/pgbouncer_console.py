@@ -4,7 +4,8 @@ The console speaks the simple query protocol only. asyncpg has no public call th
 simple query and returns its rows (``fetch`` sends Parse/Bind, which the console refuses with
 08P01 "extended query protocol not supported by admin console"; ``execute`` without arguments
 is simple but returns only the command tag), so the console is read with psycopg 3: its
-``execute`` of a query with no parameters sends one simple Query message.
+``execute`` of a query with no parameters sends one simple Query message, as long as psycopg
+does not prepare it (it prepares a query run 5 times unless told not to: the console refuses).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class PoolerConsole:
         """The rows of ``SHOW <what>`` (POOLS, STATS, CLIENTS, SERVERS, CONFIG...), by column."""
         if not what.replace("_", "").isalpha():
             raise ValueError(f"not a SHOW command: {what!r}")
-        cur = await self._conn.execute(f"SHOW {what.upper()}")
+        cur = await self._conn.execute(f"SHOW {what.upper()}", prepare=False)
         names = [col.name for col in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
@@ -73,7 +74,10 @@ async def open_console(admin_dsn: str) -> AsyncIterator[PoolerConsole]:
     """Connect to the admin console at ``admin_dsn`` for the duration of an ``async with``."""
     try:
         conn = await psycopg.AsyncConnection.connect(
-            admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            admin_dsn,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            prepare_threshold=None,  # never prepare: a prepared statement is extended protocol
         )
     except psycopg.Error as exc:
         detail = str(exc).strip().splitlines()[-1:] or ["no detail"]
