@@ -112,9 +112,11 @@ class Upstream:
 class PgBouncer:
     """A PgBouncer started by dbkit in front of ``upstream``, configured by ``spec``.
 
-    Use as a context manager, or call ``start()`` and ``stop()``. Once started: ``app_dsn``
-    reaches the upstream database through PgBouncer, ``admin_dsn`` its admin console (SHOW
-    commands; simple query protocol only), ``info`` the version and settings it runs with.
+    Use as a context manager, or call ``start()`` and ``stop()``, from the main thread (or one
+    that outlives PgBouncer: PDEATHSIG fires when the starting thread ends). Once started:
+    ``app_dsn`` reaches the upstream database through PgBouncer, ``admin_dsn`` its admin console
+    (SHOW commands; simple query protocol only), ``info`` the version and settings it runs with.
+    The console's own connection is one of PgBouncer's clients: it counts in max_client_conn.
     """
 
     kind = "pgbouncer"
