@@ -120,7 +120,7 @@ class PoolerInfo:
 @dataclass(frozen=True)
 class PoolSample:
     """One reading of the pooler's admin console (SHOW POOLS summed over the workload's pools,
-    SHOW STATS for its database), ``at`` seconds on the reader's clock.
+    SHOW STATS for its database), ``at`` the reader's ``time.monotonic()``.
 
     Client counts: ``cl_active`` are linked to a server connection or idle, ``cl_waiting`` wait
     for one. Server counts: ``sv_active`` linked to a client, ``sv_idle`` ready, ``sv_used``

@@ -301,6 +301,20 @@ def test_info_and_dsns_name_what_runs(pg: EmbeddedServer) -> None:
     assert sample.cl_active == 1 and sample.cl_waiting == 0 and sample.server_connections == 1
 
 
+def test_in_front_of_a_server_that_asks_for_passwords() -> None:
+    async def main(dsn: str) -> str:
+        conn = await asyncpg.connect(dsn, statement_cache_size=0)
+        try:
+            return str(await conn.fetchval("SELECT current_user"))
+        finally:
+            await conn.close()
+
+    with EmbeddedServer(max_connections=10, password="s3cret") as server:
+        assert ":" in server.app_dsn.split("@")[0].removeprefix("postgresql://")
+        with start_pgbouncer(PoolerSpec(pool_size=1), server) as pooler:
+            assert asyncio.run(main(pooler.app_dsn)) == APP_ROLE  # scram at both hops
+
+
 def test_pgbouncer_is_gone_after_the_block_also_when_it_raises(pg: EmbeddedServer) -> None:
     seen: dict[str, Any] = {}
     with pytest.raises(RuntimeError, match="boom"), start_pgbouncer(PoolerSpec(), pg) as pooler:
