@@ -31,7 +31,7 @@ from dbkit.servers.pgbouncer import (
     pgbouncer_version,
     start_pgbouncer,
 )
-from dbkit.servers.pgbouncer_console import open_console, sample_pooler
+from dbkit.servers.pgbouncer_console import PoolerConsole, open_console, sample_pooler
 
 try:
     VERSION: str | None = pgbouncer_version(find_pgbouncer())
@@ -106,7 +106,7 @@ def test_transaction_mode_holds_the_server_to_the_pool_while_clients_wait(
                 done += 1
             return done
 
-        async def watch(console: Any) -> None:
+        async def watch(console: PoolerConsole) -> None:
             while not all_done.done():
                 server_counts.append(int(await monitor.fetchval(APP_BACKENDS)))
                 sample = await console.sample(DATABASE)
