@@ -1,0 +1,148 @@
+"""A server-side pooler in the path: what to start (PoolerSpec), what ran (PoolerInfo), and
+what its admin console said at one moment (PoolSample). Pure data, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dbkit.model.errors import ConfigError
+
+POOLER_KINDS = ("pgbouncer",)
+POOL_MODES = ("session", "transaction")
+# PgBouncer keeps prepared statements across server connections in transaction mode from 1.21.
+PREPARED_STATEMENTS_SINCE = (1, 21)
+
+
+@dataclass(frozen=True)
+class PoolerSpec:
+    """Which pooler to put between the workload and the server, and its limits.
+
+    The names follow PgBouncer's settings: ``pool_size`` is ``default_pool_size`` (server
+    connections per database and user), ``max_db_connections`` 0 means no cap per database,
+    ``query_wait_timeout`` 0 means a client may wait for a server connection forever, and
+    ``max_prepared_statements`` > 0 needs PgBouncer 1.21 or later. The defaults are PgBouncer's,
+    except the pool mode: transaction, the mode that lets many clients share a few connections.
+    """
+
+    kind: str = "pgbouncer"
+    pool_mode: str = "transaction"
+    pool_size: int = 20
+    max_client_conn: int = 100
+    max_db_connections: int = 0
+    reserve_pool_size: int = 0
+    max_prepared_statements: int = 0
+    query_wait_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in POOLER_KINDS:
+            raise ConfigError(
+                f"unknown pooler {self.kind!r}; choose one of {', '.join(POOLER_KINDS)}"
+            )
+        if self.pool_mode not in POOL_MODES:
+            raise ConfigError(
+                f"unknown pool mode {self.pool_mode!r}; choose one of {', '.join(POOL_MODES)}"
+            )
+        _at_least("the pooler's pool size (default_pool_size)", self.pool_size, 1)
+        _at_least("max_client_conn", self.max_client_conn, 1)
+        _at_least("max_db_connections (0: no cap)", self.max_db_connections, 0)
+        _at_least("reserve_pool_size", self.reserve_pool_size, 0)
+        _at_least("max_prepared_statements (0: off)", self.max_prepared_statements, 0)
+        wait = self.query_wait_timeout
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
+            raise ConfigError(f"query_wait_timeout must be a number of seconds (got {wait!r})")
+        if wait < 0:
+            raise ConfigError(f"query_wait_timeout must be at least 0 (0: no limit; got {wait})")
+
+    def settings(self) -> dict[str, str]:
+        """The pooler's settings this spec fixes, by PgBouncer's names, as its config says them."""
+        return {
+            "pool_mode": self.pool_mode,
+            "default_pool_size": str(self.pool_size),
+            "max_client_conn": str(self.max_client_conn),
+            "max_db_connections": str(self.max_db_connections),
+            "reserve_pool_size": str(self.reserve_pool_size),
+            "max_prepared_statements": str(self.max_prepared_statements),
+            "query_wait_timeout": _seconds(self.query_wait_timeout),
+        }
+
+
+def _at_least(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number (got {value!r})")
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low} (got {value})")
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``(1, 18, 0)`` from ``"1.18.0"`` (a suffix after the numbers is ignored)."""
+    parts = []
+    for piece in text.strip().split("."):
+        digits = ""
+        for char in piece:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(piece):
+            break
+    if not parts:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(parts)
+
+
+def supports_prepared_statements(version: str) -> bool:
+    """True when a PgBouncer of this version has ``max_prepared_statements`` (1.21 and later)."""
+    return parse_version(version) >= PREPARED_STATEMENTS_SINCE
+
+
+@dataclass(frozen=True)
+class PoolerInfo:
+    """The pooler a run went through, for the result's metadata: its kind, its version, and the
+    settings it ran with (PgBouncer's names and values, as written in its config)."""
+
+    kind: str
+    version: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def as_metadata(self) -> dict[str, object]:
+        """The JSON-ready form: ``{"kind", "version", "settings"}``."""
+        return {"kind": self.kind, "version": self.version, "settings": dict(self.settings)}
+
+
+@dataclass(frozen=True)
+class PoolSample:
+    """One reading of the pooler's admin console (SHOW POOLS summed over the workload's pools,
+    SHOW STATS for its database), ``at`` the reader's ``time.monotonic()``.
+
+    Client counts: ``cl_active`` are linked to a server connection or idle, ``cl_waiting`` wait
+    for one. Server counts: ``sv_active`` linked to a client, ``sv_idle`` ready, ``sv_used``
+    idle and not yet checked, ``sv_tested`` being checked, ``sv_login`` logging in.
+    ``maxwait_s`` is the longest a waiting client has waited now. The totals are counters since
+    the pooler started (``total_wait_time_s``: the time clients spent waiting, summed).
+    """
+
+    at: float
+    cl_active: int
+    cl_waiting: int
+    sv_active: int
+    sv_idle: int
+    sv_used: int
+    sv_tested: int
+    sv_login: int
+    maxwait_s: float
+    total_xact_count: int = 0
+    total_query_count: int = 0
+    total_wait_time_s: float = 0.0
+
+    @property
+    def server_connections(self) -> int:
+        """Server connections the pooler holds now, in any state."""
+        return self.sv_active + self.sv_idle + self.sv_used + self.sv_tested + self.sv_login
