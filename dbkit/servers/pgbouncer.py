@@ -31,7 +31,8 @@ from urllib.parse import quote, unquote, urlsplit
 from dbkit.model.errors import ConfigError, ServerError
 from dbkit.model.pooler import PoolerInfo, PoolerSpec, supports_prepared_statements
 from dbkit.servers.base import APP_PASSWORD, Server
-from dbkit.servers.embedded import free_port, run_as
+from dbkit.servers.embedded import free_port
+from dbkit.servers.unprivileged import run_as
 
 BINARY_ENV = "DBKIT_PGBOUNCER"
 # Debian and RPM packages install it here, outside an ordinary user's PATH.
