@@ -13,7 +13,7 @@ from dbkit.model.errors import ConfigError, ResultExistsError
 from dbkit.model.results import ErrorRecord, Result, Run
 from dbkit.model.stats import LatencySummary
 from dbkit.present.export import COLUMNS, write_csv
-from dbkit.present.plot import _sweep_series, choose_panels, plot_results
+from dbkit.present.plot import choose_panels, plot_results, sweep_series
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 META = {
@@ -270,7 +270,7 @@ def test_before_and_after_of_the_same_pools_plot(tmp_path: Path) -> None:
     assert_png(path)
     assert titles == ["Sweep: throughput and p99 latency by pool_size"]
     # a curve each, named by its source, rather than one curve zigzagging between them
-    assert [s.label for s in _sweep_series(before_after)] == [
+    assert [s.label for s in sweep_series(before_after)] == [
         "pool (scenario compare #1)",
         "pool (scenario compare #2)",
     ]
@@ -290,3 +290,4 @@ def test_csv_says_which_runs_were_interrupted(tmp_path: Path) -> None:
     with path.open(newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert row["interrupted"] == "True"
+
