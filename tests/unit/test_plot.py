@@ -291,3 +291,19 @@ def test_csv_says_which_runs_were_interrupted(tmp_path: Path) -> None:
         (row,) = list(csv.DictReader(f))
     assert row["interrupted"] == "True"
 
+
+def test_an_interrupted_run_is_never_called_fastest(tmp_path: Path) -> None:
+    import dataclasses
+
+    done = make_run("pool", "pool-50", {"pool_size": 50}, wall_s=6.1, ideal_s=6.0)
+    # cut short by Ctrl-C: few tasks in little time, so its rate looks high
+    cut = dataclasses.replace(
+        make_run("semaphore", "semaphore-50", {"limit": 50}, tasks=40, wall_s=0.1, ideal_s=6.0),
+        interrupted=True,
+    )
+    (title,) = plot_results([Result(metadata=META, runs=(done, cut))], tmp_path / "p.png")
+    assert title.startswith("Comparison: pool-50 is fastest without failures"), title
+    assert "semaphore-50 was interrupted" in title
+    only_cut = Result(metadata=META, runs=(cut,))
+    (title,) = plot_results([only_cut], tmp_path / "q.png")
+    assert "fastest" not in title and "semaphore-50 was interrupted" in title

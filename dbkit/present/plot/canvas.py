@@ -98,8 +98,9 @@ def param_of(run: Run, param: str) -> int | None:
 
 def run_label(run: Run) -> str:
     """A bar's tick: the run's name (a source appended by distinct_names on its own line, to
-    keep ticks narrow) and its tasks."""
-    return f"{run.name.replace(' (', chr(10) + '(')}\n{run.tasks:,} tasks"
+    keep ticks narrow), its tasks, and whether it was cut short."""
+    label = f"{run.name.replace(' (', chr(10) + '(')}\n{run.tasks:,} tasks"
+    return label + "\n(interrupted)" if run.interrupted else label
 
 
 def pad_bars(ax: Axes, n: int) -> None:

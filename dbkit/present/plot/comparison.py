@@ -54,8 +54,12 @@ def plot_comparison(ax: Axes, runs: Sequence[Run]) -> str:
     ax.set_ylim(0, max(r.throughput_qps for r in runs) * 1.15 or 1)
     ax.grid(axis="y", alpha=0.3)
     legend(ax, right, loc="upper left")
-    clean = [r for r in runs if r.ok and not r.failed]
-    failing = [r for r in runs if r.failed]
+    # A run cut short (Ctrl-C) did part of its work: its rate is no measure of the strategy,
+    # so it is never ranked, only named as interrupted.
+    whole = [r for r in runs if not r.interrupted]
+    clean = [r for r in whole if r.ok and not r.failed]
+    failing = [r for r in whole if r.failed]
+    cut = [r.name for r in runs if r.interrupted]
     parts = []
     if clean:
         parts.append(
@@ -64,6 +68,8 @@ def plot_comparison(ax: Axes, runs: Sequence[Run]) -> str:
     if failing:
         worst = max(failing, key=lambda r: r.failed / r.tasks if r.tasks else 0)
         parts.append(f"{worst.name} lost {worst.failed:,} of {worst.tasks:,} tasks")
+    if cut:
+        parts.append(f"{', '.join(cut)} {'was' if len(cut) == 1 else 'were'} interrupted")
     title = "Comparison: " + ("; ".join(parts) or "throughput and efficiency per run")
     ax.set_title(title)
     return title
