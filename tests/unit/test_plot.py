@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dbkit.model.errors import ConfigError, ResultExistsError
-from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.results import ErrorRecord, Knee, Result, Run, SweepSection
 from dbkit.model.stats import LatencySummary
 from dbkit.present.export import COLUMNS, write_csv
 from dbkit.present.plot import choose_panels, plot_results, sweep_series
@@ -106,12 +106,8 @@ def sweep_result() -> Result:
         make_run("pool", f"pool-{s}", {"pool_size": s}, wall_s=w, ideal_s=300 / s)
         for s, w in zip(sizes, walls, strict=True)
     )
-    sweep = {
-        "param": "pool_size",
-        "values": list(sizes),
-        "tolerance": 0.05,
-        "knee": {"pool_size": 40, "value": 40, "throughput_qps": 375.0},
-    }
+    knee = Knee(value=40, throughput_qps=375.0, best_value=80, best_throughput_qps=384.6)
+    sweep = SweepSection(param="pool_size", values=sizes, tolerance=0.05, knee=knee)
     return Result(metadata=META, runs=runs, sweep=sweep)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,27 +108,20 @@ def sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
     series: list[SweepSeries] = []
     loose: dict[str, list[tuple[int, Run]]] = {}
     for index, result in enumerate(results):
-        sweep = result.sweep or {}
-        param = sweep.get("param")
-        if isinstance(param, str):
-            knee_map = sweep.get("knee")
-            knee = None
-            if isinstance(knee_map, Mapping):
-                value = knee_map.get(param, knee_map.get("value"))
-                knee = value if isinstance(value, int) else None
-            tol = sweep.get("tolerance")
+        sweep = result.sweep
+        if sweep is not None:
+            knee = sweep.knee.value if sweep.knee is not None else None
             by_strategy: dict[str, list[Run]] = {}
-            for run in result.runs:
-                if param_of(run, param) is not None:
-                    by_strategy.setdefault(run.strategy, []).append(run)
+            for run in (r for r in result.runs if param_of(r, sweep.param) is not None):
+                by_strategy.setdefault(run.strategy, []).append(run)
             for strategy, runs in by_strategy.items():
                 series.append(
                     SweepSeries(
                         strategy,
-                        param,
+                        sweep.param,
                         tuple(runs),
                         knee if len(by_strategy) == 1 else None,
-                        tol if isinstance(tol, float) else None,
+                        sweep.tolerance,
                     )
                 )
         else:
