@@ -288,6 +288,24 @@ def test_csv_says_which_runs_were_interrupted(tmp_path: Path) -> None:
     assert row["interrupted"] == "True"
 
 
+def test_only_the_sweeps_own_runs_are_on_its_curve() -> None:
+    # A sweep's document holding other pool runs too (pool-5 and pool-100, run beside it):
+    # the curve is the sweep's grid; the others are compared, never drawn as sweep points.
+    sweep = sweep_result()
+    others = (
+        make_run("pool", "pool-5", {"pool_size": 5}, wall_s=60.0),
+        make_run("pool", "pool-100", {"pool_size": 100}, wall_s=7.0),
+    )
+    mixed = Result(metadata=META, runs=(*sweep.runs, *others), sweep=sweep.sweep)
+    (series,) = sweep_series([mixed])
+    assert [r.name for r in series.runs] == ["pool-10", "pool-20", "pool-40", "pool-80"]
+    assert len(choose_panels([mixed])) == 2  # the sweep, and a comparison for the others
+    # the same pool runs in a result of their own: a curve of their own, named apart
+    pools = Result(metadata={**META, "command": ["dbkit", "scenario", "pools"]}, runs=others)
+    labels = [(s.label, len(s.runs)) for s in sweep_series([pools, sweep])]
+    assert labels == [("pool", 4), ("pool (scenario pools)", 2)]
+
+
 def test_an_interrupted_run_is_never_called_fastest(tmp_path: Path) -> None:
     import dataclasses
 

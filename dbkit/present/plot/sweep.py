@@ -102,9 +102,9 @@ def plot_sweep(ax: Axes, series: Sequence[SweepSeries]) -> str:
 
 
 def sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
-    """The curves these results hold: each sweep's runs, and pool runs of results without a
-    sweep, one curve per strategy across results when their sizes differ, else one per result
-    (before and after)."""
+    """The curves these results hold: each sweep's own runs (never other runs its document
+    holds), and pool runs of results without a sweep, one curve per strategy across results
+    when their sizes differ, else one per result (before and after)."""
     series: list[SweepSeries] = []
     loose: dict[str, list[tuple[int, Run]]] = {}
     for index, result in enumerate(results):
@@ -112,7 +112,7 @@ def sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
         if sweep is not None:
             knee = sweep.knee.value if sweep.knee is not None else None
             by_strategy: dict[str, list[Run]] = {}
-            for run in (r for r in result.runs if param_of(r, sweep.param) is not None):
+            for run in sweep.own_runs(result.runs):
                 by_strategy.setdefault(run.strategy, []).append(run)
             for strategy, runs in by_strategy.items():
                 series.append(
@@ -132,7 +132,10 @@ def sweep_series(results: Sequence[Result]) -> list[SweepSeries]:
     for strategy, found in loose.items():
         sizes = [param_of(r, "pool_size") for _, r in found]
         if len(set(sizes)) == len(sizes):  # one curve across results, one point per size
-            groups = {strategy: [r for _, r in found]}
+            label = strategy
+            if any(s.label == label for s in series):  # a sweep's curve is called that
+                label += f" ({', '.join(dict.fromkeys(names[i] for i, _ in found))})"
+            groups = {label: [r for _, r in found]}
         else:  # the same sizes again (before/after): a curve per result
             groups = {}
             for index, run in found:
