@@ -46,6 +46,7 @@ from dbkit.model.keys import Key, read, write
 from dbkit.model.stats import LatencySummary
 
 FORMAT = "dbkit.result/1"
+SAMPLES = [("number", "count")]  # connection samples: [[seconds since the start, count], ...]
 # Values the kit spells itself and the reader checks: a password spelled alike ("pool") must
 # not make the file unreadable, so masking leaves them as they are.
 VOCABULARY = frozenset({"format", "strategy"})
@@ -58,13 +59,13 @@ class ErrorRecord:
     ``tasks`` of them the last of their task (None in files from before: equal to count),
     when, and an example."""
 
-    type: str
-    sqlstate: str | None
-    count: int
-    first_s: float
-    last_s: float
-    example: str
-    tasks: int | None = None
+    type: Annotated[str, Key("str")]
+    sqlstate: Annotated[str | None, Key((None, "str"))]
+    count: Annotated[int, Key("count")]
+    first_s: Annotated[float, Key("number")]
+    last_s: Annotated[float, Key("number")]
+    example: Annotated[str, Key("str")]
+    tasks: Annotated[int | None, Key((None, "count"), absent=None)] = None
 
     @property
     def tasks_ended(self) -> int:
@@ -85,29 +86,35 @@ def error_label(type_name: str, sqlstate: str | None) -> str:
 class Run:
     """The measured outcome of one strategy run; times in seconds."""
 
-    strategy: str
-    name: str
-    params: Mapping[str, Any]
-    tasks: int
-    ok: int
-    failed: int
-    queries_ok: int
-    wall_s: float
-    setup_s: float
-    ideal_s: float | None
-    latency_s: LatencySummary
-    errors: tuple[ErrorRecord, ...] = ()
+    strategy: Annotated[str, Key("strategy")]
+    name: Annotated[str, Key("str")]
+    params: Annotated[Mapping[str, Any], Key("object")]
+    tasks: Annotated[int, Key("count")]
+    ok: Annotated[int, Key("count")]
+    failed: Annotated[int, Key("count")]
+    queries_ok: Annotated[int, Key("count")]
+    wall_s: Annotated[float, Key("amount")]
+    setup_s: Annotated[float, Key("amount")]
+    ideal_s: Annotated[float | None, Key((None, "amount"))]
+    latency_s: Annotated[LatencySummary, Key("summary")]
+    errors: Annotated[tuple[ErrorRecord, ...], Key(["error"])] = ()
     # latency_s's two parts (see dbkit.model.tally): unknown in files written before them
-    wait_s: LatencySummary = field(default_factory=LatencySummary)
-    service_s: LatencySummary = field(default_factory=LatencySummary)
-    peak_server_connections: int | None = None
-    server_connections: tuple[tuple[float, int], ...] = ()
-    retries: int = 0
-    faults: tuple[FaultRecord, ...] = ()
-    interrupted: bool = False
-    peak_connections: int | None = None  # the run's own (its tag), not the server's total
-    connections: tuple[tuple[float, int], ...] = ()
-    application_name: str | None = None  # the run's tag, on every connection its workload opened
+    wait_s: Annotated[LatencySummary, Key("summary", absent={})] = field(
+        default_factory=LatencySummary
+    )
+    service_s: Annotated[LatencySummary, Key("summary", absent={})] = field(
+        default_factory=LatencySummary
+    )
+    peak_server_connections: Annotated[int | None, Key((None, "count"))] = None
+    server_connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
+    retries: Annotated[int, Key("count", absent=0)] = 0
+    faults: Annotated[tuple[FaultRecord, ...], Key([FaultRecord], absent=())] = ()
+    interrupted: Annotated[bool, Key("bool", absent=False)] = False
+    # the run's own (its tag), not the server's total
+    peak_connections: Annotated[int | None, Key((None, "count"), absent=None)] = None
+    connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
+    # the run's tag, on every connection its workload opened
+    application_name: Annotated[str | None, Key((None, "str"), absent=None)] = None
 
     @property
     def timeline(self) -> tuple[tuple[float, int], ...]:
@@ -174,30 +181,17 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
-        return cls(
-            strategy=data["strategy"],
-            name=data["name"],
-            params=dict(data["params"]),
-            tasks=data["tasks"],
-            ok=data["ok"],
-            failed=data["failed"],
-            queries_ok=data["queries_ok"],
-            wall_s=data["wall_s"],
-            setup_s=data["setup_s"],
-            ideal_s=data["ideal_s"],
-            latency_s=LatencySummary(**data["latency_s"]),
-            wait_s=LatencySummary(**data.get("wait_s", {})),
-            service_s=LatencySummary(**data.get("service_s", {})),
-            errors=tuple(ErrorRecord(**e) for e in data["errors"]),
-            peak_server_connections=data["peak_server_connections"],
-            server_connections=tuple((t, n) for t, n in data.get("server_connections", ())),
-            retries=data.get("retries", 0),
-            faults=tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
-            interrupted=bool(data.get("interrupted", False)),
-            peak_connections=data.get("peak_connections"),
-            connections=tuple((t, n) for t, n in data.get("connections", ())),
-            application_name=data.get("application_name"),
-        )
+        made = {
+            "params": dict(data["params"]),
+            "latency_s": LatencySummary(**data["latency_s"]),
+            "wait_s": LatencySummary(**data.get("wait_s", {})),
+            "service_s": LatencySummary(**data.get("service_s", {})),
+            "errors": tuple(ErrorRecord(**read(ErrorRecord, e)) for e in data["errors"]),
+            "server_connections": tuple((t, n) for t, n in data.get("server_connections", ())),
+            "faults": tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
+            "connections": tuple((t, n) for t, n in data.get("connections", ())),
+        }
+        return cls(**read(cls, data, **made))
 
 
 @dataclass(frozen=True, kw_only=True)

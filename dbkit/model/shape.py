@@ -14,7 +14,7 @@ from typing import Any
 
 from dbkit.model.faults import FaultRecord
 from dbkit.model.keys import json_keys
-from dbkit.model.results import SweepSection
+from dbkit.model.results import ErrorRecord, Run, SweepSection
 from dbkit.model.spec import STRATEGY_NAMES
 
 
@@ -84,12 +84,18 @@ SUMMARY_SHAPE = _Object(
 )
 
 
-def record_shape(cls: type) -> _Object:
+def record_shape(
+    cls: type,
+    *,
+    closed: bool = False,
+    rules: tuple[Callable[[Mapping[str, Any]], tuple[str, str] | None], ...] = (),
+) -> _Object:
     """The shape of a record's JSON object, from its fields (see dbkit.model.keys): a field's
     shape is a kind name, a name in NAMED_SHAPES, another record, or those combined as in
     KINDS' comment."""
     keys = json_keys(cls)
-    return _Object({name + ("?" if k.optional else ""): _resolve(k.shape) for name, k in keys})
+    fields = {name + ("?" if k.optional else ""): _resolve(k.shape) for name, k in keys}
+    return _Object(fields, closed=closed, rules=rules)
 
 
 def _resolve(shape: Any) -> Any:
@@ -104,48 +110,10 @@ def _resolve(shape: Any) -> Any:
     return shape
 
 
-NAMED_SHAPES: dict[str, Any] = {"sqlstate_counts": SQLSTATE_COUNTS}
+NAMED_SHAPES: dict[str, Any] = {"sqlstate_counts": SQLSTATE_COUNTS, "summary": SUMMARY_SHAPE}
+NAMED_SHAPES["error"] = ERROR_SHAPE = record_shape(ErrorRecord, closed=True)
 FAULT_SHAPE = record_shape(FaultRecord)
-RUN_SHAPE = _Object(
-    {
-        "strategy": "strategy",
-        "name": "str",
-        "params": "object",
-        "tasks": "count",
-        "ok": "count",
-        "failed": "count",
-        "queries_ok": "count",
-        "wall_s": "amount",
-        "setup_s": "amount",
-        "ideal_s": AMOUNT_OR_NULL,
-        "latency_s": SUMMARY_SHAPE,
-        "wait_s?": SUMMARY_SHAPE,
-        "service_s?": SUMMARY_SHAPE,
-        "errors": [
-            _Object(
-                {
-                    "type": "str",
-                    "sqlstate": (None, "str"),
-                    "count": "count",
-                    "first_s": "number",
-                    "last_s": "number",
-                    "example": "str",
-                    "tasks?": (None, "count"),
-                },
-                closed=True,
-            )
-        ],
-        "peak_server_connections": (None, "count"),
-        "server_connections?": [("number", "count")],
-        "peak_connections?": (None, "count"),
-        "connections?": [("number", "count")],
-        "application_name?": (None, "str"),
-        "retries?": "count",
-        "faults?": [FAULT_SHAPE],
-        "interrupted?": "bool",
-    },
-    rules=(_run_counts,),
-)
+RUN_SHAPE = record_shape(Run, rules=(_run_counts,))
 FLEET_SERVICE_SHAPE = _Object(
     {
         "name": "str",

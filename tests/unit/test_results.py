@@ -15,8 +15,8 @@ from dbkit.model.dsn import mask_secrets
 from dbkit.model.errors import ConfigError, ResultExistsError
 from dbkit.model.faults import FaultRecord
 from dbkit.model.keys import json_keys
-from dbkit.model.results import FORMAT, SweepSection
-from dbkit.model.shape import FAULT_SHAPE, SWEEP_SHAPE
+from dbkit.model.results import FORMAT, ErrorRecord, Run, SweepSection
+from dbkit.model.shape import ERROR_SHAPE, FAULT_SHAPE, RUN_SHAPE, SWEEP_SHAPE
 from dbkit.model.stats import LatencySummary
 from dbkit.store.results import default_path, read_result, write_result
 from tests.helpers import GOLDEN, sample_result
@@ -345,7 +345,13 @@ def test_sweeps_and_faults_from_older_files_still_read(tmp_path: Path) -> None:
 
 def test_the_reader_checks_the_keys_the_records_read() -> None:
     # one list of keys: the record's fields are the shape's keys
-    for record, shape in ((FaultRecord, FAULT_SHAPE), (SweepSection, SWEEP_SHAPE)):
+    records = (
+        (Run, RUN_SHAPE), (ErrorRecord, ERROR_SHAPE), (FaultRecord, FAULT_SHAPE),
+        (SweepSection, SWEEP_SHAPE),
+    )  # fmt: skip
+    for record, shape in records:
         keys = [name for name, _ in json_keys(record)]
         assert [k.rstrip("?") for k in shape.fields] == keys
         assert [f.name for f in dataclasses.fields(record)] == keys
+    # and the writer writes every one of them
+    assert {name for name, _ in json_keys(Run)} <= set(sample_result().runs[0].to_dict())
