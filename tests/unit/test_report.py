@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dbkit.model.results import ErrorRecord, Run
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Run
 from dbkit.model.stats import LatencySummary
 from dbkit.present.report import format_errors
 
