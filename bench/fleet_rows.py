@@ -42,7 +42,7 @@ def fleet_job(
 def where_time_goes(run: dict[str, Any]) -> str:
     """``load procs 1.7 of 2 cores, server 0.3, ...``: average cores in the fleet's window."""
     cores, cost, opening = run["cores"], run["cpu_us_per_ok"], run["opening"]
-    full = opening["all_open_s"]
+    full, while_open = opening["all_open_s"], run["efficiency_while_open"]
 
     def show(part: str) -> str:
         value = cores.get(part)
@@ -50,7 +50,8 @@ def where_time_goes(run: dict[str, Any]) -> str:
 
     return (
         f"all connections open at {'-' if full is None else f'{full:.2f}'} s "
-        f"({opening['share_lost']:.0%} of the ideal lost opening them); "
+        f"({opening['share_lost']:.0%} of the ideal lost opening them; efficiency while open "
+        f"{'-' if while_open is None else f'{while_open:.2f}'}); "
         f"load procs {show('load')} of {run['cpu_count']} cores, server {show('server')}, "
         f"coordinator {show('parent')}, other processes {show('others')}, "
         f"interrupts {show('irq')}, steal {show('steal')}; per completion: load procs "

@@ -273,6 +273,8 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
     ideal = pools * size * duration / hold
     window = (start[0], start[0] + duration) if start else (called, called + call_s)
     run = result.runs[0]
+    opened = opening(run.connections, pools * size, duration)
+    open_ideal = ideal * (1 - float(opened["share_lost"] or 0.0))
     cores = sampler.cores(*window)
     per_ok = {}  # microseconds of CPU per completion
     for part in ("load", "server", "parent"):
@@ -295,7 +297,9 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
         "errors": {f"{e.sqlstate or e.type}": e.count for e in run.errors},
         "peak_connections": run.peak_connections,
         "window_found": bool(start),
-        "opening": opening(run.connections, pools * size, duration),
+        "opening": opened,
+        # completions over what the connections could do while open: the loss not due to opening
+        "efficiency_while_open": ok / open_ideal if open_ideal > 0 else None,
         "cores": cores,
         "cpu_us_per_ok": per_ok,  # CPU each part spent per completion in the window
         "load_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
