@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import cpu
-
 from dbkit.engine.guards import raise_fd_limit
 from dbkit.engine.run import loop_factory, run_one, run_procs
 from dbkit.model.spec import RunSpec
@@ -245,7 +243,10 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
     """``dbkit.run_fleet`` on the bench's server: ``pools`` pools of ``pool_size`` for
     ``duration`` s, holding each connection ``hold`` s; completions against the ideal
     connections x duration / hold, and which processes kept the CPUs busy in the window."""
-    import dbkit  # here, not above: the other jobs' heaps stay as they were measured before
+    # Here, not above: the other jobs' heaps stay as they were measured before.
+    import cpu
+
+    import dbkit
 
     pools, size, duration, hold = job["pools"], job["pool_size"], job["duration"], job["hold"]
     services = [dbkit.Service("bench", replicas=pools, workers=1, pool_size=size)]
