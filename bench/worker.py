@@ -50,7 +50,8 @@ def run_kit(spec: RunSpec, app_dsn: str | None, admin_dsn: str | None, loop: str
         run = run_one(spec, app_dsn, admin_dsn, loop_factory(loop))
     call_s = time.perf_counter() - started
     out = run.to_dict()
-    out.pop("server_connections", None)  # samples every 50 ms: not needed here
+    for series in ("server_connections", "connections"):  # samples every 50 ms: not needed
+        out.pop(series, None)
     out.update(
         call_s=call_s,
         rss_before_kb=rss_before,
