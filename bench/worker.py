@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from dbkit.engine.guards import raise_fd_limit
-from dbkit.engine.run import loop_factory, run_one, run_procs
+from dbkit.engine.loops import loop_factory
+from dbkit.engine.run import run_one, run_procs
 from dbkit.model.spec import RunSpec
 from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port
 from dbkit.servers.unprivileged import usable_bindir
@@ -48,7 +49,7 @@ def run_kit(spec: RunSpec, app_dsn: str | None, admin_dsn: str | None, loop: str
         assert app_dsn is not None and admin_dsn is not None
         run = run_procs(spec, app_dsn, admin_dsn, loop)
     else:
-        run = run_one(spec, app_dsn, admin_dsn, loop_factory(loop))
+        run = run_one(spec, app_dsn, admin_dsn, loop)
     call_s = time.perf_counter() - started
     out = run.to_dict()
     for series in ("server_connections", "connections"):  # samples every 50 ms: not needed
