@@ -23,6 +23,8 @@ Format history (the ``format`` key of every file):
   them ended their task; files from before it read back with tasks = count.
   In ``metadata``, ``image``: the container image of a docker server (null for the others;
   absent in files from before it), beside the ``server_version`` the server reported.
+  Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
+  (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 from dbkit.model.dsn import mask_data
 from dbkit.model.errors import ConfigError
 from dbkit.model.stats import LatencySummary
+from dbkit.model.verdict import Verdict
 
 FORMAT = "dbkit.result/1"
 # Values the kit spells itself and the reader checks: a password spelled alike ("pool") must
@@ -201,6 +204,7 @@ class Result:
     fleet: Mapping[str, Any] | None = None
     sweep: Mapping[str, Any] | None = None
     format: str = field(default=FORMAT)
+    checks: tuple[Verdict, ...] = ()  # the --check verdicts, in the order given
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -213,6 +217,8 @@ class Result:
             out["fleet"] = dict(self.fleet)
         if self.sweep is not None:
             out["sweep"] = dict(self.sweep)
+        if self.checks:
+            out["checks"] = [verdict.to_dict() for verdict in self.checks]
         return out
 
     def dumps(self) -> str:
@@ -234,4 +240,5 @@ class Result:
             interrupted=bool(data.get("interrupted", False)),
             fleet=data.get("fleet"),
             sweep=data.get("sweep"),
+            checks=tuple(Verdict.from_dict(v) for v in data.get("checks", ())),
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbkit.model.spec import STRATEGY_NAMES
+from dbkit.model.verdict import OPERATORS
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ KINDS: dict[str, _Kind] = {
     "strategy": _Kind("a string", str, choices=STRATEGY_NAMES),
     "bool": _Kind("true or false", bool),
     "object": _Kind("an object", dict),
+    "operator": _Kind("a string", str, choices=tuple(OPERATORS)),  # a check's: <, <=, ...
 }
 
 
@@ -193,6 +195,34 @@ SWEEP_SHAPE = _Object(
         ),
     }
 )
+
+
+def _verdict_agrees(verdict: Mapping[str, Any]) -> tuple[str, str] | None:
+    # a verdict the file's own numbers contradict is not one a reader may trust
+    value, passed = verdict["value"], verdict["passed"]
+    if value is None:
+        return ("passed", "true with no value measured") if passed else None
+    if OPERATORS[verdict["op"]](value, verdict["threshold"]) != passed:
+        return "passed", f"{str(passed).lower()}, but {value} {verdict['op']} " + (
+            f"{verdict['threshold']} is {str(not passed).lower()}"
+        )
+    return None
+
+
+VERDICT_SHAPE = _Object(
+    {
+        "check": "str",
+        "run": (None, "str"),
+        "figure": "str",
+        "op": "operator",
+        "threshold": "amount",
+        "value": AMOUNT_OR_NULL,
+        "passed": "bool",
+        "note?": (None, "str"),
+    },
+    closed=True,
+    rules=(_verdict_agrees,),
+)
 DOCUMENT_SHAPE = _Object(
     {
         "metadata": _Object(
@@ -206,6 +236,7 @@ DOCUMENT_SHAPE = _Object(
         "runs": [RUN_SHAPE],
         "fleet?": (None, FLEET_SHAPE),
         "sweep?": (None, SWEEP_SHAPE),
+        "checks?": [VERDICT_SHAPE],
     }
 )
 
