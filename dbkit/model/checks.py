@@ -181,7 +181,7 @@ def run_figure(run: Run, check: Check) -> float | None:
         value: float | None = getattr(summary, pct)
         return value
     if figure == "errors":
-        return float(sum(e.count for e in run.errors if _matches(e.type, e.sqlstate, check.key)))
+        return sum(e.count for e in run.errors if _matches(e.type, e.sqlstate, check.key))
     simple: dict[str, float | None] = {
         "qps": run.throughput_qps,
         "eff": run.efficiency,
@@ -204,17 +204,18 @@ def fleet_figure(fleet: Any, check: Check) -> float | None:
     figure = check.figure
     if figure == "errors":
         errors = get("errors")
+        count: int
         if errors is not None:
-            return float(
-                sum(
-                    _field(e, "count")
-                    for e in errors
-                    if _matches(_field(e, "type"), _field(e, "sqlstate"), check.key)
-                )
+            count = sum(
+                _field(e, "count")
+                for e in errors
+                if _matches(_field(e, "type"), _field(e, "sqlstate"), check.key)
             )
+            return count
         # files from before the fleet's errors: its services' counts by SQLSTATE (or type)
         counts = [c for s in get("services", ()) for c in _field(s, "errors_by_sqlstate").items()]
-        return float(sum(n for k, n in counts if _matches(k, k, check.key)))
+        count = sum(n for k, n in counts if _matches(k, k, check.key))
+        return count
     name = {
         "p99": "p99_s",
         "wait_p99": "acquire_wait_p99_s",
@@ -223,8 +224,8 @@ def fleet_figure(fleet: Any, check: Check) -> float | None:
         "ok": "ok",
         "failed": "failed",
     }.get(figure)
-    value = get(name) if name is not None else None
-    return None if value is None else float(value)
+    value: float | None = get(name) if name is not None else None
+    return value
 
 
 def _field(item: Any, name: str) -> Any:

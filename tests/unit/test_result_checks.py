@@ -70,3 +70,12 @@ def test_the_reader_checks_the_section(
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         read_result(path)
+
+
+def test_counts_stay_whole_numbers_and_times_stay_seconds() -> None:
+    data = _with_checks("errors[53300]==0", "unbatched.peak<=90", "unbatched.p99<1")
+    checks = data["checks"]
+    assert isinstance(checks, list)
+    values = [(v["run"], v["value"]) for v in checks]
+    assert values == [("unbatched", 104), ("pool-20", 0), ("unbatched", 91), ("unbatched", 1.1)]
+    assert [type(v) for _, v in values] == [int, int, int, float]
