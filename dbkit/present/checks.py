@@ -20,9 +20,7 @@ def format_value(verdict: Verdict) -> str:
     text = f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
     if float(text) == verdict.threshold and value != verdict.threshold:
         text = repr(value)  # rounding must not make 0.50004 read as the threshold 0.5
-    if base in TIMES:
-        return f"{text} s"
-    return f"{text} qps" if base == "qps" else text
+    return f"{text} s" if base in TIMES else text
 
 
 def describe(verdict: Verdict, with_run: bool = True) -> str:

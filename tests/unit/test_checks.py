@@ -201,7 +201,7 @@ def test_verdict_lines_say_pass_or_fail_with_the_value() -> None:
     assert lines == [
         "PASS p99<3.5 (p99 3 s)",
         "PASS errors==0 (errors 0)",
-        "FAIL qps>=800 (qps 192 qps)",
+        "FAIL qps>=800 (qps 192)",
         "checks: 3, 1 failed",
     ]
     both = format_verdicts(evaluate(parse_checks(["p99<2", "ghost.p99<1"]), sample_result()))

@@ -39,8 +39,9 @@ def test_one_testcase_per_verdict_failures_carry_the_value() -> None:
     failure = cases[1].find("failure")
     assert failure is not None and cases[0].find("failure") is None
     assert failure.get("message") == "p99<2: p99 3 s"
-    assert "measured 3 s, required < 2" in (failure.text or "")
+    assert failure.text == "run pool-20: p99 measured 3 s; required p99 < 2"
     assert cases[1].get("time") == "3.125"
+    assert root.get("time") == suite.get("time") == "4.375"  # each run's wall time once
 
 
 def test_runs_without_checks_get_a_testcase_each() -> None:
@@ -75,6 +76,7 @@ def test_a_missing_run_and_a_fleet_total_have_testcases() -> None:
     ]
     missing = cases[0].find("failure")
     assert missing is not None and missing.get("message") == "ghost.p99<1: no run named ghost"
+    assert missing.text == "run -: no run named ghost; required p99 < 1"
 
 
 def test_special_characters_are_escaped() -> None:
