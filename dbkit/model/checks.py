@@ -205,14 +205,14 @@ def fleet_figure(fleet: Any, check: Check) -> float | None:
     if figure == "errors":
         errors = get("errors")
         count: int
-        if errors is not None:
+        if errors:  # a list of dicts today, of ErrorRecords in a fleet dataclass
             count = sum(
                 _field(e, "count")
                 for e in errors
                 if _matches(_field(e, "type"), _field(e, "sqlstate"), check.key)
             )
             return count
-        # files from before the fleet's errors: its services' counts by SQLSTATE (or type)
+        # none, or a file from before the fleet's errors: its services' counts by SQLSTATE
         counts = [c for s in get("services", ()) for c in _field(s, "errors_by_sqlstate").items()]
         count = sum(n for k, n in counts if _matches(k, k, check.key))
         return count

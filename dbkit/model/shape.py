@@ -63,7 +63,6 @@ KINDS: dict[str, _Kind] = {
     "strategy": _Kind("a string", str, choices=STRATEGY_NAMES),
     "bool": _Kind("true or false", bool),
     "object": _Kind("an object", dict),
-    "operator": _Kind("a string", str, choices=tuple(OPERATORS)),  # a check's: <, <=, ...
 }
 
 
@@ -200,6 +199,8 @@ SWEEP_SHAPE = _Object(
 def _verdict_agrees(verdict: Mapping[str, Any]) -> tuple[str, str] | None:
     # a verdict the file's own numbers contradict is not one a reader may trust
     value, passed = verdict["value"], verdict["passed"]
+    if verdict["op"] not in OPERATORS:
+        return "op", f"expected one of {', '.join(OPERATORS)}, got {verdict['op']!r}"
     if value is None:
         return ("passed", "true with no value measured") if passed else None
     if OPERATORS[verdict["op"]](value, verdict["threshold"]) != passed:
@@ -214,7 +215,7 @@ VERDICT_SHAPE = _Object(
         "check": "str",
         "run": (None, "str"),
         "figure": "str",
-        "op": "operator",
+        "op": "str",
         "threshold": "amount",
         "value": AMOUNT_OR_NULL,
         "passed": "bool",

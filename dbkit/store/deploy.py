@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from dbkit.model.server_info import ServerInfo
 
 TOP_KEYS = {"database", "services"}
-DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom", "preset"}
-PRESET_KEYS = {"max_connections": "max_connections", "reserved": "reserved"}  # key: Preset's
+DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom"}
 REQUIRED_KEYS = {"replicas", "workers", "pool_size"}
 INT_KEYS = REQUIRED_KEYS | {"max_overflow", "min_size"}
 SERVICE_KEYS = INT_KEYS | {"driver"}
+# [database] preset = "NAME" (a string, beside the numbers): a managed database's limits
+PRESET = "preset"
+PRESET_KEYS = {"max_connections": "max_connections", "reserved": "reserved"}  # key: Preset's
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,8 @@ def load_deploy(path: str | Path) -> Deploy:
     data = read_toml(path)
     no_unknown(data, TOP_KEYS, path, "")
     database = table(data.get("database", {}), path, "database")
-    no_unknown(database, DATABASE_KEYS, path, "database.")
-    preset = _file_preset(database.pop("preset", None), path)
+    no_unknown(database, DATABASE_KEYS | {PRESET}, path, "database.")
+    preset = _file_preset(database.pop(PRESET, None), path)
     for key, value in database.items():
         low = 1 if key == "max_connections" else 0
         if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -4,6 +4,7 @@ fleet's totals, formatted as verdict lines."""
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -232,3 +233,27 @@ def test_errors_are_counted_as_attempts() -> None:
     )
     [verdict] = evaluate(parse_checks(["errors==0"]), Result({}, (run,)))
     assert (verdict.value, verdict.passed) == (3.0, False)
+
+
+def test_a_fleet_section_with_attributes_reads_the_same() -> None:
+    # the fleet's totals as a dataclass: the same names as attributes, errors as ErrorRecords
+    record = ErrorRecord("asyncpg.exceptions.TooManyConnectionsError", "53300", 10, 0.1, 0.2, "x")
+    service = SimpleNamespace(errors_by_sqlstate={"53300": 10})
+    section = SimpleNamespace(
+        **{k: v for k, v in FLEET_TOTALS.items() if k not in ("errors", "services")},
+        errors=(record,),
+        services=(service,),
+    )
+    checks = parse_checks(["qps>=800", "errors[53300]==0", "peak<=90"])
+    verdicts = evaluate(checks, dataclasses.replace(sample_result(), fleet=section))
+    assert [(v.run, v.value, v.passed) for v in verdicts] == [
+        (FLEET, 812.5, True),
+        (FLEET, 10, False),
+        (FLEET, 88, True),
+    ]
+    # no error records (a file from before them reads back with none): the services' counts
+    older = SimpleNamespace(**{**vars(section), "errors": ()})
+    [verdict] = evaluate(
+        parse_checks(["errors==0"]), dataclasses.replace(sample_result(), fleet=older)
+    )
+    assert verdict.value == 10
