@@ -463,3 +463,20 @@ def test_a_dsn_is_given_once_and_without_a_limit_it_cannot_set(tmp_path: Path) -
     assert_one_line_error(both, 2, "two DSNs given")
     limit = dbkit("run", "pool", "--tasks", "3", "--dsn", dsn, "--max-connections", "30")
     assert_one_line_error(limit, 2, "--max-connections sets the limit of a server dbkit starts")
+
+
+def test_plan_takes_a_managed_database_preset() -> None:
+    api = "api:replicas=4,workers=2,pool_size=10"
+    fits = dbkit("plan", "--preset", "aws-rds:db.t3.micro", "--service", api)
+    assert fits.returncode == 0, fits.stderr
+    assert "budget: 95 max_connections - 3 superuser_reserved" in fits.stdout
+    over = dbkit("plan", "--preset", "azure:B1ms", "--service", api)
+    assert over.returncode == 1 and "OVER by 45" in over.stdout  # 80 > 50 - 15
+    given = dbkit("plan", "--preset", "azure:B1ms", "--max-connections", "200", "--service", api)
+    assert given.returncode == 0 and "budget: 200 max_connections - 15" in given.stdout
+    listed = dbkit("plan", "--list-presets")
+    assert listed.returncode == 0, listed.stderr
+    assert "neon:0.25" in listed.stdout and "(checked 2026-12-01)" in listed.stdout
+    assert_one_line_error(
+        dbkit("plan", "--preset", "azure:B3", "--service", api), 2, "unknown size 'B3' for azure"
+    )

@@ -26,6 +26,8 @@ from dbkit.engine.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError
 from dbkit.model.plan import format_plan
+from dbkit.model.presets import format_presets
+from dbkit.model.presets import list_presets as all_presets
 from dbkit.model.results import Result
 from dbkit.model.spec import SERVER_OPTIONS, RunSpec, strategy_names
 from dbkit.present.fleet import format_fleet
@@ -696,8 +698,24 @@ def plan(
         typer.Option(help="Replicas during a rolling deploy's surge.", show_default=False),
     ] = None,
     as_json: JsonOpt = False,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="A managed database's limits, e.g. aws-rds:db.t3.micro, azure:B2s, "
+            "supabase:small, neon:0.25 (max_connections and reserved slots; values given "
+            "override them).",
+            show_default=False,
+        ),
+    ] = None,
+    list_presets: Annotated[
+        bool, typer.Option("--list-presets", help="Print the presets with their sources; exit.")
+    ] = False,
 ) -> None:
     """Does the fleet's pools fit the server? Exit 0 when it fits, 1 when not, 2 on bad input."""
+    if list_presets:  # the whole table, nothing planned
+        for text in format_presets(all_presets()):
+            typer.echo(text)
+        raise typer.Exit(0)
 
     def go() -> Any:
         return build_plan(
@@ -708,6 +726,7 @@ def plan(
             headroom=headroom,
             dsn=dsn or None,
             scale_to=scale_to,
+            preset=preset,
         )
 
     result = guarded(go)

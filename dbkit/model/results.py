@@ -30,6 +30,8 @@ Format history (the ``format`` key of every file):
   before ``repeat`` lack it and the knee's ``tolerance`` and ``noise`` (read as 1 round, null).
   The keys of ``sweep``, its ``knee`` and a run's ``faults`` are the fields of SweepSection,
   Knee and dbkit.model.faults.FaultRecord (see dbkit.model.keys).
+  Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
+  (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from dbkit.model.fleet import FleetSection
 from dbkit.model.keys import Key, read, write
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
+from dbkit.model.verdict import Verdict
 
 FORMAT = "dbkit.result/1"
 SAMPLES = [("number", "count")]  # connection samples: [[seconds since the start, count], ...]
@@ -244,6 +247,7 @@ class Result:
     fleet: FleetSection | None = None
     sweep: SweepSection | None = None
     format: str = field(default=FORMAT)
+    checks: tuple[Verdict, ...] = ()  # the --check verdicts, in the order given
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -256,6 +260,8 @@ class Result:
             out["fleet"] = self.fleet.to_dict()
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
+        if self.checks:
+            out["checks"] = [verdict.to_dict() for verdict in self.checks]
         return out
 
     def dumps(self) -> str:
@@ -277,4 +283,5 @@ class Result:
             interrupted=bool(data.get("interrupted", False)),
             fleet=None if data.get("fleet") is None else FleetSection.from_dict(data["fleet"]),
             sweep=None if data.get("sweep") is None else SweepSection.from_dict(data["sweep"]),
+            checks=tuple(Verdict.from_dict(v) for v in data.get("checks", ())),
         )
