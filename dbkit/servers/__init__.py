@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dbkit.model.dsn import read_dsn_file, remember_secret
+from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.server_info import ServerInfo
 from dbkit.servers.base import Server, printable_dsn
@@ -73,11 +73,15 @@ class ServerSpec:
                 f"max_connections must be at most {MAX_MAX_CONNECTIONS:,}, PostgreSQL's own "
                 f"limit (got {self.max_connections:,})"
             )
-        if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
+        if self.image is not None and (self.kind == "dsn" or self.dsn):
             raise ConfigError(
-                "--image chooses the docker server's image; this command's server is "
-                + ("one given by a DSN" if self.kind == "dsn" or self.dsn else self.kind)
-                + ": use --server docker (or auto), or drop --image"
+                "--image picks the docker server's image and means nothing with a DSN (that "
+                "server is already running): drop --image, or the DSN to let dbkit start one"
+            )
+        if self.image is not None and self.kind == "embedded":
+            raise ConfigError(
+                "--image picks the docker server's image; the embedded server has none: "
+                "use --server docker, or drop --image"
             )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
@@ -107,24 +111,12 @@ def server_spec(
     kind of surprise a shared server must not get. ``max_connections`` sets the limit of a
     server dbkit starts; a DSN's server keeps its own, so the two together are refused too.
     """
-    if dsn is not None and not dsn.strip():
-        dsn = None
-    if dsn_file is not None:
-        if dsn is not None:
-            raise ConfigError(
-                "two DSNs given (--dsn or DBKIT_DSN, and --dsn-file): give one of them"
-            )
-        try:
-            dsn = read_dsn_file(dsn_file)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if dsn is not None:
-        remember_secret(dsn)  # masked from here on, wherever it shows up
-        if max_connections is not None:
-            raise ConfigError(
-                "--max-connections sets the limit of a server dbkit starts; the DSN's server "
-                "keeps its own (read back from it): drop one of them"
-            )
+    dsn = given_dsn(dsn, dsn_file)  # masked from here on, wherever it shows up
+    if dsn is not None and max_connections is not None:
+        raise ConfigError(
+            "--max-connections sets the limit of a server dbkit starts; the DSN's server "
+            "keeps its own (read back from it): drop one of them"
+        )
     limit = default_max_connections if max_connections is None else max_connections
     if kind is None:  # DBKIT_SERVER, else auto
         return ServerSpec(max_connections=limit, dsn=dsn, image=image)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Budget, Plan, Service, plan_fleet
 from dbkit.store.tomlfile import no_unknown, read_toml, table
@@ -43,6 +44,15 @@ class Deploy:
     services: tuple[Service, ...]
     database: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def max_connections(self) -> int:
+        """The size of server the file asks for ([database] max_connections), else 100."""
+        return self.database.get("max_connections", 100)
+
+    def headroom(self, option: int | None = None) -> int:
+        """Slots kept free: ``option`` when given, else [database] headroom, else 0."""
+        return option if option is not None else self.database.get("headroom", 0)
 
     def budget(
         self,
@@ -202,13 +212,16 @@ def build_plan(
     headroom: int | None = None,
     dsn: str | None = None,
     scale_to: int | None = None,
+    dsn_file: str | Path | None = None,
 ) -> Plan:
     """The plan from a deploy file and/or ``--service`` strings.
 
-    Each budget number comes from the first of: an option, the server at ``dsn`` (which also
-    gives the connections already in use), the file's [database] table, a default.
+    Each budget number comes from the first of: an option, the server at ``dsn`` (or the DSN
+    on the first line of ``dsn_file``, never both; it also gives the connections already in
+    use), the file's [database] table, a default.
     """
     deploy = collect_deploy(deploy_file, services)
+    dsn = given_dsn(dsn, None if dsn_file is None else str(dsn_file))
     for key, value in (
         ("max_connections", max_connections),
         ("reserved", reserved),
