@@ -84,6 +84,8 @@ class RunSpec:
             raise ConfigError(f"statement_timeout must be above 0 (got {self.statement_timeout})")
         if self.mode is not None and (self.strategy != "sleep" or self.mode not in SLEEP_MODES):
             raise ConfigError(f"mode {self.mode!r} applies to sleep only: unbatched or batched")
+        if self.commit and self.sql is None:  # pg_sleep has nothing to commit
+            raise ConfigError("commit applies to a custom sql statement; there is none")
 
     @functools.cached_property
     def workload(self) -> Workload:
