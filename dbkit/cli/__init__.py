@@ -63,7 +63,9 @@ def build_app() -> typer.Typer:
 def main(args: list[str] | None = None) -> NoReturn:
     """The ``dbkit`` command. Click's own usage errors (an unknown option, a missing argument)
     become the kit's one line, exit 2, like every other bad input; a Ctrl-C that no command
-    caught (while the kit loads, parses or prints help) is ``dbkit: error: interrupted``, 130."""
+    caught (while the kit loads, parses or prints help) is ``dbkit: error: interrupted``, 130.
+
+    It is the process's entry point: it ends by raising SystemExit, leaving SIGINT ignored."""
     try:
         signal.signal(signal.SIGINT, _first_interrupt)
         code = _run(sys.argv[1:] if args is None else args)
