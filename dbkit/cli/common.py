@@ -18,6 +18,7 @@ from rich.console import Console
 from dbkit.engine import interrupts
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError
+from dbkit.model.tally import quiet_driver_logs
 from dbkit.present.document import server_line
 from dbkit.servers import Server, ServerSpec, server_spec
 
@@ -26,6 +27,7 @@ T = TypeVar("T")
 # soft_wrap: a message is one line however narrow the terminal (or 80 columns when piped), so
 # that it can be grepped and pasted whole.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+quiet_driver_logs()  # the pool's refill tracebacks are what a run records, not terminal output
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
