@@ -44,7 +44,7 @@ from tests.helpers import assert_one_line_error, dbkit
         (["sweep", "pool", "--repeat", "0"], "repeat must be a whole number from 1 to 20"),
         (["run", "pool", "--limit", "4"], "pool does not use --limit"),
         (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
-        (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
+        (["run", "pool", "--commit"], "commit applies to a custom sql statement"),
         (["run", "pool", "--bogus"], "No such option: --bogus"),
         (["run"], "Missing argument 'strategy'"),
         (["run", "pool", "--tasks", "x"], "Invalid value for '--tasks'"),
@@ -227,22 +227,21 @@ def test_runs_finishing_together_each_keep_their_result(tmp_path: Path) -> None:
 
 
 def test_a_result_that_cannot_be_written_is_rescued(tmp_path: Path) -> None:
-    from dbkit.cli import _keep
-    from dbkit.store.results import read_result
+    from dbkit.store.results import keep_result, read_result
 
     kept = tmp_path / "kept.json"
     assert dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(kept))
     result = read_result(kept)
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
-    path, problem = _keep(result, in_the_way / "r.json", "run-sleep", None)
+    path, problem = keep_result(result, in_the_way / "r.json", "run-sleep", None)
     try:
         assert problem is not None and problem.startswith(f"cannot write {in_the_way}/r.json")
         assert str(path) in problem and read_result(path).runs == result.runs
     finally:
         path.unlink()
     # an auto-named result whose name was taken meanwhile takes the next free one
-    path, problem = _keep(result, kept, "kept", tmp_path)
+    path, problem = keep_result(result, kept, "kept", tmp_path)
     assert problem is None and path != kept and path.parent == tmp_path
 
 

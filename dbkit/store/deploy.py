@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Budget, Plan, Service, plan_fleet
 from dbkit.model.presets import Preset, get_preset
@@ -51,6 +52,15 @@ class Deploy:
     database: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
     preset: Preset | None = None
+
+    @property
+    def max_connections(self) -> int:
+        """The size of server the file asks for ([database] max_connections), else 100."""
+        return self.database.get("max_connections", 100)
+
+    def headroom(self, option: int | None = None) -> int:
+        """Slots kept free: ``option`` when given, else [database] headroom, else 0."""
+        return option if option is not None else self.database.get("headroom", 0)
 
     def budget(
         self,
@@ -225,15 +235,17 @@ def build_plan(
     headroom: int | None = None,
     dsn: str | None = None,
     scale_to: int | None = None,
+    dsn_file: str | Path | None = None,
     preset: str | None = None,
 ) -> Plan:
     """The plan from a deploy file and/or ``--service`` strings.
 
-    Each budget number comes from the first of: an option, the server at ``dsn`` (which also
-    gives the connections already in use), the file's [database] table, the preset (``preset``,
-    else the file's), a default.
+    Each budget number comes from the first of: an option, the server at ``dsn`` (or the DSN
+    on the first line of ``dsn_file``, never both; it also gives the connections already in
+    use), the file's [database] table, the preset (``preset``, else the file's), a default.
     """
     deploy = collect_deploy(deploy_file, services)
+    dsn = given_dsn(dsn, None if dsn_file is None else str(dsn_file))
     if preset is not None:  # --preset: over the file's, under every number the user gives
         deploy = replace(deploy, preset=get_preset(preset))
     for key, value in (
