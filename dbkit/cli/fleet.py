@@ -10,6 +10,7 @@ import typer
 from dbkit.cli.common import command_line, guarded, the_server
 from dbkit.cli.options import (
     AllowStormOpt,
+    CommitOpt,
     DeployFileArg,
     DsnFileOpt,
     DsnOpt,
@@ -24,6 +25,8 @@ from dbkit.cli.options import (
     ResultsDirOpt,
     ServerOpt,
     ServiceOpt,
+    SqlOpt,
+    StatementTimeoutOpt,
 )
 from dbkit.cli.output import ProgressDisplay, save_and_show
 from dbkit.engine.fleet import run_fleet
@@ -38,6 +41,10 @@ def fleet(
     service: ServiceOpt = None,
     duration: Annotated[float, typer.Option(help="Seconds of saturating load.")] = 10.0,
     hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds a connection.")] = 0.05,
+    queries: Annotated[int, typer.Option(help="Statements per request (per acquire).")] = 1,
+    sql: SqlOpt = None,
+    commit: CommitOpt = False,
+    statement_timeout: StatementTimeoutOpt = None,
     concurrency: Annotated[
         int | None,
         typer.Option(
@@ -48,7 +55,9 @@ def fleet(
     procs: Annotated[
         int | None,
         typer.Option(
-            help="OS processes to spread the workers over [default: up to 4].", show_default=False
+            help="OS processes to spread the workers over [default: the cores less one, at "
+            "least 1].",
+            show_default=False,
         ),
     ] = None,
     headroom: HeadroomOpt = None,
@@ -82,7 +91,8 @@ def fleet(
                 progress(0, "fleet (tenths of s)", int(elapsed * 10), int(total * 10))
 
             return run_fleet(
-                deploy.services, target, duration=duration, hold=hold, concurrency=concurrency,
+                deploy.services, target, duration=duration, hold=hold, queries=queries, sql=sql,
+                commit=commit, statement_timeout=statement_timeout, concurrency=concurrency,
                 procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
                 loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
                 progress=tick,

@@ -100,6 +100,13 @@ SqlOpt = Annotated[
         show_default=False,
     ),
 ]
+StatementTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds a statement may run (server-side).", show_default=False),
+]
+CommitOpt = Annotated[
+    bool, typer.Option("--commit", help="Commit custom --sql (default: rolled back).")
+]
 MaxOverflowOpt = Annotated[int, typer.Option(help="sqlalchemy: connections beyond the pool.")]
 AcquireTimeoutOpt = Annotated[
     float | None,

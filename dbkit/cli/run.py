@@ -10,6 +10,7 @@ from dbkit.cli.common import command_line, guarded, say_server, the_server
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
+    CommitOpt,
     DsnFileOpt,
     DsnOpt,
     FaultOpt,
@@ -25,6 +26,7 @@ from dbkit.cli.options import (
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
+    StatementTimeoutOpt,
     TasksOpt,
     spell,
     typed_here,
@@ -80,13 +82,8 @@ def run(
         typer.Option(help="Load processes, each with its share of the tasks and the pool."),
     ] = 1,
     fault: FaultOpt = None,
-    statement_timeout: Annotated[
-        float | None,
-        typer.Option(help="Seconds a statement may run (server-side).", show_default=False),
-    ] = None,
-    commit: Annotated[
-        bool, typer.Option("--commit", help="Commit custom --sql (default: rolled back).")
-    ] = False,
+    statement_timeout: StatementTimeoutOpt = None,
+    commit: CommitOpt = False,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
