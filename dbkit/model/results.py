@@ -23,6 +23,15 @@ Format history (the ``format`` key of every file):
   them ended their task; files from before it read back with tasks = count.
   In ``metadata``, ``image``: the container image of a docker server (null for the others;
   absent in files from before it), beside the ``server_version`` the server reported.
+  Through a pooler: per run, ``statement_cache`` in ``params`` when the run set it (asyncpg's
+  statement_cache_size), and an optional ``pooler`` section (kind, pool_mode, ``peaks`` and
+  ``samples`` of the pooler's console: cl_active, cl_waiting, sv_active, sv_idle, maxwait_s,
+  each sample at ``t`` s from the run's start); in ``metadata`` an optional ``pooler`` (kind,
+  version, settings). Both are absent without a pooler, so files from before them read as
+  runs straight to the server. Every error of a run with a ``pooler`` section came through the
+  pooler (its only peer); the record keeps (type, SQLSTATE) as the driver reported them, and
+  does not say whether the pooler raised an error (08P01 at max_client_conn, for one) or
+  relayed the server's: that is not known per error.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import Any
 from dbkit.model.dsn import mask_data
 from dbkit.model.errors import ConfigError
 from dbkit.model.fleet import FleetSection
+from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
 
@@ -71,6 +81,7 @@ class Run:
     peak_connections: int | None = None  # the run's own (its tag), not the server's total
     connections: tuple[tuple[float, int], ...] = ()
     application_name: str | None = None  # the run's tag, on every connection its workload opened
+    pooler: PoolerSection | None = None  # the pooler the run went through: None, straight there
 
     @property
     def timeline(self) -> tuple[tuple[float, int], ...]:
@@ -97,7 +108,7 @@ class Run:
         return counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "strategy": self.strategy,
             "name": self.name,
             "params": dict(self.params),
@@ -134,6 +145,9 @@ class Run:
             "faults": [dict(f) for f in self.faults],
             "interrupted": self.interrupted,
         }
+        if self.pooler is not None:
+            out["pooler"] = self.pooler.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
@@ -160,6 +174,7 @@ class Run:
             peak_connections=data.get("peak_connections"),
             connections=tuple((t, n) for t, n in data.get("connections", ())),
             application_name=data.get("application_name"),
+            pooler=None if data.get("pooler") is None else PoolerSection.from_dict(data["pooler"]),
         )
 
 

@@ -89,6 +89,19 @@ FAULT_SHAPE = _Object(
         "errors_by_sqlstate?": SQLSTATE_COUNTS,
     }
 )
+POOLER_COUNTS = {"cl_active": "count", "cl_waiting": "count", "sv_active": "count",
+                 "sv_idle": "count", "maxwait_s": "amount"}  # fmt: skip
+POOLER_INFO_SHAPE = _Object(
+    {"kind": "str", "version": "str", "settings": _Object({}, values="str")}
+)
+POOLER_RUN_SHAPE = _Object(
+    {
+        "kind": "str",
+        "pool_mode": "str",
+        "peaks": _Object({key: (None, kind) for key, kind in POOLER_COUNTS.items()}),
+        "samples": [_Object({"t": "number", **POOLER_COUNTS})],
+    }
+)
 RUN_SHAPE = _Object(
     {
         "strategy": "strategy",
@@ -126,6 +139,7 @@ RUN_SHAPE = _Object(
         "retries?": "count",
         "faults?": [FAULT_SHAPE],
         "interrupted?": "bool",
+        "pooler?": (None, POOLER_RUN_SHAPE),
     },
     rules=(_run_counts,),
 )
@@ -200,6 +214,7 @@ DOCUMENT_SHAPE = _Object(
                 "max_connections?": (None, "count"),
                 "superuser_reserved_connections?": (None, "count"),
                 "reserved_connections?": (None, "count"),
+                "pooler?": (None, POOLER_INFO_SHAPE),
             }
         ),
         "interrupted?": "bool",

@@ -1,0 +1,102 @@
+"""Runs through a PgBouncer the kit starts in front of its embedded server: a storm that the
+server alone refuses completes, the server side held to the pooler's pool; asyncpg's statement
+cache through transaction mode fails by SQLSTATE, and runs clean without it; the pooler's
+console readings and its version travel with the result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dbkit.engine.run import run_experiment
+from dbkit.model.errors import ConfigError, DbkitError
+from dbkit.model.pooler import PoolerSpec
+from dbkit.model.results import Result
+from dbkit.model.shape import problem_in
+from dbkit.model.spec import RunSpec
+from dbkit.servers import ServerSpec
+from dbkit.servers.pgbouncer import find_pgbouncer, pgbouncer_version
+
+try:
+    VERSION: str | None = pgbouncer_version(find_pgbouncer())
+    WHY_NOT = ""
+except DbkitError as exc:
+    VERSION, WHY_NOT = None, str(exc)
+
+needs_pgbouncer = pytest.mark.skipif(VERSION is None, reason=f"no PgBouncer: {WHY_NOT}")
+PREPARED_STATEMENT_STATES = {"26000", "42P05"}
+MONITOR = 1  # the monitor's own connection, counted by nobody but allowed for
+
+
+@needs_pgbouncer
+def test_a_storm_through_transaction_mode_completes_within_the_pool() -> None:
+    result = run_experiment(
+        [RunSpec("unbatched", tasks=500, queries=1, hold=0.05, statement_cache=0)],
+        ServerSpec("embedded"),
+        pooler=PoolerSpec(pool_mode="transaction", pool_size=20),
+    )
+    (run,) = result.runs
+    assert (run.ok, run.failed, run.errors) == (500, 0, ())
+    assert run.peak_connections is not None and run.peak_connections <= 20
+    assert run.peak_server_connections is not None
+    assert run.peak_server_connections <= 20 + MONITOR
+    assert run.pooler is not None and run.pooler.samples
+    assert (run.pooler.kind, run.pooler.pool_mode) == ("pgbouncer", "transaction")
+    peaks = run.pooler.peaks()
+    assert peaks["sv_active"] is not None and peaks["sv_active"] <= 20
+    assert run.params["statement_cache"] == 0
+    assert result.metadata["pooler"]["version"] == VERSION
+    settings = result.metadata["pooler"]["settings"]
+    assert settings["pool_mode"] == "transaction"
+    assert int(settings["max_client_conn"]) >= 500  # sized to the storm, its console counted
+    document = json.loads(result.dumps())
+    assert problem_in(document) is None
+    back = Result.from_dict(document)
+    assert back.runs[0].pooler == run.pooler
+
+
+@needs_pgbouncer
+def test_the_statement_cache_through_transaction_mode_fails_by_sqlstate_and_zero_is_clean() -> None:
+    cached = RunSpec("pool", tasks=300, queries=3, hold=0.01, pool_size=10, statement_cache=100)
+    result = run_experiment(
+        [cached, cached.replace(statement_cache=0), cached.replace(label="direct")],
+        ServerSpec("embedded"),
+        pooler=PoolerSpec(pool_mode="transaction", pool_size=3),
+        pooled=[True, True, False],
+    )
+    with_cache, without, direct = result.runs
+    states = {e.sqlstate for e in with_cache.errors}
+    assert states and states <= PREPARED_STATEMENT_STATES, with_cache.errors
+    assert with_cache.failed > 0
+    assert (without.ok, without.errors) == (300, ())
+    assert (direct.ok, direct.errors, direct.pooler) == (300, (), None)
+    assert with_cache.pooler is not None and without.pooler is not None
+    assert "pooler" not in direct.to_dict()
+
+
+def test_a_pooler_needs_a_server_the_kit_starts() -> None:
+    with pytest.raises(ConfigError, match="server dbkit starts"):
+        run_experiment(
+            [RunSpec("unbatched", tasks=5)],
+            ServerSpec("dsn", dsn="postgresql://u:p@127.0.0.1:1/db"),
+            pooler=PoolerSpec(),
+        )
+
+
+def test_a_statement_timeout_through_a_pooler_is_refused_before_any_server() -> None:
+    with pytest.raises(ConfigError, match="statement_timeout"):
+        run_experiment(
+            [RunSpec("unbatched", tasks=5, statement_timeout=1.0)],
+            ServerSpec("embedded"),
+            pooler=PoolerSpec(),
+        )
+
+
+def test_a_bounded_run_beyond_max_client_conn_is_refused() -> None:
+    with pytest.raises(ConfigError, match="max_client_conn 100"):
+        run_experiment(
+            [RunSpec("pool", tasks=500, pool_size=150)],
+            ServerSpec("embedded"),
+            pooler=PoolerSpec(max_client_conn=100),
+        )
