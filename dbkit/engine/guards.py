@@ -75,6 +75,22 @@ def check_pooled_clients(spec: RunSpec, pooler: PoolerSpec) -> None:
         )
 
 
+def check_fleet_clients(peak: int, pooler: PoolerSpec, statement_timeout: float | None) -> None:
+    """A fleet through ``pooler``: no statement timeout (a startup parameter PgBouncer
+    refuses), and its planned peak within max_client_conn when that is given."""
+    if statement_timeout is not None:
+        raise ConfigError(
+            "fleet: statement_timeout is sent as a startup parameter, which PgBouncer refuses "
+            "(08P01): drop it for a fleet through the pooler"
+        )
+    if pooler.max_client_conn is not None and peak > pooler.max_client_conn - CONSOLE_SLOTS:
+        raise ConfigError(
+            f"fleet may open {peak} connections but the pooler takes "
+            f"{pooler.max_client_conn - CONSOLE_SLOTS} clients (max_client_conn "
+            f"{pooler.max_client_conn} - {CONSOLE_SLOTS} console)"
+        )
+
+
 def check_pooled(pooler: PoolerSpec, info: ServerInfo) -> None:
     """Refuse a pooler whose pool (plus its reserve, within max_db_connections) may open more
     connections than the server allows the role: with a pooler, that is the server-side peak."""

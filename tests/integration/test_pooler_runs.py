@@ -9,8 +9,11 @@ import json
 
 import pytest
 
+from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_experiment
+from dbkit.engine.sweep import run_sweep
 from dbkit.model.errors import ConfigError, DbkitError
+from dbkit.model.plan import Service
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
 from dbkit.model.shape import problem_in
@@ -99,4 +102,34 @@ def test_a_bounded_run_beyond_max_client_conn_is_refused() -> None:
             [RunSpec("pool", tasks=500, pool_size=150)],
             ServerSpec("embedded"),
             pooler=PoolerSpec(max_client_conn=100),
+        )
+
+
+@needs_pgbouncer
+def test_a_fleet_and_a_sweep_go_through_the_pooler() -> None:
+    services = [Service("api", replicas=1, workers=2, pool_size=5)]
+    result = run_fleet(
+        services, ServerSpec("embedded"), duration=1.0, hold=0.02, procs=1,
+        pooler=PoolerSpec(pool_size=4), statement_cache=0,
+    )  # fmt: skip
+    (run,) = result.runs
+    assert run.ok > 0 and run.failed == 0, run.errors
+    assert run.peak_connections is not None and run.peak_connections <= 4
+    assert run.pooler is not None and run.pooler.samples
+    assert run.params["statement_cache"] == 0
+    assert result.metadata["pooler"]["kind"] == "pgbouncer"
+    swept = run_sweep(
+        RunSpec("pool", tasks=40, queries=1, hold=0.01), [2, 4], ServerSpec("embedded"),
+        pooler=PoolerSpec(pool_size=3),
+    )  # fmt: skip
+    assert [r.ok for r in swept.runs] == [40, 40]
+    assert all(r.pooler is not None for r in swept.runs)
+
+
+def test_a_fleet_with_a_statement_cache_for_a_driver_without_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="statement cache"):
+        run_fleet(
+            [Service("api", replicas=1, workers=1, pool_size=2, driver="sqlalchemy")],
+            ServerSpec("embedded"),
+            statement_cache=0,
         )
