@@ -31,7 +31,10 @@ Format history (the ``format`` key of every file):
   runs straight to the server. Every error of a run with a ``pooler`` section came through the
   pooler (its only peer); the record keeps (type, SQLSTATE) as the driver reported them, and
   does not say whether the pooler raised an error (08P01 at max_client_conn, for one) or
-  relayed the server's: that is not known per error.
+  relayed the server's: that is not known per error. Through a pooler, ``peak_connections``
+  counts the server connections that carried the run's tag when sampled: PgBouncer sets it on
+  a server connection as a client is linked, and asyncpg's pool reset (RESET ALL) clears it,
+  so it undercounts; ``peak_server_connections`` and the pooler's own counts do not.
 """
 
 from __future__ import annotations

@@ -289,3 +289,32 @@ def test_error_records_from_before_tasks_read_back_with_tasks_equal_to_count(
     storm = result.runs[0]
     assert storm.errors and all(e.tasks is None for e in storm.errors)
     assert [e.tasks_ended for e in storm.errors] == [e.count for e in storm.errors]
+
+
+def test_a_run_through_a_pooler_round_trips_and_one_without_has_no_pooler_key(
+    tmp_path: Path,
+) -> None:
+    from dbkit.model.pooler import PoolerSection
+
+    base = sample_result()
+    section = PoolerSection(
+        "pgbouncer", "transaction", ((0.0, 3, 1, 2, 0, 0.5), (0.05, 4, 0, 3, 1, 0.0))
+    )
+    pooled = dataclasses.replace(base.runs[0], pooler=section)
+    meta = {**base.metadata, "pooler": {"kind": "pgbouncer", "version": "1.18.0",
+                                        "settings": {"pool_mode": "transaction"}}}  # fmt: skip
+    result = dataclasses.replace(base, metadata=meta, runs=(pooled, base.runs[1]))
+    path = tmp_path / "r.json"
+    write_result(result, path)
+    data = json.loads(path.read_text())
+    assert data["runs"][0]["pooler"]["peaks"] == {
+        "cl_active": 4, "cl_waiting": 1, "sv_active": 3, "sv_idle": 1, "maxwait_s": 0.5
+    }  # fmt: skip
+    assert "pooler" not in data["runs"][1]
+    back = read_result(path)
+    assert back.runs[0].pooler == section and back.runs[1].pooler is None
+    assert back.metadata["pooler"]["version"] == "1.18.0"
+    data["runs"][0]["pooler"]["samples"][0]["cl_waiting"] = -1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"runs\[0\]\.pooler\.samples\[0\]\.cl_waiting"):
+        read_result(path)
