@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import fleet_rows
 import machine
 import rows as bench_rows
 from rows import FULL, QUICK, Row, Settings
@@ -35,7 +36,7 @@ HEADERS = ("row", "kit", "reference", "ratio", "goal", "met?")
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="a fast smoke pass: small N, 2-second windows (~75 s)"
+        "--quick", action="store_true", help="a fast smoke pass: small N, 2-second windows (~95 s)"
     )
     parser.add_argument(
         "--out",
@@ -55,9 +56,10 @@ def measure_all(cfg: Settings) -> tuple[list[Row], dict[str, Any]]:
         out += bench_rows.qps_rows(server, cfg)
         out += bench_rows.connect_rows(server, cfg)
         out.append(bench_rows.storm_row(server, cfg))
+    out += fleet_rows.fleet_rows(cfg)  # its own server: max_connections 300
     out += bench_rows.sleep_rows(cfg)
     out += bench_rows.start_rows(cfg)
-    order = ("pool", "sleep", "qps", "connect", "storm", "memory", "start")
+    order = ("pool", "sleep", "qps", "connect", "storm", "fleet", "memory", "start")
     out.sort(key=lambda row: order.index(row.group))
     return out, info
 
@@ -69,6 +71,8 @@ def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit in ("q/s", "conn/s"):
+        return f"{value:,.0f} {unit}"
+    if unit == "ok":
         return f"{value:,.0f} {unit}"
     if unit == "MB":
         return f"{value:.1f} MB"

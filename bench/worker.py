@@ -12,16 +12,19 @@ import gc
 import json
 import os
 import pwd
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dbkit.engine.guards import raise_fd_limit
-from dbkit.engine.run import loop_factory, run_one, run_procs
+from dbkit.engine.loops import loop_factory
+from dbkit.engine.run import run_one, run_procs
 from dbkit.model.spec import RunSpec
 from dbkit.servers.embedded import EmbeddedServer, find_bindir, free_port
 from dbkit.servers.unprivileged import usable_bindir
@@ -46,10 +49,11 @@ def run_kit(spec: RunSpec, app_dsn: str | None, admin_dsn: str | None, loop: str
         assert app_dsn is not None and admin_dsn is not None
         run = run_procs(spec, app_dsn, admin_dsn, loop)
     else:
-        run = run_one(spec, app_dsn, admin_dsn, loop_factory(loop))
+        run = run_one(spec, app_dsn, admin_dsn, loop)
     call_s = time.perf_counter() - started
     out = run.to_dict()
-    out.pop("server_connections", None)  # samples every 50 ms: not needed here
+    for series in ("server_connections", "connections"):  # samples every 50 ms: not needed
+        out.pop(series, None)
     out.update(
         call_s=call_s,
         rss_before_kb=rss_before,
@@ -212,6 +216,101 @@ def job_bare_start(job: dict[str, Any]) -> dict[str, Any]:
     return {"cold_s": cold, "warm_s": warm}
 
 
+def _fleet_field(result: Any, name: str) -> Any:
+    """A figure of the result's fleet section: a mapping today, a dataclass's attribute once
+    the section is typed."""
+    fleet = result.fleet
+    return fleet[name] if isinstance(fleet, Mapping) else getattr(fleet, name)
+
+
+def opening(connections: Any, target: int, duration: float) -> dict[str, float | None]:
+    """How long the fleet took to hold all ``target`` connections (seconds from its start), and
+    the share of the ideal lost meanwhile: the integral of the connections not yet open over
+    the window, from the monitor's samples ((t, own connections), every 50 ms)."""
+    points = sorted((float(t), int(n)) for t, n in connections if 0 <= t <= duration)
+    full = next((t for t, n in points if n >= target), None)
+    lost, last_t, last_n = 0.0, 0.0, 0
+    for t, n in points:
+        lost += (t - last_t) * max(0, target - last_n)
+        last_t, last_n = t, n
+    lost += (duration - last_t) * max(0, target - last_n)
+    return {"all_open_s": full, "share_lost": round(lost / (target * duration), 4)}
+
+
+def fleet_ok(result: Any) -> int:
+    """The fleet's completions (the fleet section's ``ok``)."""
+    return int(_fleet_field(result, "ok"))
+
+
+def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
+    """``dbkit.run_fleet`` on the bench's server: ``pools`` pools of ``pool_size`` for
+    ``duration`` s, holding each connection ``hold`` s; completions against the ideal
+    connections x duration / hold, and which processes kept the CPUs busy in the window."""
+    # Here, not above: the other jobs' heaps stay as they were measured before.
+    import cpu
+
+    import dbkit
+
+    pools, size, duration, hold = job["pools"], job["pool_size"], job["duration"], job["hold"]
+    services = [dbkit.Service("bench", replicas=pools, workers=1, pool_size=size)]
+    start: list[float] = []  # perf_counter() at the fleet's common start
+
+    def progress(elapsed: float, total: float) -> None:
+        if not start and 0 < elapsed < total:
+            start.append(time.perf_counter() - elapsed)
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with cpu.Sampler(job.get("server_pid")) as sampler:
+        called = time.perf_counter()
+        result = dbkit.run_fleet(
+            services,
+            dbkit.ServerSpec(kind="dsn", dsn=job["app_dsn"]),
+            duration=duration,
+            hold=hold,
+            concurrency=job.get("concurrency"),
+            procs=job.get("procs"),
+            progress=progress,
+        )
+        call_s = time.perf_counter() - called
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ok = fleet_ok(result)
+    ideal = pools * size * duration / hold
+    window = (start[0], start[0] + duration) if start else (called, called + call_s)
+    run = result.runs[0]
+    opened = opening(run.connections, pools * size, duration)
+    open_ideal = ideal * (1 - float(opened["share_lost"] or 0.0))
+    cores = sampler.cores(*window)
+    per_ok = {}  # microseconds of CPU per completion
+    for part in ("load", "server", "parent"):
+        share = cores.get(part)
+        per_ok[part] = None if share is None or not ok else round(share * duration / ok * 1e6)
+    return {
+        "pools": pools,
+        "pool_size": size,
+        "duration": duration,
+        "hold": hold,
+        "concurrency": run.params.get("concurrency"),
+        "procs": job.get("procs"),
+        "processes": _fleet_field(result, "processes"),
+        "ok": ok,
+        "failed": int(_fleet_field(result, "failed")),
+        "ideal": ideal,
+        "efficiency": ok / ideal,
+        "call_s": call_s,
+        "setup_s": run.setup_s,
+        "errors": {f"{e.sqlstate or e.type}": e.count for e in run.errors},
+        "peak_connections": run.peak_connections,
+        "window_found": bool(start),
+        "opening": opened,
+        # completions over what the connections could do while open: the loss not due to opening
+        "efficiency_while_open": ok / open_ideal if open_ideal > 0 else None,
+        "cores": cores,
+        "cpu_us_per_ok": per_ok,  # CPU each part spent per completion in the window
+        "load_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 JOBS = {
     "run": job_run,
     "duration": job_duration,
@@ -219,6 +318,7 @@ JOBS = {
     "bare_qps": job_bare_qps,
     "server_start": job_server_start,
     "bare_start": job_bare_start,
+    "fleet": job_fleet,
 }
 
 

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import math
+import os
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
@@ -48,7 +49,9 @@ from dbkit.servers import ServerSpec, start_server
 from dbkit.strategies import for_driver
 from dbkit.strategies.base import POOL_CLOSE_TIMEOUT_S
 
-DEFAULT_PROCS = 4
+# Load processes by default: one core left for the server. On 2 cores one process carried 250
+# pools best (bench/README.md, fleet efficiency): more processes only added their own CPU.
+DEFAULT_PROCS = max(1, (os.cpu_count() or 2) - 1)
 DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
 WORKER_CONNECT_S = 10.0
 SAMPLE_CAP = 20_000  # latencies (and their waits) kept per service per process
@@ -106,8 +109,9 @@ def run_fleet(
     `acquire_timeout`), run the workload (`queries` x `SELECT pg_sleep(hold)`, or `sql`) and
     release until the deadline. A pool that cannot open its connections records each refused
     one as a failed request (so the 53300 count is the server's), and is tried again every
-    0.5 s. Workers run in `procs` processes (default min(workers, 4)). Returns one Run per
-    service and a typed `fleet` section; errors are data, keyed by (type, SQLSTATE). Every
+    0.5 s. Workers run in `procs` processes (default: a core's fewer than the machine has,
+    at least 1). Returns one Run per service and a typed `fleet` section; errors are data,
+    keyed by (type, SQLSTATE). Every
     connection of every process carries the fleet's one tag as its application_name: a
     terminate fault ends those only, and the peaks count them apart from the server's other
     clients. On a server dbkit did not start (a DSN), a fleet whose planned peak may take more

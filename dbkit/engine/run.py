@@ -350,7 +350,7 @@ def build_run(
         connections=own,
         application_name=app_name if monitor is not None else None,
         retries=rec.retries,
-        faults=() if fault is None else (asdict(fault),),
+        faults=() if fault is None else (fault,),
         interrupted=interrupted,
         pooler=pooler,
     )

@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
 from dbkit.engine.run import OnServer, Progress, run_experiment
 from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import PoolerSpec
-from dbkit.model.results import Result, Run
+from dbkit.model.results import Knee, Result, Run, SweepSection
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
 from dbkit.strategies import get_strategy
@@ -72,11 +71,11 @@ def sweep_specs(base: RunSpec, sizes: Sequence[int], param: str | None = None) -
     return [base.replace(**{param: size}, label=None) for size in sizes]
 
 
-def find_knee(runs: Sequence[Run], values: Sequence[int]) -> dict[str, Any] | None:
+def find_knee(runs: Sequence[Run], values: Sequence[int]) -> Knee | None:
     """The knee of the curve ``runs[i]`` ran at ``values[i]`` (a value may repeat), or None
     without data.
 
-    A dict: ``value`` (None when there is no knee within the grid: the best is the largest
+    The Knee: ``value`` (None when there is no knee within the grid: the best is the largest
     value), ``throughput_qps`` at it, ``best_value`` and ``best_throughput_qps``, the
     ``tolerance`` used and the ``noise`` measured (None without repeated values). Each value's
     throughput is the mean of its points. After Ctrl-C there are fewer runs than values and the
@@ -100,31 +99,31 @@ def find_knee(runs: Sequence[Run], values: Sequence[int]) -> dict[str, Any] | No
     tolerance = max(KNEE_TOLERANCE, noise or 0.0)
     best_value = max(means, key=lambda v: means[v])
     best = means[best_value]
-    knee: dict[str, Any] = {
-        "value": None,
-        "throughput_qps": None,
-        "best_value": best_value,
-        "best_throughput_qps": best,
-        "tolerance": tolerance,
-        "noise": noise,
-    }
+    knee = Knee(
+        value=None,
+        throughput_qps=None,
+        best_value=best_value,
+        best_throughput_qps=best,
+        tolerance=tolerance,
+        noise=noise,
+    )
     if best_value == max(means):
         return knee  # still highest at the end of the grid: it has not levelled off within it
     value = min(v for v in means if means[v] >= (1 - tolerance) * best)
-    return {**knee, "value": value, "throughput_qps": means[value]}
+    return dataclasses.replace(knee, value=value, throughput_qps=means[value])
 
 
 def sweep_result(result: Result, sizes: Sequence[int], param: str, repeat: int = 1) -> Result:
     """``result`` (``repeat`` rounds over ``sizes``, in order, perhaps cut short) with its sweep
     and knee."""
     knee = find_knee(result.runs, list(sizes) * repeat)
-    sweep = {
-        "param": param,
-        "values": list(sizes),
-        "repeat": repeat,
-        "tolerance": KNEE_TOLERANCE if knee is None else knee["tolerance"],
-        "knee": None if knee is None else {param: knee["value"], **knee},
-    }
+    sweep = SweepSection(
+        param=param,
+        values=tuple(sizes),
+        repeat=repeat,
+        tolerance=KNEE_TOLERANCE if knee is None or knee.tolerance is None else knee.tolerance,
+        knee=knee,
+    )
     return dataclasses.replace(result, sweep=sweep)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from dbkit.model.keys import Key
 
 
 @dataclass(frozen=True)
@@ -12,13 +15,13 @@ class ErrorRecord:
     ``tasks`` of them the last of their task (None in files from before: equal to count),
     when, and an example."""
 
-    type: str
-    sqlstate: str | None
-    count: int
-    first_s: float
-    last_s: float
-    example: str
-    tasks: int | None = None
+    type: Annotated[str, Key("str")]
+    sqlstate: Annotated[str | None, Key((None, "str"))]
+    count: Annotated[int, Key("count")]
+    first_s: Annotated[float, Key("number")]
+    last_s: Annotated[float, Key("number")]
+    example: Annotated[str, Key("str")]
+    tasks: Annotated[int | None, Key((None, "count"), absent=None)] = None
 
     @property
     def tasks_ended(self) -> int:

@@ -23,6 +23,13 @@ Format history (the ``format`` key of every file):
   them ended their task; files from before it read back with tasks = count.
   In ``metadata``, ``image``: the container image of a docker server (null for the others;
   absent in files from before it), beside the ``server_version`` the server reported.
+  ``sweep``: ``param``, ``values`` (the grid), ``repeat`` (rounds over it), ``tolerance`` and
+  ``knee`` (null when no value completed a task; else ``value`` and ``throughput_qps``, both
+  null when the best is the grid's largest value, ``best_value``, ``best_throughput_qps``,
+  ``tolerance``, ``noise``, and the value once more under the param's name); files from
+  before ``repeat`` lack it and the knee's ``tolerance`` and ``noise`` (read as 1 round, null).
+  The keys of ``sweep``, its ``knee`` and a run's ``faults`` are the fields of SweepSection,
+  Knee and dbkit.model.faults.FaultRecord (see dbkit.model.keys).
   Through a pooler: per run, ``statement_cache`` in ``params`` when the run set it (asyncpg's
   statement_cache_size), and an optional ``pooler`` section (kind, pool_mode, ``peaks`` and
   ``samples`` of the pooler's console: cl_active, cl_waiting, sv_active, sv_idle, maxwait_s,
@@ -40,18 +47,21 @@ Format history (the ``format`` key of every file):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from dbkit.model.dsn import mask_data
 from dbkit.model.errors import ConfigError
+from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FleetSection
+from dbkit.model.keys import Key, read, write
 from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
 
 FORMAT = "dbkit.result/1"
+SAMPLES = [("number", "count")]  # connection samples: [[seconds since the start, count], ...]
 # Values the kit spells itself and the reader checks: a password spelled alike ("pool") must
 # not make the file unreadable, so masking leaves them as they are.
 VOCABULARY = frozenset({"format", "strategy"})
@@ -61,30 +71,37 @@ VOCABULARY = frozenset({"format", "strategy"})
 class Run:
     """The measured outcome of one strategy run; times in seconds."""
 
-    strategy: str
-    name: str
-    params: Mapping[str, Any]
-    tasks: int
-    ok: int
-    failed: int
-    queries_ok: int
-    wall_s: float
-    setup_s: float
-    ideal_s: float | None
-    latency_s: LatencySummary
-    errors: tuple[ErrorRecord, ...] = ()
+    strategy: Annotated[str, Key("strategy")]
+    name: Annotated[str, Key("str")]
+    params: Annotated[Mapping[str, Any], Key("object")]
+    tasks: Annotated[int, Key("count")]
+    ok: Annotated[int, Key("count")]
+    failed: Annotated[int, Key("count")]
+    queries_ok: Annotated[int, Key("count")]
+    wall_s: Annotated[float, Key("amount")]
+    setup_s: Annotated[float, Key("amount")]
+    ideal_s: Annotated[float | None, Key((None, "amount"))]
+    latency_s: Annotated[LatencySummary, Key("summary")]
+    errors: Annotated[tuple[ErrorRecord, ...], Key(["error"])] = ()
     # latency_s's two parts (see dbkit.model.tally): unknown in files written before them
-    wait_s: LatencySummary = field(default_factory=LatencySummary)
-    service_s: LatencySummary = field(default_factory=LatencySummary)
-    peak_server_connections: int | None = None
-    server_connections: tuple[tuple[float, int], ...] = ()
-    retries: int = 0
-    faults: tuple[Mapping[str, Any], ...] = ()
-    interrupted: bool = False
-    peak_connections: int | None = None  # the run's own (its tag), not the server's total
-    connections: tuple[tuple[float, int], ...] = ()
-    application_name: str | None = None  # the run's tag, on every connection its workload opened
-    pooler: PoolerSection | None = None  # the pooler the run went through: None, straight there
+    wait_s: Annotated[LatencySummary, Key("summary", absent={})] = field(
+        default_factory=LatencySummary
+    )
+    service_s: Annotated[LatencySummary, Key("summary", absent={})] = field(
+        default_factory=LatencySummary
+    )
+    peak_server_connections: Annotated[int | None, Key((None, "count"))] = None
+    server_connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
+    retries: Annotated[int, Key("count", absent=0)] = 0
+    faults: Annotated[tuple[FaultRecord, ...], Key([FaultRecord], absent=())] = ()
+    interrupted: Annotated[bool, Key("bool", absent=False)] = False
+    # the run's own (its tag), not the server's total
+    peak_connections: Annotated[int | None, Key((None, "count"), absent=None)] = None
+    connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
+    # the run's tag, on every connection its workload opened
+    application_name: Annotated[str | None, Key((None, "str"), absent=None)] = None
+    # the pooler the run went through (None: straight to the server; the key is then absent)
+    pooler: Annotated[PoolerSection | None, Key((None, "pooler_run"), absent=None)] = None
 
     @property
     def timeline(self) -> tuple[tuple[float, int], ...]:
@@ -145,7 +162,7 @@ class Run:
             "connections": [[t, n] for t, n in self.connections],
             "application_name": self.application_name,
             "retries": self.retries,
-            "faults": [dict(f) for f in self.faults],
+            "faults": [f.to_dict() for f in self.faults],
             "interrupted": self.interrupted,
         }
         if self.pooler is not None:
@@ -154,31 +171,87 @@ class Run:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        pooler = data.get("pooler")
+        made = {
+            "params": dict(data["params"]),
+            "latency_s": LatencySummary(**data["latency_s"]),
+            "wait_s": LatencySummary(**data.get("wait_s", {})),
+            "service_s": LatencySummary(**data.get("service_s", {})),
+            "errors": tuple(ErrorRecord(**read(ErrorRecord, e)) for e in data["errors"]),
+            "server_connections": tuple((t, n) for t, n in data.get("server_connections", ())),
+            "faults": tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
+            "connections": tuple((t, n) for t, n in data.get("connections", ())),
+            "pooler": None if pooler is None else PoolerSection.from_dict(pooler),
+        }
+        return cls(**read(cls, data, **made))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Knee:
+    """Where a sweep's curve levels off: the smallest ``value`` whose mean throughput
+    (``throughput_qps``) is within ``tolerance`` of the best (``best_value``,
+    ``best_throughput_qps``); both None when the best is the grid's largest value (no knee
+    within it). ``noise``: the widest spread of one value's repeated points (None unrepeated)."""
+
+    value: Annotated[int | None, Key((None, "int"))]
+    throughput_qps: Annotated[float | None, Key((None, "amount"))]
+    best_value: Annotated[int, Key("int")]
+    best_throughput_qps: Annotated[float, Key("amount")]
+    tolerance: Annotated[float | None, Key((None, "amount"), absent=None)] = None
+    noise: Annotated[float | None, Key((None, "amount"), absent=None)] = None
+
+    def to_dict(self, param: str) -> dict[str, Any]:
+        # the value under the param's name too, as files have always had it
+        return {param: self.value, **write(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Knee:
+        return cls(**read(cls, data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepSection:
+    """A sweep: ``repeat`` rounds over the grid ``values`` of ``param``, and its knee (None
+    when no value completed a task)."""
+
+    param: Annotated[str, Key("str")]
+    values: Annotated[tuple[int, ...], Key(["count"], absent=())]
+    repeat: Annotated[int, Key("count", absent=1)] = 1
+    tolerance: Annotated[float, Key("amount")]
+    knee: Annotated[Knee | None, Key((None, Knee))]
+
+    def own_runs(self, runs: Sequence[Run]) -> list[Run]:
+        """The runs of this grid among ``runs`` (a document may hold others): the first
+        len(values) x repeat, in order (fewer after Ctrl-C), each at its value. Without the
+        grid (a file that lacks it): every run that has the param."""
+        if not self.values:
+            return [r for r in runs if _whole(r.params.get(self.param))]
+        grid = list(self.values) * self.repeat
+        return [
+            run
+            for value, run in zip(grid, runs, strict=False)
+            if _whole(run.params.get(self.param)) and run.params[self.param] == value
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        knee = None if self.knee is None else self.knee.to_dict(self.param)
+        return {**write(self), "values": list(self.values), "knee": knee}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepSection:
+        knee = data["knee"]
         return cls(
-            strategy=data["strategy"],
-            name=data["name"],
-            params=dict(data["params"]),
-            tasks=data["tasks"],
-            ok=data["ok"],
-            failed=data["failed"],
-            queries_ok=data["queries_ok"],
-            wall_s=data["wall_s"],
-            setup_s=data["setup_s"],
-            ideal_s=data["ideal_s"],
-            latency_s=LatencySummary(**data["latency_s"]),
-            wait_s=LatencySummary(**data.get("wait_s", {})),
-            service_s=LatencySummary(**data.get("service_s", {})),
-            errors=tuple(ErrorRecord(**e) for e in data["errors"]),
-            peak_server_connections=data["peak_server_connections"],
-            server_connections=tuple((t, n) for t, n in data.get("server_connections", ())),
-            retries=data.get("retries", 0),
-            faults=tuple(data.get("faults", ())),
-            interrupted=bool(data.get("interrupted", False)),
-            peak_connections=data.get("peak_connections"),
-            connections=tuple((t, n) for t, n in data.get("connections", ())),
-            application_name=data.get("application_name"),
-            pooler=None if data.get("pooler") is None else PoolerSection.from_dict(data["pooler"]),
+            **read(
+                cls,
+                data,
+                values=tuple(data.get("values", ())),
+                knee=None if knee is None else Knee.from_dict(knee),
+            )
         )
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -189,7 +262,7 @@ class Result:
     runs: tuple[Run, ...]
     interrupted: bool = False
     fleet: FleetSection | None = None
-    sweep: Mapping[str, Any] | None = None
+    sweep: SweepSection | None = None
     format: str = field(default=FORMAT)
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,7 +275,7 @@ class Result:
         if self.fleet is not None:
             out["fleet"] = self.fleet.to_dict()
         if self.sweep is not None:
-            out["sweep"] = dict(self.sweep)
+            out["sweep"] = self.sweep.to_dict()
         return out
 
     def dumps(self) -> str:
@@ -223,5 +296,5 @@ class Result:
             runs=tuple(Run.from_dict(r) for r in data["runs"]),
             interrupted=bool(data.get("interrupted", False)),
             fleet=None if data.get("fleet") is None else FleetSection.from_dict(data["fleet"]),
-            sweep=data.get("sweep"),
+            sweep=None if data.get("sweep") is None else SweepSection.from_dict(data["sweep"]),
         )

@@ -12,6 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dbkit.model.faults import FaultRecord
+from dbkit.model.keys import json_keys
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Run, SweepSection
 from dbkit.model.spec import strategy_names
 
 
@@ -79,22 +83,40 @@ SQLSTATE_COUNTS = _Object({}, values="count")  # {sqlstate, or type without one:
 SUMMARY_SHAPE = _Object(
     {f"{k}?": AMOUNT_OR_NULL for k in ("p50", "p90", "p99", "max")}, closed=True
 )
-FAULT_SHAPE = _Object(
-    {
-        "kind": "str",
-        "at_s": "number",
-        "action_s": "amount",
-        "recovery_s?": AMOUNT_OR_NULL,
-        "failed": "count",
-        "errors_by_sqlstate?": SQLSTATE_COUNTS,
-    }
-)
+
+
+def record_shape(
+    cls: type,
+    *,
+    closed: bool = False,
+    rules: tuple[Callable[[Mapping[str, Any]], tuple[str, str] | None], ...] = (),
+) -> _Object:
+    """The shape of a record's JSON object, from its fields (see dbkit.model.keys): a field's
+    shape is a kind name, a name in NAMED_SHAPES, another record, or those combined as in
+    KINDS' comment."""
+    keys = json_keys(cls)
+    fields = {name + ("?" if k.optional else ""): _resolve(k.shape) for name, k in keys}
+    return _Object(fields, closed=closed, rules=rules)
+
+
+def _resolve(shape: Any) -> Any:
+    if isinstance(shape, str):
+        return NAMED_SHAPES.get(shape, shape)
+    if isinstance(shape, type):
+        return record_shape(shape)
+    if isinstance(shape, list):
+        return [_resolve(shape[0])]
+    if isinstance(shape, tuple):
+        return tuple(None if s is None else _resolve(s) for s in shape)
+    return shape
+
+
 POOLER_COUNTS = {"cl_active": "count", "cl_waiting": "count", "sv_active": "count",
                  "sv_idle": "count", "maxwait_s": "amount"}  # fmt: skip
 POOLER_INFO_SHAPE = _Object(
     {"kind": "str", "version": "str", "settings": _Object({}, values="str")}
 )
-POOLER_RUN_SHAPE = _Object(
+POOLER_RUN_SHAPE = _Object(  # a run's ``pooler`` section (dbkit.model.pooler.PoolerSection)
     {
         "kind": "str",
         "pool_mode": "str",
@@ -102,47 +124,12 @@ POOLER_RUN_SHAPE = _Object(
         "samples": [_Object({"t": "number", **POOLER_COUNTS})],
     }
 )
-RUN_SHAPE = _Object(
-    {
-        "strategy": "strategy",
-        "name": "str",
-        "params": "object",
-        "tasks": "count",
-        "ok": "count",
-        "failed": "count",
-        "queries_ok": "count",
-        "wall_s": "amount",
-        "setup_s": "amount",
-        "ideal_s": AMOUNT_OR_NULL,
-        "latency_s": SUMMARY_SHAPE,
-        "wait_s?": SUMMARY_SHAPE,
-        "service_s?": SUMMARY_SHAPE,
-        "errors": [
-            _Object(
-                {
-                    "type": "str",
-                    "sqlstate": (None, "str"),
-                    "count": "count",
-                    "first_s": "number",
-                    "last_s": "number",
-                    "example": "str",
-                    "tasks?": (None, "count"),
-                },
-                closed=True,
-            )
-        ],
-        "peak_server_connections": (None, "count"),
-        "server_connections?": [("number", "count")],
-        "peak_connections?": (None, "count"),
-        "connections?": [("number", "count")],
-        "application_name?": (None, "str"),
-        "retries?": "count",
-        "faults?": [FAULT_SHAPE],
-        "interrupted?": "bool",
-        "pooler?": (None, POOLER_RUN_SHAPE),
-    },
-    rules=(_run_counts,),
-)
+NAMED_SHAPES: dict[str, Any] = {
+    "sqlstate_counts": SQLSTATE_COUNTS, "summary": SUMMARY_SHAPE, "pooler_run": POOLER_RUN_SHAPE,
+}  # fmt: skip
+NAMED_SHAPES["error"] = ERROR_SHAPE = record_shape(ErrorRecord, closed=True)
+FAULT_SHAPE = record_shape(FaultRecord)
+RUN_SHAPE = record_shape(Run, rules=(_run_counts,))
 FLEET_SERVICE_SHAPE = _Object(
     {
         "name": "str",
@@ -190,23 +177,7 @@ FLEET_SHAPE = _Object(
         "services": [FLEET_SERVICE_SHAPE],
     }
 )
-SWEEP_SHAPE = _Object(
-    {
-        "param": "str",
-        "tolerance": "amount",
-        "knee": (
-            None,
-            _Object(
-                {
-                    "value": "int",
-                    "throughput_qps": "amount",
-                    "best_value": "int",
-                    "best_throughput_qps": "amount",
-                }
-            ),
-        ),
-    }
-)
+SWEEP_SHAPE = record_shape(SweepSection)
 DOCUMENT_SHAPE = _Object(
     {
         "metadata": _Object(

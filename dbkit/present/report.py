@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dbkit.model.results import Result, Run
+from dbkit.model.results import Result, Run, SweepSection
 
 # The background post's sleep figures (2021, 2.6 GHz i7), by (tasks, mode), in seconds.
 POST_SLEEP_S: dict[tuple[int, str], float] = {
@@ -167,16 +167,16 @@ def format_faults(runs: Sequence[Run]) -> list[str]:
     lines = []
     for run in runs:
         for fault in run.faults:
-            recovery = fault.get("recovery_s")
+            recovery = fault.recovery_s
             recovered = (
                 f"first successful query {recovery:.2f} s after it"
                 if recovery is not None
                 else "no successful query after it"
             )
-            errors = ", ".join(f"{k} x{v}" for k, v in fault.get("errors_by_sqlstate", {}).items())
+            errors = ", ".join(f"{k} x{v}" for k, v in fault.errors_by_sqlstate.items())
             lines.append(
-                f"{run.name}: {fault['kind']} at {fault['at_s']:.2f} s (took "
-                f"{fault['action_s']:.2f} s), {recovered}; {fault['failed']} tasks failed"
+                f"{run.name}: {fault.kind} at {fault.at_s:.2f} s (took "
+                f"{fault.action_s:.2f} s), {recovered}; {fault.failed} tasks failed"
                 + (f" ({errors})" if errors else "")
                 + (f"; {run.retries} retries" if run.retries else "")
             )
@@ -197,29 +197,29 @@ def format_post_comparison(runs: Sequence[Run]) -> list[str]:
     return lines
 
 
-def format_sweep(sweep: dict[str, Any] | None, interrupted: bool = False) -> list[str]:
+def format_sweep(sweep: SweepSection | None, interrupted: bool = False) -> list[str]:
     """``knee: pool_size 4 (1,234 q/s, within 5 % of the best: 1,250 q/s at pool_size 16)``."""
-    if not sweep:
+    if sweep is None:
         return []
-    knee, param = sweep.get("knee"), sweep.get("param")
+    knee, param = sweep.knee, sweep.param
     if knee is None and interrupted:
         return [f"knee: none (interrupted before any {param} value finished)"]
     if knee is None:
         return [f"knee: none (no {param} value completed any task)"]
-    noise = knee.get("noise")
+    noise = knee.noise
     measured = (
-        f"noise {noise:.0%} over {sweep.get('repeat', 1)} rounds"
+        f"noise {noise:.0%} over {sweep.repeat} rounds"
         if noise is not None
         else "noise not measured: --repeat 3 measures it"
     )
-    best = f"{knee['best_throughput_qps']:,.0f} q/s at {param} {knee['best_value']}"
-    if knee["value"] is None:
+    best = f"{knee.best_throughput_qps:,.0f} q/s at {param} {knee.best_value}"
+    if knee.value is None or knee.throughput_qps is None:
         return [
             f"knee: none within the grid (the best, {best}, is its largest {param}; {measured})"
         ]
     return [
-        f"knee: {param} {knee['value']} ({knee['throughput_qps']:,.0f} q/s, within "
-        f"{sweep['tolerance']:.0%} of the best: {best}; {measured})"
+        f"knee: {param} {knee.value} ({knee.throughput_qps:,.0f} q/s, within "
+        f"{sweep.tolerance:.0%} of the best: {best}; {measured})"
     ]
 
 
@@ -242,7 +242,7 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
     errors = format_errors(result.runs)
     if errors:
         lines += ["", "errors by SQLSTATE:", *("  " + e for e in errors)]
-    knee = format_sweep(dict(result.sweep) if result.sweep else None, result.interrupted)
+    knee = format_sweep(result.sweep, result.interrupted)
     if knee:
         lines += ["", *knee]
     post = format_post_comparison(result.runs)

@@ -56,12 +56,12 @@ def test_terminate_fault_fails_inflight_tasks_and_recovers(pg: EmbeddedServer, p
     assert run.ok + run.failed == 200
     assert run.failed > 0
     (fault,) = run.faults
-    assert fault["kind"] == "terminate" and fault["at_s"] >= 0.35
-    assert fault["terminated"] >= 1
-    assert fault["failed"] == run.failed  # nothing failed before the fault
-    assert sum(fault["errors_by_sqlstate"].values()) == run.failed
+    assert fault.kind == "terminate" and fault.at_s >= 0.35
+    assert fault.terminated >= 1
+    assert fault.failed == run.failed  # nothing failed before the fault
+    assert sum(fault.errors_by_sqlstate.values()) == run.failed
     assert _classes(run) <= LOST
-    assert fault["recovery_s"] is not None and 0 < fault["recovery_s"] < 5
+    assert fault.recovery_s is not None and 0 < fault.recovery_s < 5
 
 
 T = TypeVar("T")
@@ -111,10 +111,10 @@ def test_terminate_fault_ends_only_the_runs_backends(pg: EmbeddedServer) -> None
     assert alive == OUTSIDE
     run = _only(result.runs)
     (fault,) = run.faults
-    assert 1 <= fault["terminated"] <= 20  # the pool's, none of the outside sessions
-    assert run.failed > 0 and fault["failed"] == run.failed
+    assert 1 <= fault.terminated <= 20  # the pool's, none of the outside sessions
+    assert run.failed > 0 and fault.failed == run.failed
     assert _classes(run) <= LOST
-    assert fault["recovery_s"] is not None
+    assert fault.recovery_s is not None
     assert run.ok + run.failed == 200
 
 
@@ -197,21 +197,21 @@ def test_restart_fault_with_and_without_retries(own_server: ServerSpec) -> None:
     for run in (plain, retried):
         assert run.ok + run.failed == 300
         (fault,) = run.faults
-        assert fault["kind"] == "restart" and fault["action_s"] > 0
-        assert fault["failed"] == run.failed  # nothing failed before the fault
+        assert fault.kind == "restart" and fault.action_s > 0
+        assert fault.failed == run.failed  # nothing failed before the fault
         assert run.peak_server_connections is not None and run.peak_server_connections <= 30
     # Without retries, tasks fail fast while the server is down; whether any is left to succeed
     # once it is back depends on how fast it restarts, so recovery is seen on some machines only.
     (plain_fault,) = plain.faults
     assert plain.failed > 0
     assert _classes(plain) <= LOST | SOCKET
-    assert plain_fault["recovery_s"] is None or plain_fault["recovery_s"] >= plain_fault["action_s"]
+    assert plain_fault.recovery_s is None or plain_fault.recovery_s >= plain_fault.action_s
     # With retries every task outlives the restart: recovery is always seen, nothing is lost.
     (retried_fault,) = retried.faults
     assert retried.failed == 0 and retried.ok == 300
     assert retried.retries > 0
-    assert retried_fault["recovery_s"] is not None
-    assert retried_fault["recovery_s"] >= retried_fault["action_s"]
+    assert retried_fault.recovery_s is not None
+    assert retried_fault.recovery_s >= retried_fault.action_s
 
 
 def test_stop_fault_never_recovers_and_every_task_is_counted(own_server: ServerSpec) -> None:
@@ -219,8 +219,8 @@ def test_stop_fault_never_recovers_and_every_task_is_counted(own_server: ServerS
     run = _only(run_experiment([spec], own_server).runs)
     assert run.ok + run.failed == 150
     (fault,) = run.faults
-    assert fault["recovery_s"] is None
-    assert fault["failed"] == run.failed > 0
+    assert fault.recovery_s is None
+    assert fault.failed == run.failed > 0
     assert _classes(run) <= LOST | SOCKET
 
 

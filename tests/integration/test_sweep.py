@@ -16,10 +16,10 @@ def test_sweep_over_three_sizes_names_a_knee() -> None:
     result = run_sweep(base, [2, 5, 10], ServerSpec("embedded", max_connections=30))
     assert [r.params["pool_size"] for r in result.runs] == [2, 5, 10]
     assert all(r.ok == 40 and not r.errors for r in result.runs)
-    assert result.sweep is not None and result.sweep["param"] == "pool_size"
-    knee = result.sweep["knee"]
+    assert result.sweep is not None and result.sweep.param == "pool_size"
+    knee = result.sweep.knee
     # pg_sleep scales with connections: still rising at 10, so no knee within this grid
-    assert knee is not None and (knee["pool_size"], knee["best_value"]) == (None, 10)
+    assert knee is not None and (knee.value, knee.best_value) == (None, 10)
     assert all(r.peak_server_connections <= r.params["pool_size"] for r in result.runs)
 
 
@@ -39,6 +39,6 @@ def test_ctrl_c_in_a_sweep_keeps_the_partial_result() -> None:
     assert result.interrupted
     assert [(r.name, r.interrupted) for r in result.runs] == [("pool-2", True)]
     assert 0 < result.runs[0].ok < 40
-    assert result.sweep is not None and result.sweep["values"] == [2, 5]
-    assert result.sweep["knee"] is None
+    assert result.sweep is not None and result.sweep.values == (2, 5)
+    assert result.sweep.knee is None
     json.loads(result.dumps())  # the document is still written whole

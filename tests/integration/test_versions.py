@@ -83,9 +83,9 @@ def test_terminate_fault_recovers(server: EmbeddedServer | ContainerServer) -> N
     run = run_one(spec, server.app_dsn, server.admin_dsn, faults=FaultTarget(server.admin_dsn))
     assert run.ok + run.failed == 200
     (fault,) = run.faults
-    assert fault["kind"] == "terminate" and fault["terminated"] >= 1
+    assert fault.kind == "terminate" and fault.terminated >= 1
     assert {e.sqlstate or e.type for e in run.errors} <= LOST
-    assert fault["recovery_s"] is not None  # the pool served again after the fault
+    assert fault.recovery_s is not None  # the pool served again after the fault
 
 
 async def open_until_refused(dsn: str, bound: int) -> tuple[int, str | None]:

@@ -12,10 +12,10 @@ import pytest
 from dbkit.model.errors import ConfigError, ResultExistsError
 from dbkit.model.fleet import FleetSection, ServiceFigures
 from dbkit.model.records import ErrorRecord
-from dbkit.model.results import Result, Run
+from dbkit.model.results import Knee, Result, Run, SweepSection
 from dbkit.model.stats import LatencySummary
 from dbkit.present.export import COLUMNS, write_csv
-from dbkit.present.plot import _sweep_series, choose_panels, plot_results
+from dbkit.present.plot import choose_panels, plot_results, sweep_series
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 META = {
@@ -108,12 +108,8 @@ def sweep_result() -> Result:
         make_run("pool", f"pool-{s}", {"pool_size": s}, wall_s=w, ideal_s=300 / s)
         for s, w in zip(sizes, walls, strict=True)
     )
-    sweep = {
-        "param": "pool_size",
-        "values": list(sizes),
-        "tolerance": 0.05,
-        "knee": {"pool_size": 40, "value": 40, "throughput_qps": 375.0},
-    }
+    knee = Knee(value=40, throughput_qps=375.0, best_value=80, best_throughput_qps=384.6)
+    sweep = SweepSection(param="pool_size", values=sizes, tolerance=0.05, knee=knee)
     return Result(metadata=META, runs=runs, sweep=sweep)
 
 
@@ -282,7 +278,7 @@ def test_before_and_after_of_the_same_pools_plot(tmp_path: Path) -> None:
     assert_png(path)
     assert titles == ["Sweep: throughput and p99 latency by pool_size"]
     # a curve each, named by its source, rather than one curve zigzagging between them
-    assert [s.label for s in _sweep_series(before_after)] == [
+    assert [s.label for s in sweep_series(before_after)] == [
         "pool (scenario compare #1)",
         "pool (scenario compare #2)",
     ]
@@ -302,3 +298,38 @@ def test_csv_says_which_runs_were_interrupted(tmp_path: Path) -> None:
     with path.open(newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert row["interrupted"] == "True"
+
+
+def test_only_the_sweeps_own_runs_are_on_its_curve() -> None:
+    # A sweep's document holding other pool runs too (pool-5 and pool-100, run beside it):
+    # the curve is the sweep's grid; the others are compared, never drawn as sweep points.
+    sweep = sweep_result()
+    others = (
+        make_run("pool", "pool-5", {"pool_size": 5}, wall_s=60.0),
+        make_run("pool", "pool-100", {"pool_size": 100}, wall_s=7.0),
+    )
+    mixed = Result(metadata=META, runs=(*sweep.runs, *others), sweep=sweep.sweep)
+    (series,) = sweep_series([mixed])
+    assert [r.name for r in series.runs] == ["pool-10", "pool-20", "pool-40", "pool-80"]
+    assert len(choose_panels([mixed])) == 2  # the sweep, and a comparison for the others
+    # the same pool runs in a result of their own: a curve of their own, named apart
+    pools = Result(metadata={**META, "command": ["dbkit", "scenario", "pools"]}, runs=others)
+    labels = [(s.label, len(s.runs)) for s in sweep_series([pools, sweep])]
+    assert labels == [("pool", 4), ("pool (scenario pools)", 2)]
+
+
+def test_an_interrupted_run_is_never_called_fastest(tmp_path: Path) -> None:
+    import dataclasses
+
+    done = make_run("pool", "pool-50", {"pool_size": 50}, wall_s=6.1, ideal_s=6.0)
+    # cut short by Ctrl-C: few tasks in little time, so its rate looks high
+    cut = dataclasses.replace(
+        make_run("semaphore", "semaphore-50", {"limit": 50}, tasks=40, wall_s=0.1, ideal_s=6.0),
+        interrupted=True,
+    )
+    (title,) = plot_results([Result(metadata=META, runs=(done, cut))], tmp_path / "p.png")
+    assert title.startswith("Comparison: pool-50 is fastest without failures"), title
+    assert "semaphore-50 was interrupted" in title
+    only_cut = Result(metadata=META, runs=(cut,))
+    (title,) = plot_results([only_cut], tmp_path / "q.png")
+    assert "fastest" not in title and "semaphore-50 was interrupted" in title

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from dbkit.model.pooler import PoolerSection
-from dbkit.model.results import ErrorRecord, Result, Run
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
 from dbkit.present.report import format_errors, format_result
 

@@ -13,7 +13,11 @@ import pytest
 
 from dbkit.model.dsn import mask_secrets
 from dbkit.model.errors import ConfigError, ResultExistsError
-from dbkit.model.results import FORMAT
+from dbkit.model.faults import FaultRecord
+from dbkit.model.keys import json_keys
+from dbkit.model.records import ErrorRecord
+from dbkit.model.results import FORMAT, Run, SweepSection
+from dbkit.model.shape import ERROR_SHAPE, FAULT_SHAPE, RUN_SHAPE, SWEEP_SHAPE
 from dbkit.model.stats import LatencySummary
 from dbkit.store.results import default_path, read_result, write_result
 from tests.helpers import GOLDEN, sample_result
@@ -110,6 +114,18 @@ def _golden_with(change: str, value: object) -> dict[str, object]:
 
 
 REMOVE = object()
+# A run's fault and a sweep as the kit has written them (engine/run.py and engine/sweep.py).
+FAULT = {
+    "kind": "restart", "at_s": 1.5, "action_s": 0.25, "recovery_s": 0.75, "failed": 12,
+    "errors_by_sqlstate": {"57P01": 10, "TimeoutError": 2}, "terminated": None,
+}  # fmt: skip
+SWEEP = {
+    "param": "pool_size", "values": [2, 4, 8], "repeat": 2, "tolerance": 0.0625,
+    "knee": {
+        "pool_size": 4, "value": 4, "throughput_qps": 950.0, "best_value": 8,
+        "best_throughput_qps": 1000.0, "tolerance": 0.0625, "noise": 0.0625,
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -137,6 +153,8 @@ REMOVE = object()
         ("interrupted", "no", "interrupted: expected true or false, got 'no'"),
         ("sweep", {"param": "pool_size", "tolerance": 0.05, "knee": {"value": "4"}}, "sweep.knee"),
         ("fleet", {"budget": 97}, "fleet.max_connections: missing"),
+        ("runs.0.faults", [FAULT | {"terminated": "2"}], "runs[0].faults[0].terminated:"),
+        ("sweep", SWEEP | {"values": ["2"]}, "sweep.values[0]: expected an integer, got '2'"),
     ],
 )
 def test_wrongly_typed_fields_are_named(
@@ -318,3 +336,54 @@ def test_a_run_through_a_pooler_round_trips_and_one_without_has_no_pooler_key(
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"runs\[0\]\.pooler\.samples\[0\]\.cl_waiting"):
         read_result(path)
+
+
+def test_sweep_and_faults_read_into_records_and_write_back_the_same_json(tmp_path: Path) -> None:
+    data = json.loads(GOLDEN.read_text())
+    data["runs"][0]["faults"] = [FAULT]
+    no_knee = {**SWEEP["knee"], "pool_size": None, "value": None, "throughput_qps": None}
+    for sweep in (SWEEP, {**SWEEP, "knee": None}, {**SWEEP, "knee": no_knee}):
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(json.dumps({**data, "sweep": sweep}))
+        result = read_result(path)
+        assert isinstance(result.runs[0].faults[0], FaultRecord)
+        assert result.sweep is not None and result.sweep.values == (2, 4, 8)
+        assert json.dumps(result.to_dict()) == json.dumps({**data, "sweep": sweep})
+    assert result.runs[0].faults[0].errors_by_sqlstate == {"57P01": 10, "TimeoutError": 2}
+
+
+def test_sweeps_and_faults_from_older_files_still_read(tmp_path: Path) -> None:
+    # before --repeat: no repeat, a knee without tolerance and noise; faults before recovery
+    # and termination were recorded
+    data = json.loads(GOLDEN.read_text())
+    data["runs"][0]["faults"] = [{"kind": "stop", "at_s": 1.0, "action_s": 0.5, "failed": 3}]
+    knee = {"pool_size": 4, "value": 4, "throughput_qps": 950.0, "best_value": 8,
+            "best_throughput_qps": 1000.0}  # fmt: skip
+    data["sweep"] = {"param": "pool_size", "values": [2, 4, 8], "tolerance": 0.05, "knee": knee}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    result = read_result(path)
+    (fault,) = result.runs[0].faults
+    assert (fault.kind, fault.recovery_s, fault.errors_by_sqlstate, fault.terminated) == (
+        "stop", None, {}, None,
+    )  # fmt: skip
+    assert result.sweep is not None and result.sweep.repeat == 1
+    assert result.sweep.knee is not None and (result.sweep.knee.value, result.sweep.knee.noise) == (
+        4, None,
+    )  # fmt: skip
+
+
+def test_the_reader_checks_the_keys_the_records_read() -> None:
+    # one list of keys: the record's fields are the shape's keys
+    records = (
+        (Run, RUN_SHAPE), (ErrorRecord, ERROR_SHAPE), (FaultRecord, FAULT_SHAPE),
+        (SweepSection, SWEEP_SHAPE),
+    )  # fmt: skip
+    for record, shape in records:
+        keys = [name for name, _ in json_keys(record)]
+        assert [k.rstrip("?") for k in shape.fields] == keys
+        assert [f.name for f in dataclasses.fields(record)] == keys
+    # and the writer writes every one of them
+    # (all but pooler, written only for a run that went through one)
+    written = set(sample_result().runs[0].to_dict())
+    assert {name for name, _ in json_keys(Run)} - {"pooler"} <= written

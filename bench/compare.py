@@ -1,0 +1,110 @@
+"""Compare a bench result with a reference: which rows got worse beyond their spread.
+
+    .venv/bin/python bench/compare.py NEW.json REFERENCE.json [EARLIER.json ...]
+
+Each row is judged on the figure its goal is on (the ratio to its same-run reference, or the
+kit's own figure), in the goal's direction (higher is better for ``>=``, lower otherwise). Its
+spread is the largest of: the spread between the row's repeats in either file (sleep rows keep
+every repeat; pgbench runs before and after the kit, and the fleet rows keep every run), and the
+difference between the reference and each earlier file given (run-to-run spread of the same
+bench on the same code). A row is "worse" when it moved the wrong way by more than that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def figure(row: dict[str, Any]) -> float | None:
+    value = row["ratio"] if row["goal"]["on"] == "ratio" else row["kit"]
+    return None if value is None else float(value)
+
+
+def higher_is_better(row: dict[str, Any]) -> bool:
+    return bool(row["goal"]["op"] == ">=" and row["goal"]["on"] != "none")
+
+
+def _relative_spread(values: Sequence[float]) -> float:
+    values = [v for v in values if v]
+    return (max(values) - min(values)) / min(values) if len(values) > 1 else 0.0
+
+
+def repeat_spread(row: dict[str, Any]) -> float:
+    """The spread between the row's own repeats, in units of its figure."""
+    raw, value = row.get("raw") or {}, figure(row) or 0.0
+    parts = []
+    if "kit_call_s" in raw:  # sleep rows: ratio of best-of-n to best-of-n; both sides vary
+        parts += [_relative_spread(raw["kit_call_s"]), _relative_spread(raw["bare_call_s"])]
+    if "pgbench" in raw:  # the reference, run before and after the kit
+        parts.append(_relative_spread([r["tps"] for r in raw["pgbench"]]))
+    if "efficiency" in raw:  # fleet rows: every run's efficiency
+        return float(max(raw["efficiency"]) - min(raw["efficiency"]))
+    if row["group"] == "memory":
+        kit = raw.get("kit", [])
+        parts.append(_relative_spread([s["hwm_kb"] - s["rss_before_kb"] for s in kit]))
+    return value * sum(parts)
+
+
+def compare(
+    new: dict[str, Any], reference: dict[str, Any], earlier: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One entry per row of ``new``: its figure, the reference's, the spread, the verdict."""
+    by_name = {r["name"]: r for r in reference["rows"]}
+    earlier_by_name = [{r["name"]: r for r in doc["rows"]} for doc in earlier]
+    out = []
+    for row in new["rows"]:
+        ref = by_name.get(row["name"])
+        now = figure(row)
+        if ref is None or now is None or figure(ref) is None:
+            out.append({"name": row["name"], "now": now, "verdict": "new" if ref is None else "-"})
+            continue
+        then = figure(ref)
+        assert then is not None
+        spreads = [repeat_spread(row), repeat_spread(ref)]
+        for other in earlier_by_name:
+            if row["name"] in other and figure(other[row["name"]]) is not None:
+                spreads.append(abs(then - float(figure(other[row["name"]]) or 0.0)))
+        spread = max(spreads)
+        change = now - then if higher_is_better(row) else then - now  # positive: better
+        verdict = "worse" if change < -spread else ("better" if change > spread else "same")
+        out.append(
+            {"name": row["name"], "now": now, "then": then, "spread": spread, "verdict": verdict}
+        )
+    return out
+
+
+def format_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [f"{'row':<52} {'now':>10} {'reference':>10} {'spread':>8}  verdict"]
+    for e in entries:
+        if "then" not in e:
+            now = "-" if e["now"] is None else f"{e['now']:.4g}"
+            lines.append(f"{e['name']:<52} {now:>10} {'-':>10} {'-':>8}  {e['verdict']}")
+            continue
+        lines.append(
+            f"{e['name']:<52} {e['now']:>10.4g} {e['then']:>10.4g} {e['spread']:>8.3g}  "
+            f"{e['verdict']}"
+        )
+    return lines
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("new", type=Path, help="the result to judge")
+    parser.add_argument("reference", type=Path, help="the reference result")
+    parser.add_argument("earlier", type=Path, nargs="*", help="earlier results: run-to-run spread")
+    args = parser.parse_args(argv)
+    load = [json.loads(p.read_text()) for p in (args.new, args.reference, *args.earlier)]
+    entries = compare(load[0], load[1], load[2:])
+    print("\n".join(format_lines(entries)))
+    worse = [e["name"] for e in entries if e["verdict"] == "worse"]
+    print(f"\nworse beyond spread: {', '.join(worse) if worse else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
