@@ -37,6 +37,7 @@ class PoolerTap:
     database: str
     kind: str
     pool_mode: str
+    pool_size: int  # server connections it keeps for the workload: the run's width there
 
 
 @dataclass(frozen=True)
@@ -72,5 +73,8 @@ def endpoints(srv: Server, pooler: PoolerSpec | None, clients: int = 0) -> Itera
         raise ConfigError("a pooler is started only in front of a server dbkit starts")
     pooler = pooler.sized_for(clients + CONSOLE_SLOTS)
     with start_pgbouncer(pooler, srv) as bouncer:
-        tap = PoolerTap(bouncer.admin_dsn, bouncer.upstream.database, pooler.kind, pooler.pool_mode)
+        tap = PoolerTap(
+            bouncer.admin_dsn, bouncer.upstream.database, pooler.kind, pooler.pool_mode,
+            pooler.pool_size,
+        )  # fmt: skip
         yield Endpoints(bouncer.app_dsn, srv.admin_dsn, bouncer.info, tap)

@@ -42,6 +42,7 @@ from dbkit.model.stats import LatencySummary
 from dbkit.model.tally import Tally
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.strategies import Target, get_strategy
+from dbkit.strategies.base import waves_ideal
 
 PROGRESS_INTERVAL_S = 0.1
 
@@ -310,6 +311,17 @@ def connection_samples(
     return own, server
 
 
+def ideal_of(spec: RunSpec, tap: PoolerTap | None = None) -> float | None:
+    """The strategy's ideal time; through a pooler, its waves are at most the pooler's pool
+    wide, however many clients the strategy opens (a storm of 1000 through a pool of 20 runs
+    in 50 waves at best)."""
+    strategy = get_strategy(spec.strategy)
+    if tap is None:
+        return strategy.ideal(spec)
+    width = min(strategy.peak_connections(spec) or spec.tasks, tap.pool_size)
+    return waves_ideal(spec, width)
+
+
 def build_run(
     spec: RunSpec,
     rec: Tally,
@@ -339,7 +351,7 @@ def build_run(
         queries_ok=rec.queries_ok,
         wall_s=rec.t_end - rec.t0,
         setup_s=max(0.0, setup_s),
-        ideal_s=get_strategy(spec.strategy).ideal(spec),
+        ideal_s=ideal_of(spec, tap),
         latency_s=LatencySummary.of(rec.latencies),
         wait_s=LatencySummary.of(rec.waits),
         service_s=LatencySummary.of(rec.services()),

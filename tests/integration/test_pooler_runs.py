@@ -49,6 +49,7 @@ def test_a_storm_through_transaction_mode_completes_within_the_pool() -> None:
     peaks = run.pooler.peaks()
     assert peaks["sv_active"] is not None and peaks["sv_active"] <= 20
     assert run.params["statement_cache"] == 0
+    assert run.ideal_s == pytest.approx(500 / 20 * 0.05)  # waves of the pooler's pool
     assert result.metadata["pooler"]["version"] == VERSION
     settings = result.metadata["pooler"]["settings"]
     assert settings["pool_mode"] == "transaction"
@@ -62,13 +63,17 @@ def test_a_storm_through_transaction_mode_completes_within_the_pool() -> None:
 @needs_pgbouncer
 def test_the_statement_cache_through_transaction_mode_fails_by_sqlstate_and_zero_is_clean() -> None:
     cached = RunSpec("pool", tasks=300, queries=3, hold=0.01, pool_size=10, statement_cache=100)
+    split = RunSpec("unbatched", tasks=100, queries=1, hold=0.01, procs=2, statement_cache=0)
     result = run_experiment(
-        [cached, cached.replace(statement_cache=0), cached.replace(label="direct")],
+        [cached, cached.replace(statement_cache=0), cached.replace(label="direct"), split],
         ServerSpec("embedded"),
         pooler=PoolerSpec(pool_mode="transaction", pool_size=3),
-        pooled=[True, True, False],
+        pooled=[True, True, False, True],
     )
-    with_cache, without, direct = result.runs
+    with_cache, without, direct, over_procs = result.runs
+    # split over processes: through the pooler all the same, its console not read
+    assert (over_procs.ok, over_procs.errors) == (100, ())
+    assert over_procs.pooler is not None and over_procs.pooler.samples == ()
     states = {e.sqlstate for e in with_cache.errors}
     assert states and states <= PREPARED_STATEMENT_STATES, with_cache.errors
     assert with_cache.failed > 0
