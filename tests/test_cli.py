@@ -44,7 +44,7 @@ from tests.helpers import assert_one_line_error, dbkit
         (["sweep", "pool", "--repeat", "0"], "repeat must be a whole number from 1 to 20"),
         (["run", "pool", "--limit", "4"], "pool does not use --limit"),
         (["run", "sleep", "--sql", "SELECT 1"], "sleep does not use --sql"),
-        (["run", "pool", "--commit"], "--commit applies to a custom --sql"),
+        (["run", "pool", "--commit"], "commit applies to a custom sql statement"),
         (["run", "pool", "--bogus"], "No such option: --bogus"),
         (["run"], "Missing argument 'strategy'"),
         (["run", "pool", "--tasks", "x"], "Invalid value for '--tasks'"),
@@ -227,22 +227,21 @@ def test_runs_finishing_together_each_keep_their_result(tmp_path: Path) -> None:
 
 
 def test_a_result_that_cannot_be_written_is_rescued(tmp_path: Path) -> None:
-    from dbkit.cli import _keep
-    from dbkit.store.results import read_result
+    from dbkit.store.results import keep_result, read_result
 
     kept = tmp_path / "kept.json"
     assert dbkit("run", "sleep", "--tasks", "5", "--mode", "unbatched", "--out", str(kept))
     result = read_result(kept)
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("")
-    path, problem = _keep(result, in_the_way / "r.json", "run-sleep", None)
+    path, problem = keep_result(result, in_the_way / "r.json", "run-sleep", None)
     try:
         assert problem is not None and problem.startswith(f"cannot write {in_the_way}/r.json")
         assert str(path) in problem and read_result(path).runs == result.runs
     finally:
         path.unlink()
     # an auto-named result whose name was taken meanwhile takes the next free one
-    path, problem = _keep(result, kept, "kept", tmp_path)
+    path, problem = keep_result(result, kept, "kept", tmp_path)
     assert problem is None and path != kept and path.parent == tmp_path
 
 
@@ -463,3 +462,20 @@ def test_a_dsn_is_given_once_and_without_a_limit_it_cannot_set(tmp_path: Path) -
     assert_one_line_error(both, 2, "two DSNs given")
     limit = dbkit("run", "pool", "--tasks", "3", "--dsn", dsn, "--max-connections", "30")
     assert_one_line_error(limit, 2, "--max-connections sets the limit of a server dbkit starts")
+
+
+def test_plan_takes_a_managed_database_preset() -> None:
+    api = "api:replicas=4,workers=2,pool_size=10"
+    fits = dbkit("plan", "--preset", "aws-rds:db.t3.micro", "--service", api)
+    assert fits.returncode == 0, fits.stderr
+    assert "budget: 95 max_connections - 3 superuser_reserved" in fits.stdout
+    over = dbkit("plan", "--preset", "azure:B1ms", "--service", api)
+    assert over.returncode == 1 and "OVER by 45" in over.stdout  # 80 > 50 - 15
+    given = dbkit("plan", "--preset", "azure:B1ms", "--max-connections", "200", "--service", api)
+    assert given.returncode == 0 and "budget: 200 max_connections - 15" in given.stdout
+    listed = dbkit("plan", "--list-presets")
+    assert listed.returncode == 0, listed.stderr
+    assert "neon:0.25" in listed.stdout and "(checked 2026-12-01)" in listed.stdout
+    assert_one_line_error(
+        dbkit("plan", "--preset", "azure:B3", "--service", api), 2, "unknown size 'B3' for azure"
+    )

@@ -258,8 +258,8 @@ def test_100000_task_storm_completes_counts_every_task_and_stays_bounded(tmp_pat
     # so with 10 s nearly every attempt timed out before the server could refuse it (53300).
     proc = subprocess.run(
         [sys.executable, "-c", (
-            "import resource, sys; from dbkit.cli import app\n"
-            "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "import resource, sys; from dbkit.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    print('RSS_KB', max(resource.getrusage(r).ru_maxrss for r in "
             "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)), file=sys.stderr); raise\n"
         ), "run", "unbatched", "--tasks", "100000", "--queries", "1", "--hold", "0.1",

@@ -267,14 +267,15 @@ def _worker_spec(
 ) -> RunSpec:
     """A worker of ``service`` as a run of its driver's pool strategy: the fields it uses."""
     strategy = for_driver(service.driver)
-    given: dict[str, Any] = {
-        **workload.fields(),
+    pool: dict[str, Any] = {
         "pool_size": service.pool_size,
         "max_overflow": service.max_overflow,
         "min_size": service.per_worker_steady,
         "acquire_timeout": acquire_timeout,
     }
-    used = {k: v for k, v in given.items() if k in strategy.params}
+    # The workload's fields go as given (its rules are RunSpec's); the pool's, as its driver's
+    # strategy takes them.
+    used = {**workload.fields(), **{k: v for k, v in pool.items() if k in strategy.params}}
     return RunSpec(
         strategy.name,
         tasks=concurrency,  # the requests in flight at once: its peak is min(this, the pool)

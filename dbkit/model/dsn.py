@@ -48,6 +48,31 @@ def read_dsn_file(path: str) -> str:
     return dsn
 
 
+def given_dsn(dsn: str | None, dsn_file: str | None = None) -> str | None:
+    """The DSN a command was given: ``dsn`` (blank is none) or the first line of ``dsn_file``.
+
+    Never both: two would leave one silently unused, and running against a server other than
+    the one typed is the kind of surprise a shared server must not get. The DSN's passwords
+    are masked from here on, wherever they show up. Raises ConfigError (from model.errors).
+    """
+    from dbkit.model.errors import ConfigError
+
+    if dsn is not None and not dsn.strip():
+        dsn = None
+    if dsn_file is not None:
+        if dsn is not None:
+            raise ConfigError(
+                "two DSNs given (--dsn or DBKIT_DSN, and --dsn-file): give one of them"
+            )
+        try:
+            dsn = read_dsn_file(dsn_file)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if dsn is not None:
+        remember_secret(dsn)
+    return dsn
+
+
 def _mask_url(url: str) -> str:
     url = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, url)
     return _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, url)

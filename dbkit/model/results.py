@@ -42,6 +42,8 @@ Format history (the ``format`` key of every file):
   counts the server connections that carried the run's tag when sampled: PgBouncer sets it on
   a server connection as a client is linked, and asyncpg's pool reset (RESET ALL) clears it,
   so it undercounts; ``peak_server_connections`` and the pooler's own counts do not.
+  Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
+  (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from dbkit.model.keys import Key, read, write
 from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
+from dbkit.model.verdict import Verdict
 
 FORMAT = "dbkit.result/1"
 SAMPLES = [("number", "count")]  # connection samples: [[seconds since the start, count], ...]
@@ -264,6 +267,7 @@ class Result:
     fleet: FleetSection | None = None
     sweep: SweepSection | None = None
     format: str = field(default=FORMAT)
+    checks: tuple[Verdict, ...] = ()  # the --check verdicts, in the order given
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -276,6 +280,8 @@ class Result:
             out["fleet"] = self.fleet.to_dict()
         if self.sweep is not None:
             out["sweep"] = self.sweep.to_dict()
+        if self.checks:
+            out["checks"] = [verdict.to_dict() for verdict in self.checks]
         return out
 
     def dumps(self) -> str:
@@ -297,4 +303,5 @@ class Result:
             interrupted=bool(data.get("interrupted", False)),
             fleet=None if data.get("fleet") is None else FleetSection.from_dict(data["fleet"]),
             sweep=None if data.get("sweep") is None else SweepSection.from_dict(data["sweep"]),
+            checks=tuple(Verdict.from_dict(v) for v in data.get("checks", ())),
         )

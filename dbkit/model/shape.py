@@ -17,6 +17,7 @@ from dbkit.model.keys import json_keys
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run, SweepSection
 from dbkit.model.spec import strategy_names
+from dbkit.model.verdict import OPERATORS
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,36 @@ FLEET_SHAPE = _Object(
     }
 )
 SWEEP_SHAPE = record_shape(SweepSection)
+
+
+def _verdict_agrees(verdict: Mapping[str, Any]) -> tuple[str, str] | None:
+    # a verdict the file's own numbers contradict is not one a reader may trust
+    value, passed = verdict["value"], verdict["passed"]
+    if verdict["op"] not in OPERATORS:
+        return "op", f"expected one of {', '.join(OPERATORS)}, got {verdict['op']!r}"
+    if value is None:
+        return ("passed", "true with no value measured") if passed else None
+    if OPERATORS[verdict["op"]](value, verdict["threshold"]) != passed:
+        return "passed", f"{str(passed).lower()}, but {value} {verdict['op']} " + (
+            f"{verdict['threshold']} is {str(not passed).lower()}"
+        )
+    return None
+
+
+VERDICT_SHAPE = _Object(
+    {
+        "check": "str",
+        "run": (None, "str"),
+        "figure": "str",
+        "op": "str",
+        "threshold": "amount",
+        "value": AMOUNT_OR_NULL,
+        "passed": "bool",
+        "note?": (None, "str"),
+    },
+    closed=True,
+    rules=(_verdict_agrees,),
+)
 DOCUMENT_SHAPE = _Object(
     {
         "metadata": _Object(
@@ -192,6 +223,7 @@ DOCUMENT_SHAPE = _Object(
         "runs": [RUN_SHAPE],
         "fleet?": (None, FLEET_SHAPE),
         "sweep?": (None, SWEEP_SHAPE),
+        "checks?": [VERDICT_SHAPE],
     }
 )
 

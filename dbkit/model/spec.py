@@ -117,6 +117,8 @@ class RunSpec:
             raise ConfigError(f"mode must be {' or '.join(SLEEP_MODES)} (got {self.mode!r})")
         defaults = _defaults()
         check_uses(self.strategy, [k for k, v in defaults.items() if getattr(self, k) != v])
+        if self.commit and self.sql is None:  # pg_sleep has nothing to commit
+            raise ConfigError("commit applies to a custom sql statement; there is none")
         kind.check(self)
 
     @functools.cached_property

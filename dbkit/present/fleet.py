@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from dbkit.model.fleet import FleetSection, ServiceFigures
 from dbkit.model.results import Result
 from dbkit.present.report import peak_cell
+from dbkit.present.tables import align
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -55,16 +54,7 @@ def format_fleet(result: Result) -> list[str]:
             "",
         )
     )
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(row: Sequence[str]) -> str:
-        cells = [
-            c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    lines = [line(header), *(line(r) for r in rows), ""]
+    lines = [*align(header, rows, left=(0, len(header) - 1)), ""]
     planned = "fits" if fleet.fits_plan else "OVER"
     measured = peak_cell(fleet.peak_connections, fleet.peak_server_connections)
     lines.append(

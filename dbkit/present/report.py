@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbkit.model.results import Result, Run, SweepSection
+from dbkit.present.tables import align
 
 # The background post's sleep figures (2021, 2.6 GHz i7), by (tasks, mode), in seconds.
 POST_SLEEP_S: dict[tuple[int, str], float] = {
@@ -80,16 +81,9 @@ def _row(run: Run) -> list[str]:
 
 def format_table(runs: Sequence[Run]) -> list[str]:
     """One aligned text row per run, under a header."""
-    rows = [[name for name, _ in COLUMNS], *(_row(run) for run in runs)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for cell, width, (_, align) in zip(cells, widths, COLUMNS, strict=True):
-            out.append(cell.ljust(width) if align == "<" else cell.rjust(width))
-        return "  ".join(out).rstrip()
-
-    return [line(rows[0]), line(["-" * w for w in widths]), *(line(r) for r in rows[1:])]
+    header = [name for name, _ in COLUMNS]
+    left = [i for i, (_, side) in enumerate(COLUMNS) if side == "<"]
+    return align(header, (_row(run) for run in runs), left=left, rule=True)
 
 
 def format_server(result: Result) -> str:
@@ -249,3 +243,24 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
     if post:
         lines += ["", "against the background post:", *("  " + p for p in post)]
     return lines
+
+
+def format_notes(result: Result) -> list[str]:
+    """Notes for stderr: a fault asked for that never fired (a fleet says it in its own table)."""
+    if result.fleet is not None:
+        return []
+    return [
+        f"note: fault {run.params['fault']} never fired: {run.name} ended at {run.wall_s:.2f} s"
+        for run in result.runs
+        if run.params.get("fault") and not run.faults and not run.interrupted
+    ]
+
+
+def no_success(result: Result) -> str | None:
+    """``no task succeeded in pool-10 (42601 x20)``, naming every run that had tasks and not
+    one success with what its tasks failed with; None when each run had some success. A storm
+    still has its survivors: nothing at all is a broken setup or statement."""
+    barren = [run for run in result.runs if run.tasks and not run.ok]
+    if not barren:
+        return None
+    return "no task succeeded in " + ", ".join(f"{run.name} ({error_cell(run)})" for run in barren)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from dbkit.model.dsn import read_dsn_file, remember_secret
+from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.server_info import ServerInfo
 from dbkit.servers.base import Server, printable_dsn
@@ -69,11 +69,15 @@ class ServerSpec:
             )
         if self.max_connections is not None:
             check_max_connections(self.max_connections)
-        if self.image is not None and (self.kind in ("embedded", "dsn") or self.dsn):
+        if self.image is not None and (self.kind == "dsn" or self.dsn):
             raise ConfigError(
-                "--image chooses the docker server's image; this command's server is "
-                + ("one given by a DSN" if self.kind == "dsn" or self.dsn else self.kind)
-                + ": use --server docker (or auto), or drop --image"
+                "--image picks the docker server's image and means nothing with a DSN (that "
+                "server is already running): drop --image, or the DSN to let dbkit start one"
+            )
+        if self.image is not None and self.kind == "embedded":
+            raise ConfigError(
+                "--image picks the docker server's image; the embedded server has none: "
+                "use --server docker, or drop --image"
             )
         if self.kind == "dsn" and not self.dsn:
             raise ConfigError("--server dsn needs --dsn or DBKIT_DSN")
@@ -111,19 +115,7 @@ def server_spec(
     (ServerSpec refuses it with a DSN); ``default_max_connections`` the command's own default
     for a server dbkit starts (a scenario's or deploy file's limit), unused with a DSN.
     """
-    if dsn is not None and not dsn.strip():
-        dsn = None
-    if dsn_file is not None:
-        if dsn is not None:
-            raise ConfigError(
-                "two DSNs given (--dsn or DBKIT_DSN, and --dsn-file): give one of them"
-            )
-        try:
-            dsn = read_dsn_file(dsn_file)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-    if dsn is not None:
-        remember_secret(dsn)  # masked from here on, wherever it shows up
+    dsn = given_dsn(dsn, dsn_file)  # masked from here on, wherever it shows up
     limit = max_connections
     if limit is None and dsn is None:
         limit = default_max_connections

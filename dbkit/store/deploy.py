@@ -2,6 +2,8 @@
 
 ```toml
 [database]            # optional; options and a live server (--dsn) override these
+preset = "aws-rds:db.t3.micro"   # a managed database's limits (dbkit plan --list-presets);
+                      # the keys below, options and a live server override it
 max_connections = 100
 reserved = 3          # superuser_reserved_connections
 reserved_connections = 0   # PostgreSQL 16+
@@ -18,12 +20,14 @@ driver = "sqlalchemy"
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+from dbkit.model.presets import Preset, get_preset
 from dbkit.store.tomlfile import no_unknown, read_toml, table
 
 if TYPE_CHECKING:
@@ -34,15 +38,29 @@ DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroo
 REQUIRED_KEYS = {"replicas", "workers", "pool_size"}
 INT_KEYS = REQUIRED_KEYS | {"max_overflow", "min_size"}
 SERVICE_KEYS = INT_KEYS | {"driver"}
+# [database] preset = "NAME" (a string, beside the numbers): a managed database's limits
+PRESET = "preset"
+PRESET_KEYS = {"max_connections": "max_connections", "reserved": "reserved"}  # key: Preset's
 
 
 @dataclass(frozen=True)
 class Deploy:
-    """A loaded deploy file: its services, whichever [database] keys it gave, and its path."""
+    """A loaded deploy file: its services, whichever [database] keys it gave, its path, and
+    the managed database preset it names (or --preset gave)."""
 
     services: tuple[Service, ...]
     database: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
+    preset: Preset | None = None
+
+    @property
+    def max_connections(self) -> int:
+        """The size of server the file asks for ([database] max_connections), else 100."""
+        return self.database.get("max_connections", 100)
+
+    def headroom(self, option: int | None = None) -> int:
+        """Slots kept free: ``option`` when given, else [database] headroom, else 0."""
+        return option if option is not None else self.database.get("headroom", 0)
 
     def budget(
         self,
@@ -54,7 +72,8 @@ class Deploy:
         headroom: int | None = None,
     ) -> Budget:
         """The budget: explicit options win, then the server's settings, then [database], then
-        defaults (3 superuser-reserved, 0 reserved_connections, 0 headroom).
+        the preset (max_connections and reserved slots), then defaults (3 superuser-reserved,
+        0 reserved_connections, 0 headroom).
 
         Raises ConfigError when nothing gives max_connections, or when the reserved slots and
         headroom leave none of it; the message names where each number came from.
@@ -63,7 +82,7 @@ class Deploy:
         if top is None:
             raise ConfigError(
                 "no max_connections: give --max-connections N, --dsn (read it from the "
-                "server), or [database] max_connections in the deploy file"
+                "server), --preset NAME, or [database] max_connections in the deploy file"
             )
         parts = {
             "superuser_reserved": self._pick(
@@ -108,6 +127,8 @@ class Deploy:
         if key in self.database:
             where = f"{self.path}: " if self.path is not None else ""
             return self.database[key], f"{where}database.{key} = {self.database[key]}"
+        if self.preset is not None and key in PRESET_KEYS:
+            return getattr(self.preset, PRESET_KEYS[key]), f"preset {self.preset.name}"
         return None if default is None else (default, "default")
 
 
@@ -121,7 +142,8 @@ def load_deploy(path: str | Path) -> Deploy:
     data = read_toml(path)
     no_unknown(data, DEPLOY_KEYS, path, "")
     database = table(data.get("database", {}), path, "database")
-    no_unknown(database, DATABASE_KEYS, path, "database.")
+    no_unknown(database, DATABASE_KEYS | {PRESET}, path, "database.")
+    preset = _file_preset(database.pop(PRESET, None), path)
     for key, value in database.items():
         low = 1 if key == "max_connections" else 0
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -138,7 +160,18 @@ def load_deploy(path: str | Path) -> Deploy:
         # A pool larger than the server is the plan's verdict (OVER, exit 1), as with the same
         # numbers given as options; and the server may not be the file's (--max-connections).
         services.append(_build(name, entry, f"{path}: ", f"services.{name}."))
-    return Deploy(tuple(services), dict(database), path)
+    return Deploy(tuple(services), dict(database), path, preset)
+
+
+def _file_preset(value: object, path: Path) -> Preset | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: database.preset = {value!r}: must be a string")
+    try:
+        return get_preset(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: database.{exc}".replace("--preset ", "preset = ")) from None
 
 
 def parse_service(text: str) -> Service:
@@ -202,13 +235,19 @@ def build_plan(
     headroom: int | None = None,
     dsn: str | None = None,
     scale_to: int | None = None,
+    dsn_file: str | Path | None = None,
+    preset: str | None = None,
 ) -> Plan:
     """The plan from a deploy file and/or ``--service`` strings.
 
-    Each budget number comes from the first of: an option, the server at ``dsn`` (which also
-    gives the connections already in use), the file's [database] table, a default.
+    Each budget number comes from the first of: an option, the server at ``dsn`` (or the DSN
+    on the first line of ``dsn_file``, never both; it also gives the connections already in
+    use), the file's [database] table, the preset (``preset``, else the file's), a default.
     """
     deploy = collect_deploy(deploy_file, services)
+    dsn = given_dsn(dsn, None if dsn_file is None else str(dsn_file))
+    if preset is not None:  # --preset: over the file's, under every number the user gives
+        deploy = replace(deploy, preset=get_preset(preset))
     for key, value in (
         ("max_connections", max_connections),
         ("reserved", reserved),
@@ -235,7 +274,7 @@ def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ())
         raise ConfigError(f"service {duplicate!r} is given twice")
     if not names:
         raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
-    return Deploy(every, deploy.database, deploy.path)
+    return Deploy(every, deploy.database, deploy.path, deploy.preset)
 
 
 def _read_server(dsn: str) -> tuple[ServerInfo, int]:

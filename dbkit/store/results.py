@@ -7,10 +7,10 @@ import json
 import re
 from pathlib import Path
 
-from dbkit.model.errors import ConfigError
+from dbkit.model.errors import ConfigError, ResultExistsError
 from dbkit.model.results import FORMAT, Result
 from dbkit.model.shape import DOCUMENT_SHAPE, problem_in
-from dbkit.store.files import write_new
+from dbkit.store.files import check_writable, rescue_copy, write_new
 
 DEFAULT_DIR = Path("results")
 
@@ -63,3 +63,37 @@ def default_path(stem: str, directory: Path = DEFAULT_DIR, now: dt.datetime | No
         path = directory / f"{safe}-{stamp}-{counter}.json"
         counter += 1
     return path
+
+
+def check_result_path(path: Path, plot: bool = False) -> None:
+    """Fail before a run if its result (and, with ``plot``, the PNG next to it) could not be
+    written later: no time is spent on a result that cannot be kept."""
+    check_writable(path)
+    if plot:
+        if path.suffix == ".png":
+            raise ConfigError(f"{path}: the result is JSON; --plot writes the PNG next to it")
+        check_writable(path.with_suffix(".png"))
+
+
+def keep_result(
+    result: Result, path: Path, stem: str, auto_dir: Path | None = None
+) -> tuple[Path, str | None]:
+    """Write the result, never losing it: returns where it went and what went wrong, if any.
+
+    With ``auto_dir`` (the path was named automatically there), a name another dbkit took
+    meanwhile gives way to the next free one; any other failure saves a copy in the temp
+    folder and the problem says where.
+    """
+    while True:
+        try:
+            return write_result(result, path), None
+        except ResultExistsError as exc:
+            if auto_dir is None:
+                reason = str(exc)
+                break
+            path = default_path(stem, auto_dir)
+        except OSError as exc:
+            reason = f"cannot write {path}: {exc.strerror or exc}"
+            break
+    rescued = rescue_copy(lambda f: f.write(result.dumps().encode()), stem)
+    return rescued, f"{reason}; the result was saved to {rescued}"

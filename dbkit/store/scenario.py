@@ -53,6 +53,10 @@ class Scenario:
     pooler: PoolerSpec | None = None  # the [pooler] table
     pooled: tuple[bool, ...] = ()  # per run: through the pooler (``pooler = true``)
 
+    def runs_with(self, fault: str | None = None) -> tuple[RunSpec, ...]:
+        """The runs, each with ``fault`` when one is given (it replaces the file's)."""
+        return tuple(run.replace(fault=fault) for run in self.runs) if fault else self.runs
+
 
 def find_scenario(name: str) -> Path:
     """A path to a file, or a name looked up in ./scenarios and the kit's own scenarios/.

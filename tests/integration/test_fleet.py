@@ -14,7 +14,7 @@ from dbkit.model.plan import Service
 from dbkit.model.results import Result
 from dbkit.present.fleet import format_fleet
 from dbkit.servers import ServerSpec
-from tests.helpers import LOST, dbkit
+from tests.helpers import LOST, assert_one_line_error, dbkit
 
 SERVER = ServerSpec("embedded", max_connections=100)
 
@@ -186,3 +186,35 @@ def test_a_fleet_fault_is_reported_once_as_fired_or_as_never_fired(tmp_path: Pat
     assert late.returncode == 0, late.stderr
     notes = [line for line in (late.stdout + late.stderr).splitlines() if "never fired" in line]
     assert notes == ["fault: terminate@5 never fired: the fleet ended first"]
+
+
+def test_a_fleet_runs_the_workload_options_of_run(tmp_path: Path) -> None:
+    # The fleet is a workload like any other: --sql, --queries, --commit, --statement-timeout.
+    out = tmp_path / "fleet.json"
+    proc = dbkit(
+        "fleet", "--service", "api:replicas=4,workers=1,pool_size=5", "--sql", "SELECT 1",
+        "--queries", "2", "--duration", "3", "--server", "embedded", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"]
+    assert run["params"]["sql"] == "SELECT 1" and run["params"]["queries"] == 2
+    assert run["ok"] > 0 and run["failed"] == 0 and run["queries_ok"] == 2 * run["ok"]
+    assert doc["fleet"]["peak_connections"] <= 20
+    # a statement the server cancels is recorded by its SQLSTATE, as a run records it
+    slow = dbkit(
+        "fleet", "--service", "api:replicas=1,workers=1,pool_size=2", "--sql",
+        "SELECT pg_sleep(1)", "--statement-timeout", "0.1", "--duration", "1.5",
+        "--server", "embedded", "--out", str(tmp_path / "slow.json"),
+    )  # fmt: skip
+    assert slow.returncode == 1, slow.stderr
+    fleet = json.loads((tmp_path / "slow.json").read_text())["fleet"]
+    assert set(fleet["services"][0]["errors_by_sqlstate"]) == {"57014"}
+
+
+def test_fleet_workload_options_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    proc = dbkit(
+        "fleet", "--service", "api:replicas=1,workers=1,pool_size=2", "--commit", cwd=tmp_path
+    )
+    assert_one_line_error(proc, 2, "commit applies to a custom sql")
+    assert not list(tmp_path.rglob("*.json"))  # nothing ran, nothing was written

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from dbkit.model.dsn import check_dsn, mask_secrets, password_of
+from dbkit.model.dsn import check_dsn, given_dsn, mask_secrets, mask_text, password_of
+from dbkit.model.errors import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -76,3 +79,15 @@ def test_known_secrets_are_masked_wherever_they_appear_but_in_the_kit_s_words(
         "strategy": "pool",
         "sql": "SELECT 'password=abc', '***'",
     }
+
+
+def test_a_dsn_comes_from_the_option_or_the_file_never_both(tmp_path: Path) -> None:
+    path = tmp_path / "dsn"
+    path.write_text("# the shared server\n\npostgresql://app:tangerine@db/x\n")
+    assert given_dsn(None, str(path)) == "postgresql://app:tangerine@db/x"
+    assert "tangerine" not in mask_text("it said tangerine")  # remembered as a secret
+    assert given_dsn("  ", None) is None and given_dsn(None, None) is None
+    with pytest.raises(ConfigError, match="two DSNs given"):
+        given_dsn("postgresql://b@db/y", str(path))
+    with pytest.raises(ConfigError, match="cannot read the DSN file"):
+        given_dsn(None, str(tmp_path / "none"))

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Budget, Service, format_plan, plan_fleet
+from dbkit.model.plan import Budget, Service, plan_fleet
 from dbkit.model.server_info import ServerInfo
+from dbkit.present.plan import format_plan
 from dbkit.servers import EmbeddedServer
 from dbkit.store.deploy import build_plan, load_deploy, parse_service
 from dbkit.strategies import for_driver

@@ -1,0 +1,113 @@
+"""``dbkit fleet``: the deploy for real, every replica x worker as its own pool, under load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dbkit.cli.common import command_line, guarded, the_server
+from dbkit.cli.options import (
+    AllowStormOpt,
+    CommitOpt,
+    DeployFileArg,
+    DsnFileOpt,
+    DsnOpt,
+    FaultOpt,
+    HeadroomOpt,
+    ImageOpt,
+    JsonOpt,
+    LoopOpt,
+    MaxConnOpt,
+    OutOpt,
+    PlotOpt,
+    ResultsDirOpt,
+    ServerOpt,
+    ServiceOpt,
+    SqlOpt,
+    StatementTimeoutOpt,
+)
+from dbkit.cli.output import ProgressDisplay, save_and_show
+from dbkit.engine.fleet import run_fleet
+from dbkit.model.results import Result
+from dbkit.present.fleet import format_fleet
+from dbkit.store.deploy import collect_deploy
+from dbkit.store.results import DEFAULT_DIR
+
+
+def fleet(
+    deploy_file: DeployFileArg = None,
+    service: ServiceOpt = None,
+    duration: Annotated[float, typer.Option(help="Seconds of saturating load.")] = 10.0,
+    hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds a connection.")] = 0.05,
+    queries: Annotated[int, typer.Option(help="Statements per request (per acquire).")] = 1,
+    sql: SqlOpt = None,
+    commit: CommitOpt = False,
+    statement_timeout: StatementTimeoutOpt = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Load tasks per worker [default: 2 x (pool_size + max_overflow)].",
+            show_default=False,
+        ),
+    ] = None,
+    procs: Annotated[
+        int | None,
+        typer.Option(
+            help="OS processes to spread the workers over [default: the cores less one, at "
+            "least 1].",
+            show_default=False,
+        ),
+    ] = None,
+    headroom: HeadroomOpt = None,
+    acquire_timeout: Annotated[
+        float, typer.Option(help="Seconds a worker waits for a pooled connection.")
+    ] = 2.0,
+    fault: FaultOpt = None,
+    plot: PlotOpt = False,
+    server: ServerOpt = None,
+    image: ImageOpt = None,
+    dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run the deploy for real: every replica x worker as its own pool, under load.
+
+    Exit 0 when the fleet ran clean, 1 when any worker saw an error.
+    """
+
+    def go() -> Result:
+        deploy = collect_deploy(deploy_file, service or ())
+        target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
+
+        def measure(progress: ProgressDisplay) -> Result:
+            def tick(elapsed: float, total: float) -> None:
+                progress(0, "fleet (tenths of s)", int(elapsed * 10), int(total * 10))
+
+            return run_fleet(
+                deploy.services, target, duration=duration, hold=hold, queries=queries, sql=sql,
+                commit=commit, statement_timeout=statement_timeout, concurrency=concurrency,
+                procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
+                loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
+                progress=tick,
+            )  # fmt: skip
+
+        return save_and_show(
+            measure,
+            stem=f"fleet-{Path(deploy_file).stem if deploy_file else 'services'}",
+            out=out,
+            results_dir=results_dir,
+            as_json=as_json,
+            title="dbkit fleet",
+            plot=plot,
+            formatter=format_fleet,
+        )
+
+    result = guarded(go)
+    raise typer.Exit(1 if result.fleet and result.fleet.first_failure else 0)

@@ -1,0 +1,106 @@
+"""Measuring commands' output: the progress bars, then the result kept, printed and judged."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dbkit.cli.common import err, fail, interrupt_code, say
+from dbkit.engine import interrupts
+from dbkit.model.results import Result
+from dbkit.present.report import format_notes, format_result, no_success
+from dbkit.store.files import check_writable
+from dbkit.store.results import check_result_path, default_path, keep_result
+
+
+class ProgressDisplay:
+    """A progress bar per run on stderr, refreshed by rich's own timer."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not enabled,
+        )
+        self._tasks: dict[int, Any] = {}
+        self._started = False
+
+    def __enter__(self) -> ProgressDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:  # a display never started leaves no blank line above an error
+            self._progress.stop()
+
+    def __call__(self, index: int, name: str, done: int, total: int) -> None:
+        task = self._tasks.get(index)
+        if task is None:
+            if not self._started:  # started with the first run, not before
+                self._progress.start()
+                self._started = True
+            task = self._tasks[index] = self._progress.add_task(name, total=total)
+        self._progress.update(task, completed=done)
+
+
+def save_and_show(
+    measure: Callable[[ProgressDisplay], Result],
+    *,
+    stem: str,
+    out: Path | None,
+    results_dir: Path,
+    as_json: bool,
+    title: str,
+    plot: bool = False,
+    formatter: Callable[[Result], list[str]] | None = None,
+) -> Result:
+    """Run ``measure`` with a progress display, keep its result, then print it.
+
+    The exit code says how it went: 130/143 when interrupted (the partial result is kept), 1
+    when the result had to be saved elsewhere or no task of some run succeeded.
+    """
+    path = out or default_path(stem, results_dir)
+    check_result_path(path, plot)  # before the run: no time spent on what cannot be kept
+    started = time.perf_counter()
+    with ProgressDisplay(enabled=True) as progress:
+        result = measure(progress)
+    interrupts.hold()  # a signal from here on must not cost the result: it is only counted
+    path, problem = keep_result(result, path, stem, results_dir if out is None else None)
+    if as_json:
+        sys.stdout.write(result.dumps())
+    else:
+        lines = formatter(result) if formatter else format_result(result, title=title)
+        for line in lines:
+            typer.echo(line)
+    if problem:
+        fail(problem, 1)
+    for note in format_notes(result):
+        say(note)
+    say(f"result: {path} ({time.perf_counter() - started:.1f} s in all)")
+    if result.interrupted or interrupts.count():
+        say(f"interrupted: the partial result was kept in {path}")
+        raise typer.Exit(interrupt_code())
+    if plot:
+        plot_to([result], path.with_suffix(".png"))
+    nothing = no_success(result)
+    if nothing:  # said in full: with --json, no table stands above it
+        fail(f"{nothing}; the result was kept in {path}", 1)
+    return result
+
+
+def plot_to(results: list[Result], path: Path) -> None:
+    """Write the PNG of ``results`` (never over a file) and say which panels it has."""
+    from dbkit.present.plot import plot_results  # matplotlib: only when a plot is asked for
+
+    check_writable(path)
+    panels = plot_results(results, path)
+    say(f"plot: {path} ({', '.join(panels)})")

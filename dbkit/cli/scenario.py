@@ -1,0 +1,64 @@
+"""``dbkit scenario``: every run of a scenario file on one server, into one result file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dbkit.cli.common import command_line, guarded, say, say_server, the_server
+from dbkit.cli.options import (
+    AllowStormOpt,
+    DsnFileOpt,
+    DsnOpt,
+    FaultOpt,
+    ImageOpt,
+    JsonOpt,
+    LoopOpt,
+    MaxConnOpt,
+    OutOpt,
+    PlotOpt,
+    ResultsDirOpt,
+    ServerOpt,
+)
+from dbkit.cli.output import save_and_show
+from dbkit.engine.run import run_experiment
+from dbkit.store.results import DEFAULT_DIR
+from dbkit.store.scenario import load_scenario
+
+
+def scenario(
+    name: Annotated[
+        str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
+    ],
+    fault: FaultOpt = None,
+    plot: PlotOpt = False,
+    server: ServerOpt = None,
+    image: ImageOpt = None,
+    dsn: DsnOpt = None,
+    dsn_file: DsnFileOpt = None,
+    allow_storm: AllowStormOpt = False,
+    max_connections: MaxConnOpt = None,
+    out: OutOpt = None,
+    results_dir: ResultsDirOpt = DEFAULT_DIR,
+    as_json: JsonOpt = False,
+    loop: LoopOpt = "asyncio",
+) -> None:
+    """Run every run of a scenario file on one server into one result file."""
+
+    def go() -> None:
+        scen = load_scenario(name, max_connections)
+        runs = list(scen.runs_with(fault))
+        target = the_server(server, dsn, dsn_file, max_connections, image, scen.max_connections)
+        if not as_json and scen.description:  # once the options are known good
+            say(f"scenario {scen.name}: {scen.description}")
+        save_and_show(
+            lambda progress: run_experiment(
+                runs, target, loop=loop, command=command_line(), progress=progress,
+                on_server=say_server, allow_storm=allow_storm,
+            ),
+            stem=f"scenario-{scen.name}", out=out, results_dir=results_dir, as_json=as_json,
+            title=f"dbkit scenario {scen.name}", plot=plot,
+        )  # fmt: skip
+
+    guarded(go)
