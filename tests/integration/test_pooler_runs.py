@@ -6,6 +6,7 @@ console readings and its version travel with the result."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from dbkit.model.shape import problem_in
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
 from dbkit.servers.pgbouncer import find_pgbouncer, pgbouncer_version
+from tests.helpers import assert_one_line_error, dbkit
 
 try:
     VERSION: str | None = pgbouncer_version(find_pgbouncer())
@@ -138,3 +140,28 @@ def test_a_fleet_with_a_statement_cache_for_a_driver_without_one_is_refused() ->
             ServerSpec("embedded"),
             statement_cache=0,
         )
+
+
+@needs_pgbouncer
+def test_the_cli_runs_a_storm_through_pgbouncer(tmp_path: Path) -> None:
+    proc = dbkit(
+        "run", "unbatched", "--server", "embedded", "--pooler", "pgbouncer", "--pool-mode",
+        "transaction", "--pooler-size", "20", "--tasks", "500", "--hold", "0.05", "--json",
+        "--results-dir", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    (run,) = document["runs"]
+    assert (run["ok"], run["failed"], run["errors"]) == (500, 0, [])
+    assert run["pooler"]["pool_mode"] == "transaction"
+    assert document["metadata"]["pooler"]["settings"]["default_pool_size"] == "20"
+
+
+def test_the_cli_refuses_pooler_options_without_a_pooler_in_one_line() -> None:
+    for command in (["run", "unbatched"], ["scenario", "storm"], ["sweep", "pool"]):
+        proc = dbkit(*command, "--server", "embedded", "--pool-mode", "session")
+        assert_one_line_error(proc, 2, "--pool-mode without --pooler")
+    proc = dbkit("run", "pool", "--pooler", "pgbouncer", "--dsn", "postgresql://u:p@127.0.0.1:1/d")
+    assert_one_line_error(proc, 2, "server dbkit starts")
+    proc = dbkit("run", "psycopg", "--statement-cache", "0")
+    assert_one_line_error(proc, 2, "psycopg does not use --statement-cache")
