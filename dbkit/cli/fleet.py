@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dbkit.cli.common import command_line, guarded, the_server
+from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AllowStormOpt,
     CommitOpt,
@@ -75,6 +76,8 @@ def fleet(
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
     as_json: JsonOpt = False,
+    check: CheckOpt = None,
+    junit: JunitOpt = None,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run the deploy for real: every replica x worker as its own pool, under load.
@@ -82,8 +85,9 @@ def fleet(
     Exit 0 when the fleet ran clean, 1 when any worker saw an error.
     """
 
-    def go() -> Result:
+    def go() -> tuple[Result, Gate]:
         deploy = collect_deploy(deploy_file, service or ())
+        gate = Gate.of(check, junit, services=[s.name for s in deploy.services])
         target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
 
         def measure(progress: ProgressDisplay) -> Result:
@@ -107,7 +111,9 @@ def fleet(
             title="dbkit fleet",
             plot=plot,
             formatter=format_fleet,
-        )
+            gate=gate,
+        ), gate
 
-    result = guarded(go)
-    raise typer.Exit(1 if result.fleet and result.fleet.first_failure else 0)
+    result, gate = guarded(go)
+    failed = 1 if result.fleet and result.fleet.first_failure else 0
+    raise typer.Exit(gate.exit_code(result, failed))

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dbkit.cli.common import err, fail, interrupt_code, say
+from dbkit.cli.gate import Gate
 from dbkit.engine import interrupts
 from dbkit.model.results import Result
 from dbkit.present.report import format_notes, format_result, no_success
@@ -62,6 +63,7 @@ def save_and_show(
     title: str,
     plot: bool = False,
     formatter: Callable[[Result], list[str]] | None = None,
+    gate: Gate | None = None,
 ) -> Result:
     """Run ``measure`` with a progress display, keep its result, then print it.
 
@@ -71,27 +73,42 @@ def save_and_show(
     path = out or default_path(stem, results_dir)
     check_result_path(path, plot)  # before the run: no time spent on what cannot be kept
     started = time.perf_counter()
+    gate = gate or Gate()
     with ProgressDisplay(enabled=True) as progress:
         result = measure(progress)
     interrupts.hold()  # a signal from here on must not cost the result: it is only counted
+    result = gate.judge(result)
     path, problem = keep_result(result, path, stem, results_dir if out is None else None)
+    verdict = gate.lines(result)  # the verdict comes first
     if as_json:
+        for line in verdict:
+            say(line)
         sys.stdout.write(result.dumps())
     else:
         lines = formatter(result) if formatter else format_result(result, title=title)
-        for line in lines:
+        for line in [*verdict, *([""] if verdict else []), *lines]:
             typer.echo(line)
     if problem:
         fail(problem, 1)
+    junit = gate.write(result)
     for note in format_notes(result):
         say(note)
     say(f"result: {path} ({time.perf_counter() - started:.1f} s in all)")
+    if junit is not None:
+        say(f"junit: {junit}")
     if result.interrupted or interrupts.count():
         say(f"interrupted: the partial result was kept in {path}")
         raise typer.Exit(interrupt_code())
     if plot:
         plot_to([result], path.with_suffix(".png"))
     nothing = no_success(result)
+    if gate.checks:  # the checks decide: 0 all passed, 3 one failed
+        if nothing:
+            say(f"{nothing}; the result was kept in {path}")
+        code = gate.exit_code(result, 0)
+        if code:
+            raise typer.Exit(code)
+        return result
     if nothing:  # said in full: with --json, no table stands above it
         fail(f"{nothing}; the result was kept in {path}", 1)
     return result

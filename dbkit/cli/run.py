@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dbkit.cli.common import command_line, guarded, say_server, the_server
+from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
@@ -32,7 +33,7 @@ from dbkit.cli.options import (
     typed_here,
 )
 from dbkit.cli.output import save_and_show
-from dbkit.engine.run import run_experiment
+from dbkit.engine.run import expand, run_experiment
 from dbkit.model.spec import SERVER_OPTIONS
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
@@ -94,6 +95,8 @@ def run(
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
     as_json: JsonOpt = False,
+    check: CheckOpt = None,
+    junit: JunitOpt = None,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run one strategy on one server and record the result."""
@@ -109,6 +112,7 @@ def run(
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)
+        gate = Gate.of(check, junit, runs=[s.name for s in expand([spec])])
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_experiment(
@@ -116,7 +120,7 @@ def run(
                 on_server=say_server, allow_storm=allow_storm,
             ),
             stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit run {spec.name}", plot=plot,
+            title=f"dbkit run {spec.name}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dbkit.cli.common import command_line, guarded, say, say_server, the_server
+from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AllowStormOpt,
     DsnFileOpt,
@@ -22,7 +23,7 @@ from dbkit.cli.options import (
     ServerOpt,
 )
 from dbkit.cli.output import save_and_show
-from dbkit.engine.run import run_experiment
+from dbkit.engine.run import expand, run_experiment
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import load_scenario
 
@@ -42,6 +43,8 @@ def scenario(
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
     as_json: JsonOpt = False,
+    check: CheckOpt = None,
+    junit: JunitOpt = None,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run every run of a scenario file on one server into one result file."""
@@ -49,6 +52,7 @@ def scenario(
     def go() -> None:
         scen = load_scenario(name, max_connections)
         runs = list(scen.runs_with(fault))
+        gate = Gate.of(check, junit, runs=[spec.name for spec in expand(runs)])
         target = the_server(server, dsn, dsn_file, max_connections, image, scen.max_connections)
         if not as_json and scen.description:  # once the options are known good
             say(f"scenario {scen.name}: {scen.description}")
@@ -58,7 +62,7 @@ def scenario(
                 on_server=say_server, allow_storm=allow_storm,
             ),
             stem=f"scenario-{scen.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit scenario {scen.name}", plot=plot,
+            title=f"dbkit scenario {scen.name}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)

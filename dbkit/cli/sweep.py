@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dbkit.cli.common import command_line, guarded, say_server, the_server
+from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
@@ -72,6 +73,8 @@ def sweep(
     out: OutOpt = None,
     results_dir: ResultsDirOpt = DEFAULT_DIR,
     as_json: JsonOpt = False,
+    check: CheckOpt = None,
+    junit: JunitOpt = None,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run one strategy over a grid of pool sizes; name the knee of the throughput curve."""
@@ -85,6 +88,7 @@ def sweep(
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
+        gate = Gate.of(check, junit)
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_sweep(
@@ -93,7 +97,7 @@ def sweep(
                 allow_storm=allow_storm,
             ),
             stem=f"sweep-{strategy}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit sweep {strategy} --sizes {sizes}", plot=plot,
+            title=f"dbkit sweep {strategy} --sizes {sizes}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)
