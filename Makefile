@@ -33,7 +33,8 @@ test: $(STAMP) ## Run the tests (embedded PostgreSQL; Docker and PostgreSQL 15 w
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the tests that need no server
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/model tests/strategies tests/engine tests/store tests/present tests/servers \
+		tests/test_imports.py tests/test_layout.py tests/test_constants.py
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check dbkit tests bench

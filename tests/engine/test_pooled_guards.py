@@ -1,11 +1,9 @@
-"""The refusals for a run through a pooler (engine.guards), and the CLI's pooler options
-(cli.pooler_options): no server, no PgBouncer needed."""
+"""The refusals for a run through a pooler (engine.guards): no server, no PgBouncer needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from dbkit.cli.pooler_options import pooler_spec
 from dbkit.engine.guards import check_fleet_clients, check_pooled, check_pooled_clients
 from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import PoolerSpec
@@ -40,17 +38,3 @@ def test_a_statement_timeout_cannot_go_through_the_pooler() -> None:
         check_pooled_clients(RunSpec("pool", statement_timeout=1.0), PoolerSpec())
     with pytest.raises(ConfigError, match="startup parameter, which PgBouncer refuses"):
         check_fleet_clients(10, PoolerSpec(), 1.0)
-
-
-def test_the_pooler_options_become_one_spec() -> None:
-    assert pooler_spec(None) is None
-    assert pooler_spec("pgbouncer") == PoolerSpec(pool_mode="transaction", pool_size=20)
-    assert pooler_spec("pgbouncer", "session", 5, 300) == PoolerSpec(
-        pool_mode="session", pool_size=5, max_client_conn=300
-    )
-    with pytest.raises(ConfigError, match="--pool-mode, --pooler-size without --pooler"):
-        pooler_spec(None, "session", 5)
-    with pytest.raises(ConfigError, match="unknown pooler 'odyssey'"):
-        pooler_spec("odyssey")
-    with pytest.raises(ConfigError, match=r"pool size .* at least 1"):
-        pooler_spec("pgbouncer", pool_size=0)
