@@ -9,7 +9,7 @@ DBKIT := $(BIN)/dbkit
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test test-fast lint format scenario-pool scenario-storm scenario-compare \
-	scenario-sleep scenario-fleet sweep bench plan-example server clean
+	scenario-sleep scenario-pgbouncer scenario-fleet sweep bench plan-example server clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -56,6 +56,9 @@ scenario-compare: $(STAMP) ## Every strategy side by side on one workload
 
 scenario-sleep: $(STAMP) ## The background post's asyncio.sleep baseline at 1k/10k/100k
 	$(DBKIT) scenario sleep
+
+scenario-pgbouncer: $(STAMP) ## The storm direct (53300) and through PgBouncer; the statement cache
+	$(DBKIT) scenario pgbouncer
 
 scenario-fleet: $(STAMP) ## A fitting fleet (runs clean) next to an overcommitted one (53300)
 	$(DBKIT) fleet scenarios/deploys/fits.toml --duration 5 --plot

@@ -30,6 +30,14 @@ from dbkit.cli.options import (
     StatementTimeoutOpt,
 )
 from dbkit.cli.output import ProgressDisplay, save_and_show
+from dbkit.cli.pooler_options import (
+    MaxClientConnOpt,
+    PoolerOpt,
+    PoolerSizeOpt,
+    PoolModeOpt,
+    StatementCacheOpt,
+    pooler_spec,
+)
 from dbkit.engine.fleet import run_fleet
 from dbkit.model.results import Result
 from dbkit.present.fleet import format_fleet
@@ -66,6 +74,11 @@ def fleet(
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
     fault: FaultOpt = None,
+    pooler: PoolerOpt = None,
+    pool_mode: PoolModeOpt = None,
+    pooler_size: PoolerSizeOpt = None,
+    max_client_conn: MaxClientConnOpt = None,
+    statement_cache: StatementCacheOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
@@ -88,6 +101,7 @@ def fleet(
     def go() -> tuple[Result, Gate]:
         deploy = collect_deploy(deploy_file, service or ())
         gate = Gate.of(check, junit, services=[s.name for s in deploy.services])
+        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
         target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
 
         def measure(progress: ProgressDisplay) -> Result:
@@ -99,7 +113,7 @@ def fleet(
                 commit=commit, statement_timeout=statement_timeout, concurrency=concurrency,
                 procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
                 loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
-                progress=tick,
+                progress=tick, pooler=through, statement_cache=statement_cache,
             )  # fmt: skip
 
         return save_and_show(

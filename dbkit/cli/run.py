@@ -33,6 +33,14 @@ from dbkit.cli.options import (
     typed_here,
 )
 from dbkit.cli.output import save_and_show
+from dbkit.cli.pooler_options import (
+    MaxClientConnOpt,
+    PoolerOpt,
+    PoolerSizeOpt,
+    PoolModeOpt,
+    StatementCacheOpt,
+    pooler_spec,
+)
 from dbkit.engine.run import expand, run_experiment
 from dbkit.model.spec import SERVER_OPTIONS
 from dbkit.store.results import DEFAULT_DIR
@@ -85,6 +93,11 @@ def run(
     fault: FaultOpt = None,
     statement_timeout: StatementTimeoutOpt = None,
     commit: CommitOpt = False,
+    pooler: PoolerOpt = None,
+    pool_mode: PoolModeOpt = None,
+    pooler_size: PoolerSizeOpt = None,
+    max_client_conn: MaxClientConnOpt = None,
+    statement_cache: StatementCacheOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
@@ -108,16 +121,17 @@ def run(
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
-            "commit": commit, "procs": procs,
+            "commit": commit, "procs": procs, "statement_cache": statement_cache,
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)
         gate = Gate.of(check, junit, runs=[s.name for s in expand([spec])])
+        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_experiment(
                 [spec], target, loop=loop, command=command_line(), progress=progress,
-                on_server=say_server, allow_storm=allow_storm,
+                on_server=say_server, allow_storm=allow_storm, pooler=through,
             ),
             stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
             title=f"dbkit run {spec.name}", plot=plot, gate=gate,

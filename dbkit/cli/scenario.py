@@ -23,6 +23,14 @@ from dbkit.cli.options import (
     ServerOpt,
 )
 from dbkit.cli.output import save_and_show
+from dbkit.cli.pooler_options import (
+    MaxClientConnOpt,
+    PoolerOpt,
+    PoolerSizeOpt,
+    PoolModeOpt,
+    StatementCacheOpt,
+    pooler_spec,
+)
 from dbkit.engine.run import expand, run_experiment
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import load_scenario
@@ -33,6 +41,11 @@ def scenario(
         str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
     ],
     fault: FaultOpt = None,
+    pooler: PoolerOpt = None,
+    pool_mode: PoolModeOpt = None,
+    pooler_size: PoolerSizeOpt = None,
+    max_client_conn: MaxClientConnOpt = None,
+    statement_cache: StatementCacheOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
@@ -52,6 +65,13 @@ def scenario(
     def go() -> None:
         scen = load_scenario(name, max_connections)
         runs = list(scen.runs_with(fault))
+        if statement_cache is not None:  # every run's, as --fault; refused where unused
+            runs = [spec.replace(statement_cache=statement_cache) for spec in runs]
+        # --pooler sends every run through the pooler it names; else the file's [pooler]
+        # takes the runs that say pooler = true
+        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
+        pooled = None if through is not None else scen.pooled
+        through = through or scen.pooler
         gate = Gate.of(check, junit, runs=[spec.name for spec in expand(runs)])
         target = the_server(server, dsn, dsn_file, max_connections, image, scen.max_connections)
         if not as_json and scen.description:  # once the options are known good
@@ -59,7 +79,7 @@ def scenario(
         save_and_show(
             lambda progress: run_experiment(
                 runs, target, loop=loop, command=command_line(), progress=progress,
-                on_server=say_server, allow_storm=allow_storm,
+                on_server=say_server, allow_storm=allow_storm, pooler=through, pooled=pooled,
             ),
             stem=f"scenario-{scen.name}", out=out, results_dir=results_dir, as_json=as_json,
             title=f"dbkit scenario {scen.name}", plot=plot, gate=gate,

@@ -30,6 +30,14 @@ from dbkit.cli.options import (
     typed_here,
 )
 from dbkit.cli.output import save_and_show
+from dbkit.cli.pooler_options import (
+    MaxClientConnOpt,
+    PoolerOpt,
+    PoolerSizeOpt,
+    PoolModeOpt,
+    StatementCacheOpt,
+    pooler_spec,
+)
 from dbkit.engine.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
@@ -63,6 +71,11 @@ def sweep(
     sql: SqlOpt = None,
     max_overflow: MaxOverflowOpt = 0,
     acquire_timeout: AcquireTimeoutOpt = None,
+    pooler: PoolerOpt = None,
+    pool_mode: PoolModeOpt = None,
+    pooler_size: PoolerSizeOpt = None,
+    max_client_conn: MaxClientConnOpt = None,
+    statement_cache: StatementCacheOpt = None,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
@@ -83,18 +96,20 @@ def sweep(
         values = {
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
             "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
+            "statement_cache": statement_cache,
         }  # fmt: skip
         base = build_spec(values, "options", "sweep", given=typed_here(ctx, [*values]), spell=spell)
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
         gate = Gate.of(check, junit)
+        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_sweep(
                 base, grid, target, param=param, loop=loop, command=command_line(),
                 progress=progress, on_server=say_server, repeat=repeat,
-                allow_storm=allow_storm,
+                allow_storm=allow_storm, pooler=through,
             ),
             stem=f"sweep-{strategy}", out=out, results_dir=results_dir, as_json=as_json,
             title=f"dbkit sweep {strategy} --sizes {sizes}", plot=plot, gate=gate,

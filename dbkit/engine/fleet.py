@@ -23,10 +23,11 @@ from typing import Any
 from dbkit.engine import interrupts
 from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
-from dbkit.engine.guards import check_open_files, check_storm
+from dbkit.engine.guards import check_fleet_clients, check_open_files, check_pooled, check_storm
 from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
+from dbkit.engine.pooled import check_startable, endpoints
 from dbkit.engine.processes import (
     START_AHEAD_S,
     LocalProcesses,
@@ -40,6 +41,7 @@ from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
 from dbkit.model.identity import new_tag
 from dbkit.model.plan import Service, check_services
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
@@ -68,9 +70,13 @@ class FleetWorkload:
     sql: str | None = None
     commit: bool = False
     statement_timeout: float | None = None
+    statement_cache: int | None = None  # asyncpg's, for asyncpg services (see RunSpec)
 
     def fields(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out["statement_cache"] is None:  # recorded only when set, as before it existed
+            del out["statement_cache"]
+        return out
 
 
 def run_fleet(
@@ -92,6 +98,8 @@ def run_fleet(
     progress: FleetProgress | None = None,
     fault: str | None = None,
     allow_storm: bool = False,
+    pooler: PoolerSpec | None = None,
+    statement_cache: int | None = None,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
@@ -108,11 +116,21 @@ def run_fleet(
     terminate fault ends those only, and the peaks count them apart from the server's other
     clients. On a server dbkit did not start (a DSN), a fleet whose planned peak may take more
     connections than are free there is refused unless `allow_storm`, as `run_experiment`
-    refuses a run. Raises ConfigError for bad input (and such a refusal), DbkitError if a
-    process fails.
+    refuses a run. With `pooler`, the workers connect through a PgBouncer dbkit starts in front
+    of the server (engine/pooled.py), read by the monitor as a run's is; `statement_cache` is
+    asyncpg's statement_cache_size for asyncpg services (see RunSpec.statement_cache). Raises
+    ConfigError for bad input (and such a refusal), DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
-    workload = FleetWorkload(hold, queries, sql, commit, statement_timeout)
+    check_startable(server, pooler)
+    workload = FleetWorkload(hold, queries, sql, commit, statement_timeout, statement_cache)
+    if statement_cache is not None:
+        for service in services:
+            if "statement_cache" not in for_driver(service.driver).params:
+                raise ConfigError(
+                    f"fleet: {service.name}: driver {service.driver} has no asyncpg statement "
+                    "cache: drop statement_cache"
+                )
     planned_fault = Fault.parse(fault) if fault is not None else None
     loop_factory(loop)  # a bad loop name is refused before any process starts
     tag = new_tag()
@@ -122,11 +140,16 @@ def run_fleet(
         sum(w.max_connections for w in share.units if isinstance(w, Worker)) for share in shares
     ]
     check_open_files("fleet", max(peaks))
+    if pooler is not None:
+        check_fleet_clients(sum(s.peak for s in services), pooler, statement_timeout)
     started_at = dt.datetime.now(dt.UTC)
-    with start_server(server) as srv:
+    with start_server(server) as srv, endpoints(srv, pooler, sum(peaks)) as ends:
         info = srv.info
-        check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
-        shares = [dataclasses.replace(share, app_dsn=srv.app_dsn) for share in shares]
+        if pooler is None:
+            check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
+        else:
+            check_pooled(pooler, info)
+        shares = [dataclasses.replace(share, app_dsn=ends.app_dsn) for share in shares]
         target = FaultTarget(
             srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )
@@ -137,7 +160,7 @@ def run_fleet(
             setup_started = perf_counter()
             executor.start()
             setup_s = perf_counter() - setup_started
-            monitor = Monitor(srv.admin_dsn, tag)
+            monitor = Monitor(srv.admin_dsn, tag, pooler=ends.tap)
             with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
                 outcomes, in_use, start_at = runner.run(
                     interrupts.cancellable(
@@ -161,6 +184,7 @@ def run_fleet(
             setup_s,
             start_at,
             interrupted,
+            ends.tap,
         )
         for s in services
     )
@@ -177,7 +201,7 @@ def run_fleet(
         start_at,
         fault_record,
     )
-    metadata = collect_metadata(info, loop, command, started_at)
+    metadata = collect_metadata(info, loop, command, started_at, ends.pooler)
     return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
 
 

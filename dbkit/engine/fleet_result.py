@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbkit.engine.monitor import Monitor
+from dbkit.engine.pooled import PoolerTap
 from dbkit.engine.run import build_run
 from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
@@ -42,13 +43,16 @@ def service_run(
     setup_s: float,
     start_at: float,
     interrupted: bool,
+    tap: PoolerTap | None = None,
 ) -> Run:
     """One service's Run, built as any run's is from its merged tally (``spec`` is one of its
     workers')."""
     if tally is None:  # no process reported it (an interrupted start)
         tally = Tally()
         tally.t0 = tally.t_end = start_at
-    run = build_run(spec, tally, monitor, tag, setup_s, interrupted=interrupted, params=params)
+    run = build_run(
+        spec, tally, monitor, tag, setup_s, interrupted=interrupted, params=params, tap=tap
+    )
     # A fleet's requests are not a burst of tasks: its tasks are the requests it made, and a
     # run in a fleet has no ideal time.
     return dataclasses.replace(run, tasks=tally.done, ideal_s=None)

@@ -6,7 +6,10 @@ both pass through these checks, so a library caller gets the same refusals as th
 - ``check_fits``: a bounded strategy larger than the server allows at all;
 - ``check_storm``: on a server dbkit did not start, more connections than are free there;
 - ``check_memory``: more pending tasks than half the available memory holds;
-- ``check_open_files``: more sockets in one process than its open-files limit lets it open.
+- ``check_open_files``: more sockets in one process than its open-files limit lets it open;
+- ``check_pooled_clients`` and ``check_pooled``: in place of ``check_fits`` for a run through
+  a pooler: the run's bounded peak against max_client_conn, the pooler's pool (plus its
+  reserve) against the server.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import resource
 from collections.abc import Iterable, Sequence
 
 from dbkit.engine.machine import meminfo_bytes
+from dbkit.engine.pooled import CONSOLE_SLOTS
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.spec import RunSpec
 from dbkit.servers import Server, ServerInfo
 from dbkit.servers.base import read_in_use
@@ -46,6 +51,58 @@ def check_fits(spec: RunSpec, info: ServerInfo) -> None:
             f"{spec.name} may open {peak} connections but the server allows {allowed} for "
             f"role {info.app_role} (max_connections {info.max_connections} - {reserved} - "
             f"{MONITOR_SLOTS} monitor)"
+        )
+
+
+def check_pooled_clients(spec: RunSpec, pooler: PoolerSpec) -> None:
+    """Refuse, before any server starts, a run through ``pooler`` that cannot run as asked: a
+    statement timeout (sent as a startup parameter, which PgBouncer refuses: 08P01), or a
+    bounded strategy with more connections than the pooler takes clients."""
+    if spec.statement_timeout is not None:
+        raise ConfigError(
+            f"{spec.name}: statement_timeout is sent as a startup parameter, which PgBouncer "
+            "refuses (08P01): drop it for a run through the pooler"
+        )
+    strategy = get_strategy(spec.strategy)
+    peak = strategy.peak_connections(spec)
+    if pooler.max_client_conn is None:
+        return  # sized to the run (engine/pooled.py)
+    clients = pooler.max_client_conn - CONSOLE_SLOTS
+    if strategy.bounded(spec) and peak is not None and peak > clients:
+        raise ConfigError(
+            f"{spec.name} may open {peak} connections but the pooler takes {clients} clients "
+            f"(max_client_conn {pooler.max_client_conn} - {CONSOLE_SLOTS} console)"
+        )
+
+
+def check_fleet_clients(peak: int, pooler: PoolerSpec, statement_timeout: float | None) -> None:
+    """A fleet through ``pooler``: no statement timeout (a startup parameter PgBouncer
+    refuses), and its planned peak within max_client_conn when that is given."""
+    if statement_timeout is not None:
+        raise ConfigError(
+            "fleet: statement_timeout is sent as a startup parameter, which PgBouncer refuses "
+            "(08P01): drop it for a fleet through the pooler"
+        )
+    if pooler.max_client_conn is not None and peak > pooler.max_client_conn - CONSOLE_SLOTS:
+        raise ConfigError(
+            f"fleet may open {peak} connections but the pooler takes "
+            f"{pooler.max_client_conn - CONSOLE_SLOTS} clients (max_client_conn "
+            f"{pooler.max_client_conn} - {CONSOLE_SLOTS} console)"
+        )
+
+
+def check_pooled(pooler: PoolerSpec, info: ServerInfo) -> None:
+    """Refuse a pooler whose pool (plus its reserve, within max_db_connections) may open more
+    connections than the server allows the role: with a pooler, that is the server-side peak."""
+    server_peak = pooler.pool_size + pooler.reserve_pool_size
+    if pooler.max_db_connections:
+        server_peak = min(server_peak, pooler.max_db_connections)
+    allowed = info.app_slots - MONITOR_SLOTS
+    if server_peak > allowed:
+        raise ConfigError(
+            f"the pooler may open {server_peak} server connections (pool size "
+            f"{pooler.pool_size} + reserve {pooler.reserve_pool_size}) but the server allows "
+            f"{allowed} for role {info.app_role} ({MONITOR_SLOTS} kept for the monitor)"
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from dbkit.engine.machine import package_version
 from dbkit.model.dsn import mask_secrets
+from dbkit.model.pooler import PoolerInfo
 from dbkit.model.server_info import ServerInfo
 
 
@@ -21,8 +22,10 @@ def collect_metadata(
     loop: str,
     command: Sequence[str],
     started_at: dt.datetime,
+    pooler: PoolerInfo | None = None,
 ) -> dict[str, Any]:
-    """What makes the numbers meaningful: server settings, versions, machine, command line."""
+    """What makes the numbers meaningful: server settings, versions, machine, command line;
+    the pooler the runs went through (kind, version, settings), when there was one."""
     meta: dict[str, Any] = {
         "dbkit_version": package_version("dbkit"),
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -52,4 +55,6 @@ def collect_metadata(
             app_role_is_superuser=info.app_role_is_superuser,
             image=info.image,
         )
+    if pooler is not None:  # absent without one: files from before it read alike
+        meta["pooler"] = pooler.as_metadata()
     return meta

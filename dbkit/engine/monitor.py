@@ -6,6 +6,10 @@ monitor connects with the superuser DSN so that it sits in a reserved slot and d
 take one from the workload; its own backend is counted in neither. It runs its own event loop in a
 thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
 thousand connects hold that loop for a while: exactly when the count is worth watching).
+
+With a pooler in the path (``pooler``: its console), each tick also reads the pooler's pools
+(SHOW POOLS, SHOW STATS) into ``pool_samples``; the console connection is one of the pooler's
+clients, and a reading that fails is skipped as a server one is.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from time import perf_counter
 
 import asyncpg
 
+from dbkit.engine.pooled import PoolerTap
 from dbkit.model.identity import MONITOR_APP_NAME
+from dbkit.model.pooler import PoolSample
 from dbkit.servers.base import CLIENT_BACKENDS
+from dbkit.servers.pgbouncer_console import PoolerConsole, open_console
 
 COUNT_CLIENTS = f"""
 SELECT count(*) FILTER (WHERE application_name = $1), count(*) FROM pg_stat_activity
@@ -38,11 +45,21 @@ class Monitor:
     takes a last sample and waits for the monitor's thread to end.
     """
 
-    def __init__(self, dsn: str, app_name: str, interval: float = DEFAULT_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        app_name: str,
+        interval: float = DEFAULT_INTERVAL_S,
+        pooler: PoolerTap | None = None,
+    ) -> None:
         self.dsn = dsn
         self.app_name = app_name
         self.interval = interval
+        self.pooler = pooler
         self.samples: list[tuple[float, int, int]] = []
+        self.pool_samples: list[tuple[float, PoolSample]] = []  # (perf_counter(), reading)
+        self._console: PoolerConsole | None = None
+        self._console_exit: contextlib.AsyncExitStack | None = None
         self._conn: asyncpg.Connection | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -94,6 +111,7 @@ class Monitor:
         try:
             try:
                 await self._sample()
+                await self._sample_pooler()
             except BaseException as exc:  # handed to the caller of __aenter__
                 self._error = exc
                 return
@@ -112,7 +130,10 @@ class Monitor:
                     if self._conn is not None:
                         self._conn.terminate()
                         self._conn = None
+                with contextlib.suppress(Exception):
+                    await self._sample_pooler()
         finally:
+            await self._close_console()
             if self._conn is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._conn.close(), MONITOR_CLOSE_S)
@@ -128,3 +149,23 @@ class Monitor:
         row = await self._conn.fetchrow(COUNT_CLIENTS, self.app_name)
         assert row is not None
         self.samples.append((perf_counter(), int(row[0]), int(row[1])))
+
+    async def _sample_pooler(self) -> None:
+        if self.pooler is None:
+            return
+        try:
+            if self._console is None:
+                stack = contextlib.AsyncExitStack()
+                self._console = await stack.enter_async_context(open_console(self.pooler.admin_dsn))
+                self._console_exit = stack
+            reading = await self._console.sample(self.pooler.database)
+        except BaseException:
+            await self._close_console()  # the next tick connects again
+            raise
+        self.pool_samples.append((perf_counter(), reading))
+
+    async def _close_console(self) -> None:
+        stack, self._console_exit, self._console = self._console_exit, None, None
+        if stack is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stack.aclose(), MONITOR_CLOSE_S)

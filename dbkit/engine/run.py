@@ -20,19 +20,29 @@ from typing import Any
 
 from dbkit.engine import interrupts
 from dbkit.engine.faults import FaultTarget, Injector, TallyProbe
-from dbkit.engine.guards import check_fits, check_runs, check_storm, peak_of
+from dbkit.engine.guards import (
+    check_fits,
+    check_pooled,
+    check_pooled_clients,
+    check_runs,
+    check_storm,
+    peak_of,
+)
 from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
+from dbkit.engine.pooled import PoolerTap, check_startable, endpoints
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault, FaultRecord
 from dbkit.model.identity import new_tag
+from dbkit.model.pooler import PoolerInfo, PoolerSection, PoolerSpec
 from dbkit.model.results import Result, Run
 from dbkit.model.spec import SLEEP_MODES, RunSpec
 from dbkit.model.stats import LatencySummary
 from dbkit.model.tally import Tally
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.strategies import Target, get_strategy
+from dbkit.strategies.base import waves_ideal
 
 PROGRESS_INTERVAL_S = 0.1
 
@@ -44,12 +54,23 @@ OnServer = Callable[[Server], None]
 
 def expand(specs: Iterable[RunSpec]) -> list[RunSpec]:
     """A sleep spec without a mode stands for two runs, unbatched then batched, as the post."""
-    out: list[RunSpec] = []
-    for spec in specs:
+    return [spec for spec, _ in _expand_pooled(specs, None)]
+
+
+def _expand_pooled(
+    specs: Iterable[RunSpec], pooled: Sequence[bool] | None
+) -> list[tuple[RunSpec, bool]]:
+    specs = list(specs)
+    if pooled is None:
+        pooled = [True] * len(specs)
+    if len(pooled) != len(specs):
+        raise ConfigError(f"pooled names {len(pooled)} runs; there are {len(specs)}")
+    out: list[tuple[RunSpec, bool]] = []
+    for spec, through in zip(specs, pooled, strict=True):
         if "mode" in get_strategy(spec.strategy).params and spec.mode is None:
-            out += [spec.replace(mode=mode) for mode in SLEEP_MODES]
+            out += [(spec.replace(mode=mode), through) for mode in SLEEP_MODES]
         else:
-            out.append(spec)
+            out.append((spec, through))
     return out
 
 
@@ -62,38 +83,65 @@ def run_experiment(
     progress: Progress | None = None,
     on_server: OnServer | None = None,
     allow_storm: bool = False,
+    pooler: PoolerSpec | None = None,
+    pooled: Sequence[bool] | None = None,
 ) -> Result:
     """Run ``specs`` in order on one server (started only if a strategy needs one).
 
     On a server dbkit did not start (``--dsn``), nothing that could take more connections than
     are free runs unless ``allow_storm``. Ctrl-C ends the current run: its partial outcome is
     kept, the runs after it are skipped, and the result is marked ``interrupted``.
+
+    With ``pooler``, runs go through a pooler dbkit starts in front of the server (a fresh one
+    per run, see engine/pooled.py): every run, or those ``pooled`` marks (one flag per spec,
+    as a scenario's ``pooler = true``). The server-side limit of such a run is the pooler's.
     """
-    runs = expand(specs)
-    if not runs:
+    check_startable(server, pooler)
+    pairs = _expand_pooled(specs, pooled)
+    if not pairs:
         raise ConfigError("nothing to run")
+    runs = [spec for spec, _ in pairs]
+    through = [pooler if flag else None for _, flag in pairs]
+    for spec, via in zip(runs, through, strict=True):
+        if via is not None:
+            if not get_strategy(spec.strategy).needs_server:
+                raise ConfigError(f"{spec.name} has no server: it cannot go through a pooler")
+            check_pooled_clients(spec, via)
     loop_factory(loop)  # a bad loop name is refused before anything starts
     check_runs(runs)
     started_at = dt.datetime.now(dt.UTC)
     needs_server = any(get_strategy(s.strategy).needs_server for s in runs)
     info: ServerInfo | None = None
+    pooler_info: PoolerInfo | None = None
     done: list[Run] = []
     if needs_server:
         with start_server(server) as srv:
             info = srv.info
-            for spec in runs:
-                check_fits(spec, info)
-            check_storm(srv, [(spec.name, peak_of(spec)) for spec in runs], allow_storm)
+            for spec, via in zip(runs, through, strict=True):
+                if via is None:
+                    check_fits(spec, info)
+                else:
+                    check_pooled(via, info)
+            direct = [(s.name, peak_of(s)) for s, via in zip(runs, through, strict=True) if not via]
+            check_storm(srv, direct, allow_storm)
             if on_server is not None:
                 on_server(srv)
             faults = FaultTarget(
                 srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
             )
-            for index, spec in enumerate(runs):
-                if spec.procs > 1:
-                    run = run_procs(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index, faults)
-                else:
-                    run = run_one(spec, srv.app_dsn, srv.admin_dsn, loop, progress, index, faults)
+            for index, (spec, via) in enumerate(zip(runs, through, strict=True)):
+                with endpoints(srv, via, peak_of(spec)) as ends:
+                    pooler_info = pooler_info or ends.pooler
+                    if spec.procs > 1:
+                        run = run_procs(
+                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                            ends.tap,
+                        )  # fmt: skip
+                    else:
+                        run = run_one(
+                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                            ends.tap,
+                        )  # fmt: skip
                 done.append(run)
                 if run.interrupted:
                     break
@@ -104,7 +152,7 @@ def run_experiment(
             if run.interrupted:
                 break
     interrupted = any(run.interrupted for run in done)
-    metadata = collect_metadata(info, loop, command, started_at)
+    metadata = collect_metadata(info, loop, command, started_at, pooler_info)
     return Result(metadata, tuple(done), interrupted=interrupted)
 
 
@@ -124,10 +172,12 @@ def run_procs(
     progress: Progress | None = None,
     index: int = 0,
     faults: FaultTarget | None = None,
+    tap: PoolerTap | None = None,
 ) -> Run:
     """One run split over ``spec.procs`` processes (see engine/procs.py), merged into one Run.
 
-    Every process's connections carry the run's one tag (model.identity)."""
+    Every process's connections carry the run's one tag (model.identity). Through a pooler
+    (``tap``), the run records it, without console readings (its monitor reads the server)."""
     from dbkit.engine.procs import run_split
 
     report = None if progress is None else functools.partial(progress, index, spec.name)
@@ -140,8 +190,9 @@ def run_procs(
     if report is not None:
         report(tally.done, spec.tasks)
     return build_run(
-        spec, tally, monitor, tag, setup_s=tally.t0 - started, fault=fault, interrupted=interrupted
-    )
+        spec, tally, monitor, tag, setup_s=tally.t0 - started, fault=fault,
+        interrupted=interrupted, tap=tap,
+    )  # fmt: skip
 
 
 def run_one(
@@ -152,8 +203,10 @@ def run_one(
     progress: Progress | None = None,
     index: int = 0,
     faults: FaultTarget | None = None,
+    tap: PoolerTap | None = None,
 ) -> Run:
     """One run in a fresh event loop; returns its measured Run (partial if interrupted).
+    Through a pooler (``tap``: its console), the monitor reads the pooler's pools as well.
 
     Every connection of its workload carries the run's own tag (model.identity): a terminate
     fault ends those, and the monitor counts them apart from the server's other clients."""
@@ -166,7 +219,9 @@ def run_one(
     gc.freeze()
     try:
         with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-            return runner.run(_measure(spec, Target(app_dsn, tag), admin_dsn, report, injector))
+            return runner.run(
+                _measure(spec, Target(app_dsn, tag), admin_dsn, report, injector, tap)
+            )
     finally:
         gc.unfreeze()
 
@@ -177,10 +232,15 @@ async def _measure(
     admin_dsn: str | None,
     progress: Callable[[int, int], None] | None,
     injector: Injector | None = None,
+    tap: PoolerTap | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
     rec = Tally()
-    monitor = Monitor(admin_dsn, target.app_name) if strategy.needs_server and admin_dsn else None
+    monitor = (
+        Monitor(admin_dsn, target.app_name, pooler=tap)
+        if strategy.needs_server and admin_dsn
+        else None
+    )
     if monitor is not None:
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
@@ -220,6 +280,7 @@ async def _measure(
         setup_s=rec.t0 - setup_started,
         fault=fault,
         interrupted=interrupted,
+        tap=tap,
     )
 
 
@@ -250,6 +311,17 @@ def connection_samples(
     return own, server
 
 
+def ideal_of(spec: RunSpec, tap: PoolerTap | None = None) -> float | None:
+    """The strategy's ideal time; through a pooler, its waves are at most the pooler's pool
+    wide, however many clients the strategy opens (a storm of 1000 through a pool of 20 runs
+    in 50 waves at best)."""
+    strategy = get_strategy(spec.strategy)
+    if tap is None:
+        return strategy.ideal(spec)
+    width = min(strategy.peak_connections(spec) or spec.tasks, tap.pool_size)
+    return waves_ideal(spec, width)
+
+
 def build_run(
     spec: RunSpec,
     rec: Tally,
@@ -259,10 +331,16 @@ def build_run(
     fault: FaultRecord | None = None,
     interrupted: bool = False,
     params: dict[str, Any] | None = None,
+    tap: PoolerTap | None = None,
 ) -> Run:
-    """A Run from what was measured: the tally, and the monitor's samples."""
+    """A Run from what was measured: the tally, and the monitor's samples (the pooler's too,
+    when the run went through the pooler ``tap`` reads)."""
     assert rec.t_end is not None
     own, server = connection_samples(monitor, rec.t0)
+    pooler = None
+    if tap is not None:
+        readings = monitor.pool_samples if monitor is not None else []
+        pooler = PoolerSection.of(tap.kind, tap.pool_mode, readings, rec.t0)
     return Run(
         strategy=spec.strategy,
         name=spec.name,
@@ -273,7 +351,7 @@ def build_run(
         queries_ok=rec.queries_ok,
         wall_s=rec.t_end - rec.t0,
         setup_s=max(0.0, setup_s),
-        ideal_s=get_strategy(spec.strategy).ideal(spec),
+        ideal_s=ideal_of(spec, tap),
         latency_s=LatencySummary.of(rec.latencies),
         wait_s=LatencySummary.of(rec.waits),
         service_s=LatencySummary.of(rec.services()),
@@ -286,4 +364,5 @@ def build_run(
         retries=rec.retries,
         faults=() if fault is None else (fault,),
         interrupted=interrupted,
+        pooler=pooler,
     )

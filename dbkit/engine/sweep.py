@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from dbkit.engine.run import OnServer, Progress, run_experiment
 from dbkit.model.errors import ConfigError
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Knee, Result, Run, SweepSection
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
@@ -138,12 +139,14 @@ def run_sweep(
     on_server: OnServer | None = None,
     repeat: int = 1,
     allow_storm: bool = False,
+    pooler: PoolerSpec | None = None,
 ) -> Result:
     """Run ``base`` at every value of ``param`` on one server, ``repeat`` rounds over the grid
     (which measures the noise the knee must stand out of); the result names the knee.
 
     On a server dbkit did not start, as ``run_experiment``: nothing that may take more
-    connections than are free runs unless ``allow_storm``.
+    connections than are free runs unless ``allow_storm``; with ``pooler``, every run goes
+    through a PgBouncer dbkit starts in front of the server (a fresh one per run).
     """
     if base.strategy == "sleep":
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
@@ -152,7 +155,7 @@ def run_sweep(
     specs = sweep_specs(base, sizes, param) * repeat  # rounds: drift spreads over every value
     result = run_experiment(
         specs, server, loop=loop, command=command, progress=progress, on_server=on_server,
-        allow_storm=allow_storm,
+        allow_storm=allow_storm, pooler=pooler,
     )  # fmt: skip
     return sweep_result(result, sizes, param, repeat)
 

@@ -4,8 +4,8 @@ what its admin console said at one moment (PoolSample). Pure data, no I/O."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from dbkit.model.errors import ConfigError
 
@@ -13,6 +13,7 @@ POOLER_KINDS = ("pgbouncer",)
 POOL_MODES = ("session", "transaction")
 # PgBouncer keeps prepared statements across server connections in transaction mode from 1.21.
 PREPARED_STATEMENTS_SINCE = (1, 21)
+DEFAULT_MAX_CLIENT_CONN = 100  # PgBouncer's own
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,15 @@ class PoolerSpec:
     connections per database and user), ``max_db_connections`` 0 means no cap per database,
     ``query_wait_timeout`` 0 means a client may wait for a server connection forever, and
     ``max_prepared_statements`` > 0 needs PgBouncer 1.21 or later. The defaults are PgBouncer's,
-    except the pool mode: transaction, the mode that lets many clients share a few connections.
+    except the pool mode: transaction, the mode that lets many clients share a few connections,
+    and ``max_client_conn``: None sizes it to what goes through (``sized_for``: PgBouncer's 100,
+    or more when a run may open more connections, its console counted).
     """
 
     kind: str = "pgbouncer"
     pool_mode: str = "transaction"
     pool_size: int = 20
-    max_client_conn: int = 100
+    max_client_conn: int | None = None
     max_db_connections: int = 0
     reserve_pool_size: int = 0
     max_prepared_statements: int = 0
@@ -45,7 +48,8 @@ class PoolerSpec:
                 f"unknown pool mode {self.pool_mode!r}; choose one of {', '.join(POOL_MODES)}"
             )
         _at_least("the pooler's pool size (default_pool_size)", self.pool_size, 1)
-        _at_least("max_client_conn", self.max_client_conn, 1)
+        if self.max_client_conn is not None:
+            _at_least("max_client_conn", self.max_client_conn, 1)
         _at_least("max_db_connections (0: no cap)", self.max_db_connections, 0)
         _at_least("reserve_pool_size", self.reserve_pool_size, 0)
         _at_least("max_prepared_statements (0: off)", self.max_prepared_statements, 0)
@@ -55,12 +59,24 @@ class PoolerSpec:
         if wait < 0:
             raise ConfigError(f"query_wait_timeout must be at least 0 (0: no limit; got {wait})")
 
+    @property
+    def client_limit(self) -> int:
+        """max_client_conn as PgBouncer runs it: as given, else PgBouncer's default."""
+        return DEFAULT_MAX_CLIENT_CONN if self.max_client_conn is None else self.max_client_conn
+
+    def sized_for(self, clients: int) -> PoolerSpec:
+        """This spec for ``clients`` connections at once: max_client_conn as given, or, left to
+        the kit (None), PgBouncer's default or ``clients`` when more."""
+        if self.max_client_conn is not None:
+            return self
+        return replace(self, max_client_conn=max(DEFAULT_MAX_CLIENT_CONN, clients))
+
     def settings(self) -> dict[str, str]:
         """The pooler's settings this spec fixes, by PgBouncer's names, as its config says them."""
         return {
             "pool_mode": self.pool_mode,
             "default_pool_size": str(self.pool_size),
-            "max_client_conn": str(self.max_client_conn),
+            "max_client_conn": str(self.client_limit),
             "max_db_connections": str(self.max_db_connections),
             "reserve_pool_size": str(self.reserve_pool_size),
             "max_prepared_statements": str(self.max_prepared_statements),
@@ -146,3 +162,61 @@ class PoolSample:
     def server_connections(self) -> int:
         """Server connections the pooler holds now, in any state."""
         return self.sv_active + self.sv_idle + self.sv_used + self.sv_tested + self.sv_login
+
+
+# What a run records of each console reading, in this order: the client and server counts the
+# pool's behaviour shows in, and how long the longest waiting client had waited.
+SAMPLE_KEYS = ("cl_active", "cl_waiting", "sv_active", "sv_idle", "maxwait_s")
+
+
+@dataclass(frozen=True)
+class PoolerSection:
+    """A run's view of the pooler it went through (the optional ``pooler`` key of a run): its
+    kind and pool mode, and the console's readings, each ``(t, cl_active, cl_waiting,
+    sv_active, sv_idle, maxwait_s)`` with ``t`` in seconds from the run's start. Peaks are the
+    largest of each over the readings (absent, None, when there were none: a run split over
+    processes is not read from the console)."""
+
+    kind: str
+    pool_mode: str
+    samples: tuple[tuple[float, int, int, int, int, float], ...] = ()
+
+    def peaks(self) -> dict[str, float | int | None]:
+        return {
+            key: max((s[i + 1] for s in self.samples), default=None)
+            for i, key in enumerate(SAMPLE_KEYS)
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "pool_mode": self.pool_mode,
+            "peaks": self.peaks(),
+            "samples": [
+                {"t": s[0], **dict(zip(SAMPLE_KEYS, s[1:], strict=True))} for s in self.samples
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> PoolerSection:
+        raw = data.get("samples") or []
+        assert isinstance(raw, list)
+        samples = tuple(
+            (
+                float(s["t"]), int(s["cl_active"]), int(s["cl_waiting"]), int(s["sv_active"]),
+                int(s["sv_idle"]), float(s["maxwait_s"]),
+            )
+            for s in raw
+        )  # fmt: skip
+        return cls(kind=str(data["kind"]), pool_mode=str(data["pool_mode"]), samples=samples)
+
+    @classmethod
+    def of(
+        cls, kind: str, pool_mode: str, readings: Sequence[tuple[float, PoolSample]], t0: float
+    ) -> PoolerSection:
+        """From the monitor's ``(perf_counter(), PoolSample)`` readings, times from ``t0``."""
+        samples = tuple(
+            (round(t - t0, 4), s.cl_active, s.cl_waiting, s.sv_active, s.sv_idle, s.maxwait_s)
+            for t, s in readings
+        )
+        return cls(kind, pool_mode, samples)

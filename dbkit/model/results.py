@@ -30,6 +30,18 @@ Format history (the ``format`` key of every file):
   before ``repeat`` lack it and the knee's ``tolerance`` and ``noise`` (read as 1 round, null).
   The keys of ``sweep``, its ``knee`` and a run's ``faults`` are the fields of SweepSection,
   Knee and dbkit.model.faults.FaultRecord (see dbkit.model.keys).
+  Through a pooler: per run, ``statement_cache`` in ``params`` when the run set it (asyncpg's
+  statement_cache_size), and an optional ``pooler`` section (kind, pool_mode, ``peaks`` and
+  ``samples`` of the pooler's console: cl_active, cl_waiting, sv_active, sv_idle, maxwait_s,
+  each sample at ``t`` s from the run's start); in ``metadata`` an optional ``pooler`` (kind,
+  version, settings). Both are absent without a pooler, so files from before them read as
+  runs straight to the server. Every error of a run with a ``pooler`` section came through the
+  pooler (its only peer); the record keeps (type, SQLSTATE) as the driver reported them, and
+  does not say whether the pooler raised an error (08P01 at max_client_conn, for one) or
+  relayed the server's: that is not known per error. Through a pooler, ``peak_connections``
+  counts the server connections that carried the run's tag when sampled: PgBouncer sets it on
+  a server connection as a client is linked, and asyncpg's pool reset (RESET ALL) clears it,
+  so it undercounts; ``peak_server_connections`` and the pooler's own counts do not.
   Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
   (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
 """
@@ -46,6 +58,7 @@ from dbkit.model.errors import ConfigError
 from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FleetSection
 from dbkit.model.keys import Key, read, write
+from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
 from dbkit.model.verdict import Verdict
@@ -90,6 +103,8 @@ class Run:
     connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
     # the run's tag, on every connection its workload opened
     application_name: Annotated[str | None, Key((None, "str"), absent=None)] = None
+    # the pooler the run went through (None: straight to the server; the key is then absent)
+    pooler: Annotated[PoolerSection | None, Key((None, "pooler_run"), absent=None)] = None
 
     @property
     def timeline(self) -> tuple[tuple[float, int], ...]:
@@ -116,7 +131,7 @@ class Run:
         return counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "strategy": self.strategy,
             "name": self.name,
             "params": dict(self.params),
@@ -153,9 +168,13 @@ class Run:
             "faults": [f.to_dict() for f in self.faults],
             "interrupted": self.interrupted,
         }
+        if self.pooler is not None:
+            out["pooler"] = self.pooler.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
+        pooler = data.get("pooler")
         made = {
             "params": dict(data["params"]),
             "latency_s": LatencySummary(**data["latency_s"]),
@@ -165,6 +184,7 @@ class Run:
             "server_connections": tuple((t, n) for t, n in data.get("server_connections", ())),
             "faults": tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
             "connections": tuple((t, n) for t, n in data.get("connections", ())),
+            "pooler": None if pooler is None else PoolerSection.from_dict(pooler),
         }
         return cls(**read(cls, data, **made))
 

@@ -112,7 +112,22 @@ def _resolve(shape: Any) -> Any:
     return shape
 
 
-NAMED_SHAPES: dict[str, Any] = {"sqlstate_counts": SQLSTATE_COUNTS, "summary": SUMMARY_SHAPE}
+POOLER_COUNTS = {"cl_active": "count", "cl_waiting": "count", "sv_active": "count",
+                 "sv_idle": "count", "maxwait_s": "amount"}  # fmt: skip
+POOLER_INFO_SHAPE = _Object(
+    {"kind": "str", "version": "str", "settings": _Object({}, values="str")}
+)
+POOLER_RUN_SHAPE = _Object(  # a run's ``pooler`` section (dbkit.model.pooler.PoolerSection)
+    {
+        "kind": "str",
+        "pool_mode": "str",
+        "peaks": _Object({key: (None, kind) for key, kind in POOLER_COUNTS.items()}),
+        "samples": [_Object({"t": "number", **POOLER_COUNTS})],
+    }
+)
+NAMED_SHAPES: dict[str, Any] = {
+    "sqlstate_counts": SQLSTATE_COUNTS, "summary": SUMMARY_SHAPE, "pooler_run": POOLER_RUN_SHAPE,
+}  # fmt: skip
 NAMED_SHAPES["error"] = ERROR_SHAPE = record_shape(ErrorRecord, closed=True)
 FAULT_SHAPE = record_shape(FaultRecord)
 RUN_SHAPE = record_shape(Run, rules=(_run_counts,))
@@ -201,6 +216,7 @@ DOCUMENT_SHAPE = _Object(
                 "max_connections?": (None, "count"),
                 "superuser_reserved_connections?": (None, "count"),
                 "reserved_connections?": (None, "count"),
+                "pooler?": (None, POOLER_INFO_SHAPE),
             }
         ),
         "interrupted?": "bool",

@@ -72,6 +72,9 @@ class RunSpec:
     statement_timeout: float | None = None
     commit: bool = False
     procs: int = 1
+    # asyncpg's statement_cache_size; set, statements are prepared through it (0: unnamed, none
+    # kept, as a transaction-mode pooler needs); None: plain simple queries, asyncpg's default
+    statement_cache: int | None = None
 
     def __post_init__(self) -> None:
         kind = _kind(self.strategy)
@@ -100,6 +103,8 @@ class RunSpec:
         if self.retries > MAX_RETRIES:
             raise ConfigError(f"retries must be at most {MAX_RETRIES} (got {self.retries})")
         _at_least("procs", self.procs, 1)
+        if self.statement_cache is not None:
+            _at_least("statement_cache (0: off)", self.statement_cache, 0)
         if self.fault is not None:
             from dbkit.model.faults import Fault
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dbkit.model.results import Result, Run, SweepSection
 from dbkit.present.tables import align
@@ -50,9 +51,15 @@ def peak_cell(own: int | None, server: int | None) -> str:
     return str(own) if server is None or server == own else f"{own} (server {server})"
 
 
+def run_cell(run: Run) -> str:
+    """The run's name, and ``via pgbouncer`` when it went through a pooler: every figure and
+    error of that row came through the pooler (the workload's only peer)."""
+    return run.name if run.pooler is None else f"{run.name} via {run.pooler.kind}"
+
+
 def _row(run: Run) -> list[str]:
     return [
-        run.name,
+        run_cell(run),
         str(run.tasks),
         str(run.ok),
         str(run.failed),
@@ -62,7 +69,12 @@ def _row(run: Run) -> list[str]:
         f"{run.throughput_qps:,.0f}",
         _num(run.latency_s.p50),
         _num(run.latency_s.p99),
-        peak_cell(run.peak_connections, run.peak_server_connections),
+        # Through a pooler the server's connections are the pooler's, not the run's: each
+        # carries the application_name PgBouncer last set on it, which asyncpg's pool reset
+        # (RESET ALL) clears; so the row shows the server's count only.
+        peak_cell(
+            run.peak_connections if run.pooler is None else None, run.peak_server_connections
+        ),
         error_cell(run),
     ]
 
@@ -85,8 +97,42 @@ def format_server(result: Result) -> str:
     return (
         f"PostgreSQL {meta.get('server_version')} ({meta.get('backend')}), "
         f"max_connections {meta.get('max_connections')}, {reserved} superuser-reserved; "
-        f"workload as {role} ({kind}); {loop}"
+        f"workload as {role} ({kind}); {loop}" + pooler_note(meta.get("pooler"))
     )
+
+
+def pooler_note(pooler: Any) -> str:
+    """``; runs marked via pgbouncer went through PgBouncer 1.18.0 (transaction mode, pool
+    20, max_client_conn 1001)``, or nothing when no run went through a pooler."""
+    if not isinstance(pooler, dict):
+        return ""
+    settings = pooler.get("settings") or {}
+    name = {"pgbouncer": "PgBouncer"}.get(str(pooler.get("kind")), str(pooler.get("kind")))
+    return (
+        f"; runs marked via {pooler.get('kind')} went through {name} {pooler.get('version')} "
+        f"({settings.get('pool_mode')} mode, pool {settings.get('default_pool_size')}, "
+        f"max_client_conn {settings.get('max_client_conn')})"
+    )
+
+
+def format_pooler(runs: Sequence[Run]) -> list[str]:
+    """Per run through a pooler, its console's peaks: ``unbatched via pgbouncer: clients
+    active 501, waiting 480; server connections active 20, idle 0; longest wait 0.91 s``."""
+    lines = []
+    for run in runs:
+        if run.pooler is None:
+            continue
+        peaks = run.pooler.peaks()
+        if peaks["cl_active"] is None:
+            lines.append(f"{run_cell(run)}: no console reading (a run split over processes)")
+            continue
+        wait = peaks["maxwait_s"]
+        lines.append(
+            f"{run_cell(run)}: clients active {peaks['cl_active']}, waiting "
+            f"{peaks['cl_waiting']}; server connections active {peaks['sv_active']}, idle "
+            f"{peaks['sv_idle']}; longest wait {_num(wait, 2)} s"
+        )
+    return lines
 
 
 # Error classes of drivers that carry the server's SQLSTATE whenever they have it: one of them
@@ -102,7 +148,7 @@ def format_errors(runs: Sequence[Run]) -> list[str]:
         for err in run.errors:
             silent = err.sqlstate is None and err.type.startswith(SQLSTATE_DRIVERS)
             lines.append(
-                f"{run.name}: {err.count} x {err.sqlstate or '-'} {err.type} "
+                f"{run_cell(run)}: {err.count} x {err.sqlstate or '-'} {err.type} "
                 f"({NOT_REPORTED if silent else ''}"
                 f"first {err.first_s:.2f} s, last {err.last_s:.2f} s): "
                 f"{err.example or '(no message)'}"
@@ -181,6 +227,9 @@ def format_result(result: Result, title: str | None = None) -> list[str]:
         lines.append("INTERRUPTED: partial result")
     lines.append("")
     lines += format_table(result.runs)
+    pooled = format_pooler(result.runs)
+    if pooled:
+        lines += ["", "pooler peaks (its console, SHOW POOLS):", *("  " + p for p in pooled)]
     faults = format_faults(result.runs)
     if faults:
         lines += ["", "faults:", *("  " + f for f in faults)]

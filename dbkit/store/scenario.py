@@ -9,6 +9,12 @@ tasks = 1000
 [[runs]]
 strategy = "pool"
 pool_size = 90
+[pooler]              # optional: a PgBouncer dbkit starts in front of the server
+pool_mode = "transaction"
+pool_size = 20
+[[runs]]
+strategy = "unbatched"
+pooler = true         # this run goes through it; the others go straight to the server
 ```
 """
 
@@ -26,12 +32,14 @@ from typing import Any
 from dbkit.engine.guards import check_runs
 from dbkit.engine.run import expand
 from dbkit.model.errors import ConfigError
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.spec import MAX_TASKS, RunSpec, check_uses, optional_fields
 from dbkit.store.tomlfile import kind, no_unknown, read_toml, table
 from dbkit.strategies import STRATEGIES
 
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
-SCENARIO_KEYS = {"description", "server", "defaults", "runs"}
+SCENARIO_KEYS = {"description", "server", "defaults", "runs", "pooler"}
+POOLER_FLAG = "pooler"  # a run's key: true sends it through the [pooler] table's pooler
 SERVER_KEYS = {"max_connections"}
 
 
@@ -42,6 +50,8 @@ class Scenario:
     description: str
     max_connections: int
     runs: tuple[RunSpec, ...]
+    pooler: PoolerSpec | None = None  # the [pooler] table
+    pooled: tuple[bool, ...] = ()  # per run: through the pooler (``pooler = true``)
 
     def runs_with(self, fault: str | None = None) -> tuple[RunSpec, ...]:
         """The runs, each with ``fault`` when one is given (it replaces the file's)."""
@@ -124,12 +134,20 @@ def parse_scenario(
         )
     if not raw_runs:
         raise ConfigError(f"{path}: runs: needs at least one [[runs]] table")
+    pooler = _pooler(data, path)
     runs = []
+    pooled = []
     used: set[str] = set()
     for i, raw in enumerate(raw_runs):
         where = f"runs[{i}]"
-        own = table(raw, path, where)
-        no_unknown(own, keys, path, where + ".")
+        own = dict(table(raw, path, where))
+        no_unknown(own, keys | {POOLER_FLAG}, path, where + ".")
+        through = own.pop(POOLER_FLAG, False)
+        if not isinstance(through, bool):
+            raise ConfigError(f"{path}: {where}.{POOLER_FLAG}: must be true or false")
+        if through and pooler is None:
+            raise ConfigError(f"{path}: {where}.{POOLER_FLAG}: there is no [pooler] table")
+        pooled.append(through)
         if "strategy" not in own:
             raise ConfigError(f"{path}: {where}.strategy: missing")
         if not isinstance(own["strategy"], str):
@@ -140,7 +158,8 @@ def parse_scenario(
         applied = {k: v for k, v in defaults.items() if k not in optional_fields() or k in params}
         used |= set(applied)
         spec = build_spec({**applied, **own}, path, where, given=own)
-        _fits_server(spec, max_connections, limit_name, path, where)
+        if not through:  # through the pooler, the server's limit is the pooler's to keep
+            _fits_server(spec, max_connections, limit_name, path, where)
         runs.append(spec)
     unused = [key for key in defaults if key not in used]
     if unused:
@@ -149,7 +168,23 @@ def parse_scenario(
         check_runs(expand(runs))  # the guards every entry point passes, before any server
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return Scenario(path.stem, path, description, max_connections, tuple(runs))
+    if pooler is not None and not any(pooled):
+        raise ConfigError(f"{path}: pooler: no run says {POOLER_FLAG} = true")
+    return Scenario(
+        path.stem, path, description, max_connections, tuple(runs), pooler, tuple(pooled)
+    )
+
+
+def _pooler(data: dict[str, Any], path: Path) -> PoolerSpec | None:
+    """The [pooler] table as a PoolerSpec (PgBouncer's names: pool_mode, pool_size...)."""
+    if "pooler" not in data:
+        return None
+    raw = table(data["pooler"], path, "pooler")
+    no_unknown(raw, {f.name for f in fields(PoolerSpec)}, path, "pooler.")
+    try:
+        return PoolerSpec(**raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: pooler: {exc}") from None
 
 
 def _fits_server(

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 
@@ -98,6 +98,17 @@ class Strategy:
 WORKLOAD_PARAMS = (
     "queries", "hold", "sql", "connect_timeout", "statement_timeout", "retries", "fault", "procs",
 )  # fmt: skip
+# What the strategies whose connections asyncpg opens take besides: its statement cache.
+ASYNCPG_PARAMS = ("statement_cache",)
+
+
+def asyncpg_options(spec: RunSpec) -> dict[str, Any]:
+    """Keyword arguments for every asyncpg connect of ``spec``'s workload: the statement cache
+    size when the spec sets one (0 turns it off, as a transaction-mode pooler needs), else
+    nothing, and asyncpg keeps its own default (100 statements per connection)."""
+    if spec.statement_cache is None:
+        return {}
+    return {"statement_cache_size": spec.statement_cache}
 
 
 def waves_ideal(spec: RunSpec, width: int) -> float | None:
@@ -123,15 +134,25 @@ class Attempt:
         self.queries = 0
 
 
+class Prepares(Executes, Protocol):
+    async def fetch(self, query: str, /) -> Any: ...
+
+
 async def run_statements(conn: Executes, spec: RunSpec, done: Attempt, rec: Tally) -> None:
-    """The task's statements on one connection; ``done.queries`` counts the successful ones."""
+    """The task's statements on one connection; ``done.queries`` counts the successful ones.
+
+    A statement is sent as a simple query (``execute``: nothing is prepared), unless the spec
+    sets ``statement_cache`` (asyncpg strategies only): then as asyncpg's ``fetch`` sends it,
+    prepared through the statement cache (named and kept, up to that many per connection; with
+    0, unnamed and kept nowhere), as an application's parameterised queries are."""
     statement, queries = spec.workload.statement, spec.queries
+    run = conn.execute if spec.statement_cache is None else cast(Prepares, conn).fetch
     if not spec.rolls_back:
-        await statements(conn.execute, statement, queries, done, rec)
+        await statements(run, statement, queries, done, rec)
         return
     await conn.execute("BEGIN")
     try:
-        await statements(conn.execute, statement, queries, done, rec)
+        await statements(run, statement, queries, done, rec)
     except Exception:
         # Roll back here, so that the pool does not release a connection with an open (failed)
         # transaction, which asyncpg resets with a warning per connection on stderr.
@@ -217,6 +238,7 @@ async def open_pool(
     max_size: int,
     connect_timeout: float,
     settings: Mapping[str, str],
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[asyncpg.Pool | None, list[BaseException]]:
     """An asyncpg pool with ``min_size`` connections open, as ``create_pool(min_size=...)``
     opens one; or None, its connections closed again, and every failure, when any failed.
@@ -231,6 +253,7 @@ async def open_pool(
         max_size=max_size,
         timeout=connect_timeout,
         server_settings=dict(settings),
+        **(options or {}),
     )
     try:
         # gather: the min_size connections open at once; wait for every attempt's outcome.
@@ -273,10 +296,12 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
 async def connect_task(target: Target, spec: RunSpec, rec: Tally) -> None:
     """One task with its own connection; its outcome is recorded, never raised."""
     assert target.app_dsn is not None
-    dsn, settings = target.app_dsn, target.settings(spec)
+    dsn, settings, options = target.app_dsn, target.settings(spec), asyncpg_options(spec)
 
     async def attempt(done: Attempt) -> None:
-        conn = await asyncpg.connect(dsn, timeout=spec.connect_timeout, server_settings=settings)
+        conn = await asyncpg.connect(
+            dsn, timeout=spec.connect_timeout, server_settings=settings, **options
+        )
         done.acquired = perf_counter()
         try:
             await run_statements(conn, spec, done, rec)

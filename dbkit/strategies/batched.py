@@ -6,7 +6,14 @@ import asyncio
 
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+from dbkit.strategies.base import (
+    ASYNCPG_PARAMS,
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    connect_task,
+    waves_ideal,
+)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
@@ -24,7 +31,7 @@ STRATEGY = Strategy(
     name="batched",
     summary="sequential gathers of batch_size tasks (default: 5 batches, as the post)",
     needs_server=True,
-    params=("batch_size", *WORKLOAD_PARAMS),
+    params=("batch_size", *WORKLOAD_PARAMS, *ASYNCPG_PARAMS),
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, spec.effective_batch_size),
     peak_connections=lambda spec: min(spec.tasks, spec.effective_batch_size),

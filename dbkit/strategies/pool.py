@@ -13,12 +13,14 @@ from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
+    ASYNCPG_PARAMS,
     POOL_RETRY_S,
     WORKLOAD_PARAMS,
     Attempt,
     Deadline,
     Strategy,
     Target,
+    asyncpg_options,
     close_pool,
     handle_requests,
     measured,
@@ -47,8 +49,9 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     # min_size connections open here, before the measured window, as at a service's start.
     pool, failures = await open_pool(
-        target.app_dsn, _min_size(spec), spec.pool_size, spec.connect_timeout, target.settings(spec)
-    )
+        target.app_dsn, _min_size(spec), spec.pool_size, spec.connect_timeout,
+        target.settings(spec), asyncpg_options(spec),
+    )  # fmt: skip
     if pool is None:
         rec.begin()
         for exc in failures:  # each connection the server refused, as its log counts them
@@ -78,7 +81,7 @@ async def serve(
     while pool is None and deadline.left() > 0:
         pool, failures = await open_pool(
             target.app_dsn, _min_size(spec), spec.pool_size, spec.connect_timeout,
-            target.settings(spec),
+            target.settings(spec), asyncpg_options(spec),
         )  # fmt: skip
         for exc in failures:
             rec.failure(exc)
@@ -108,7 +111,7 @@ STRATEGY = Strategy(
     name="pool",
     summary="an asyncpg pool of pool_size connections (min_size = pool_size unless given)",
     needs_server=True,
-    params=("pool_size", "min_size", "acquire_timeout", *WORKLOAD_PARAMS),
+    params=("pool_size", "min_size", "acquire_timeout", *WORKLOAD_PARAMS, *ASYNCPG_PARAMS),
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, spec.pool_size),
     peak_connections=lambda spec: spec.pool_size,

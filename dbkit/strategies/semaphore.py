@@ -6,7 +6,14 @@ import asyncio
 
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+from dbkit.strategies.base import (
+    ASYNCPG_PARAMS,
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    connect_task,
+    waves_ideal,
+)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
@@ -27,7 +34,7 @@ STRATEGY = Strategy(
     name="semaphore",
     summary="all tasks started, a semaphore allows at most `limit` open connections",
     needs_server=True,
-    params=("limit", *WORKLOAD_PARAMS),
+    params=("limit", *WORKLOAD_PARAMS, *ASYNCPG_PARAMS),
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, min(spec.limit, spec.tasks)),
     peak_connections=lambda spec: min(spec.limit, spec.tasks),

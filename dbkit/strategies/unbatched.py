@@ -6,7 +6,14 @@ import asyncio
 
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+from dbkit.strategies.base import (
+    ASYNCPG_PARAMS,
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    connect_task,
+    waves_ideal,
+)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
@@ -21,7 +28,7 @@ STRATEGY = Strategy(
     name="unbatched",
     summary="one gather of all tasks, one connection each (reproduces SQLSTATE 53300)",
     needs_server=True,
-    params=WORKLOAD_PARAMS,
+    params=(*WORKLOAD_PARAMS, *ASYNCPG_PARAMS),
     execute=execute,
     ideal=lambda spec: waves_ideal(spec, spec.tasks),
     peak_connections=lambda spec: spec.tasks,

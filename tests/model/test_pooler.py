@@ -86,3 +86,10 @@ def test_upstream_from_the_servers_app_dsn() -> None:
         Upstream.from_dsn("postgresql://u@h/my%20db")
     with pytest.raises(ConfigError, match="postgresql:// URL with a user"):
         Upstream.from_dsn("host=127.0.0.1 user=u")
+
+
+def test_max_client_conn_left_to_the_kit_is_sized_to_the_clients() -> None:
+    assert PoolerSpec().settings()["max_client_conn"] == "100"
+    assert PoolerSpec().sized_for(501).max_client_conn == 501
+    assert PoolerSpec().sized_for(20).max_client_conn == 100
+    assert PoolerSpec(max_client_conn=50).sized_for(501).max_client_conn == 50

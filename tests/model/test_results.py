@@ -309,6 +309,35 @@ def test_error_records_from_before_tasks_read_back_with_tasks_equal_to_count(
     assert [e.tasks_ended for e in storm.errors] == [e.count for e in storm.errors]
 
 
+def test_a_run_through_a_pooler_round_trips_and_one_without_has_no_pooler_key(
+    tmp_path: Path,
+) -> None:
+    from dbkit.model.pooler import PoolerSection
+
+    base = sample_result()
+    section = PoolerSection(
+        "pgbouncer", "transaction", ((0.0, 3, 1, 2, 0, 0.5), (0.05, 4, 0, 3, 1, 0.0))
+    )
+    pooled = dataclasses.replace(base.runs[0], pooler=section)
+    meta = {**base.metadata, "pooler": {"kind": "pgbouncer", "version": "1.18.0",
+                                        "settings": {"pool_mode": "transaction"}}}  # fmt: skip
+    result = dataclasses.replace(base, metadata=meta, runs=(pooled, base.runs[1]))
+    path = tmp_path / "r.json"
+    write_result(result, path)
+    data = json.loads(path.read_text())
+    assert data["runs"][0]["pooler"]["peaks"] == {
+        "cl_active": 4, "cl_waiting": 1, "sv_active": 3, "sv_idle": 1, "maxwait_s": 0.5
+    }  # fmt: skip
+    assert "pooler" not in data["runs"][1]
+    back = read_result(path)
+    assert back.runs[0].pooler == section and back.runs[1].pooler is None
+    assert back.metadata["pooler"]["version"] == "1.18.0"
+    data["runs"][0]["pooler"]["samples"][0]["cl_waiting"] = -1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"runs\[0\]\.pooler\.samples\[0\]\.cl_waiting"):
+        read_result(path)
+
+
 def test_sweep_and_faults_read_into_records_and_write_back_the_same_json(tmp_path: Path) -> None:
     data = json.loads(GOLDEN.read_text())
     data["runs"][0]["faults"] = [FAULT]
@@ -355,4 +384,6 @@ def test_the_reader_checks_the_keys_the_records_read() -> None:
         assert [k.rstrip("?") for k in shape.fields] == keys
         assert [f.name for f in dataclasses.fields(record)] == keys
     # and the writer writes every one of them
-    assert {name for name, _ in json_keys(Run)} <= set(sample_result().runs[0].to_dict())
+    # (all but pooler, written only for a run that went through one)
+    written = set(sample_result().runs[0].to_dict())
+    assert {name for name, _ in json_keys(Run)} - {"pooler"} <= written

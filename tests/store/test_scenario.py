@@ -110,6 +110,15 @@ def _write(tmp_path: Path, text: str) -> str:
             "pool-10: a stop fault leaves no server for the runs after it (unbatched)",
         ),
         ('[[runs]]\nstrategy = "sleep"\ntasks = 10_000_000', "need about"),
+        ('[[runs]]\nstrategy = "unbatched"\npooler = true', "runs[0].pooler: there is no [pooler]"),
+        ('[pooler]\npool_size = 5\n[[runs]]\nstrategy = "unbatched"', "no run says pooler = true"),
+        ('[pooler]\npool_sise = 5\n[[runs]]\nstrategy = "pool"\npooler = true', "pooler.pool_sise"),
+        ('[pooler]\npool_mode = "x"\n[[runs]]\nstrategy = "pool"\npooler = true', "pool mode 'x'"),
+        ('[pooler]\n[[runs]]\nstrategy = "pool"\npooler = 1', "runs[0].pooler: must be true"),
+        (
+            '[[runs]]\nstrategy = "psycopg"\nstatement_cache = 0',
+            "psycopg does not use statement_cache",
+        ),
     ],
 )
 def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
@@ -214,3 +223,20 @@ def test_size_checks_use_the_max_connections_that_will_be_used(tmp_path: Path) -
     )
     with pytest.raises(ConfigError, match="larger than --max-connections 100"):
         load_scenario(str(small), max_connections=100)
+
+
+def test_the_pgbouncer_scenario_sends_the_marked_runs_through_its_pooler() -> None:
+    scen = load_scenario("pgbouncer")
+    assert scen.pooler is not None
+    assert (scen.pooler.pool_mode, scen.pooler.pool_size) == ("transaction", 20)
+    assert scen.pooled == (False, True, True, True, True)
+    assert [r.statement_cache for r in scen.runs] == [None, None, 100, 0, None]
+    assert {r.tasks for r in scen.runs} == {1000}
+
+
+def test_a_pooled_pool_larger_than_the_server_is_the_pooler_s_to_keep(tmp_path: Path) -> None:
+    text = (
+        "[server]\nmax_connections = 20\n[pooler]\npool_size = 5\n"
+        '[[runs]]\nstrategy = "pool"\npool_size = 50\npooler = true'
+    )
+    assert load_scenario(_write(tmp_path, text)).runs[0].pool_size == 50
