@@ -74,7 +74,7 @@ def _side(delta: FigureDelta, found: tuple[float, ...], median: float | None) ->
     if median is None:
         return "-"
     text = number(delta.figure, median)
-    if len(found) > 1:
+    if len(found) > 1 and min(found) != max(found):
         text += f" ({number(delta.figure, min(found))}-{number(delta.figure, max(found))})"
     return text
 
