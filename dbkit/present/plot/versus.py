@@ -36,8 +36,9 @@ def plot_figure(ax: Axes, comparison: Comparison, figure: str) -> str:
             lows.append(middle - min(found, default=middle))
             highs.append(max(found, default=middle) - middle)
             top = max(top, max(found, default=0.0))
+        spread = any(lows) or any(highs)  # error bars only where repeats differ
         ax.bar([x + offset for x in xs], heights, width, color=colour, label=f"{side}: {label}",
-               yerr=[lows, highs], capsize=3)  # fmt: skip
+               yerr=[lows, highs] if spread else None, capsize=3)  # fmt: skip
     for x, run in zip(xs, runs, strict=True):
         ratio = run.figure(figure).ratio
         if ratio is not None:
@@ -48,7 +49,7 @@ def plot_figure(ax: Axes, comparison: Comparison, figure: str) -> str:
     ax.grid(axis="y", alpha=0.3)
     title = FIGURES[figure]
     ax.set_title(title, fontsize=10)
-    legend(ax, loc="lower right")
+    legend(ax)
     return title
 
 
