@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
     import typer
 
     from dbkit.cli.common import root
+    from dbkit.cli.compare import compare
     from dbkit.cli.fleet import fleet
     from dbkit.cli.plan import plan
     from dbkit.cli.report import report
@@ -48,7 +49,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,  # help texts say [default: ...] and [services.NAME] literally
     )
-    for command in (run, scenario, sweep, report, plan, fleet):
+    for command in (run, scenario, sweep, report, compare, plan, fleet):
         app.command()(command)
     server_app = typer.Typer(
         help="Start a throwaway PostgreSQL.", no_args_is_help=True, rich_markup_mode=None

@@ -2,7 +2,10 @@
 
 A check is ``[RUN.]FIGURE OP NUMBER``: ``p99<0.5``, ``errors==0``, ``errors[53300]==0``,
 ``peak<=90``, ``qps>=800``, ``wait_p99<0.1``, ``eff>=0.9``, ``pool-90.p99<4``. Times are in
-seconds, as in the result. ``parse_checks`` refuses a bad expression (ConfigError, one line)
+seconds, as in the result. Where there is a base to compare with (``dbkit compare``), the
+number may be a factor of the base's figure: ``qps>=0.95*base``, ``p99<=1.1*base`` (``base``
+alone is ``1*base``); ``parse_checks(..., base=True)`` accepts it, everywhere else it is refused.
+``parse_checks`` refuses a bad expression (ConfigError, one line)
 before anything runs; ``evaluate`` gives one Verdict per check and run:
 
 - a check without a run name applies to every run of the result (a scenario's or sweep's runs
@@ -57,6 +60,7 @@ _EXPR = re.compile(
     re.VERBOSE,
 )
 _NUMBER = re.compile(r"^(?P<num>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)(?P<unit>ms|s)?$")
+_BASE = re.compile(r"^(?:(?P<factor>[^*]+)\*)?base$")
 _KEY = re.compile(r"^[A-Za-z0-9_.]+$")
 
 
@@ -64,7 +68,8 @@ _KEY = re.compile(r"^[A-Za-z0-9_.]+$")
 class Check:
     """One parsed ``--check``: its text as given, the run it names (None: every run, or a
     fleet's totals), the figure, an error class for ``errors[KEY]``, the operator and the
-    threshold (seconds for times)."""
+    threshold (seconds for times); with ``base``, the threshold is a factor of the base's
+    value of the figure (``qps>=0.95*base``: threshold 0.95)."""
 
     text: str
     run: str | None
@@ -72,6 +77,7 @@ class Check:
     key: str | None
     op: str
     threshold: float
+    base: bool = False
 
     @property
     def label(self) -> str:
@@ -82,8 +88,9 @@ class Check:
         return OPERATORS[self.op](value, self.threshold)
 
 
-def parse_check(text: str) -> Check:
-    """A Check from ``[RUN.]FIGURE OP NUMBER``; ConfigError with one line saying what is wrong."""
+def parse_check(text: str, base: bool = False) -> Check:
+    """A Check from ``[RUN.]FIGURE OP NUMBER``; ConfigError with one line saying what is wrong.
+    With ``base`` (a comparison), the number may also be ``N*base``."""
     where = f"--check {text!r}: "
     match = _EXPR.match(text)
     if match is None:
@@ -101,27 +108,46 @@ def parse_check(text: str) -> Check:
             raise ConfigError(f"{where}only errors takes [KEY] (a SQLSTATE or exception type)")
         if not _KEY.match(key):
             raise ConfigError(f"{where}errors[{key}]: name a SQLSTATE (53300) or a type")
+    relative = _BASE.match(raw)
+    if relative is not None:
+        if not base:
+            raise ConfigError(f"{where}'base' is known only when comparing: dbkit compare")
+        raw = relative.group("factor") or "1"
     number = _NUMBER.match(raw)
     if raw.startswith("-"):
         raise ConfigError(f"{where}{raw}: the figures are never negative")
     if number is None:
-        raise ConfigError(f"{where}{raw!r} is not a number (times are in seconds: 0.5 or 500ms)")
+        also = ", or a factor of the base: 0.95*base" if base else ""
+        raise ConfigError(
+            f"{where}{raw!r} is not a number (times are in seconds: 0.5 or 500ms{also})"
+        )
     value = float(number.group("num"))
     unit = number.group("unit")
+    if unit is not None and relative is not None:
+        raise ConfigError(f"{where}a factor of base has no unit: write e.g. '1.1*base'")
     if unit is not None and figure not in TIMES:
         raise ConfigError(f"{where}{figure} is not a time: give a plain number, not {raw!r}")
     if unit == "ms":
         value /= 1000
     if not math.isfinite(value):
         raise ConfigError(f"{where}{raw!r} is not a finite number")
-    if figure == "eff" and value > 1:
+    if figure == "eff" and value > 1 and relative is None:
         raise ConfigError(f"{where}efficiency is a share from 0 to 1, not {raw}")
-    return Check(text=text.strip(), run=run, figure=figure, key=key, op=op, threshold=value)
+    return Check(
+        text=text.strip(),
+        run=run,
+        figure=figure,
+        key=key,
+        op=op,
+        threshold=value,
+        base=relative is not None,
+    )
 
 
-def parse_checks(texts: Iterable[str]) -> tuple[Check, ...]:
-    """Every ``--check``, parsed before anything runs; the first bad one is refused."""
-    return tuple(parse_check(text) for text in texts)
+def parse_checks(texts: Iterable[str], base: bool = False) -> tuple[Check, ...]:
+    """Every ``--check``, parsed before anything runs; the first bad one is refused. With
+    ``base`` (a comparison), ``N*base`` thresholds are allowed."""
+    return tuple(parse_check(text, base) for text in texts)
 
 
 def refuse_unknown_runs(checks: Sequence[Check], names: Iterable[str], what: str = "run") -> None:
