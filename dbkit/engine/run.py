@@ -30,7 +30,8 @@ from dbkit.model.identity import new_tag
 from dbkit.model.results import Result, Run
 from dbkit.model.spec import SLEEP_MODES, RunSpec
 from dbkit.model.stats import LatencySummary
-from dbkit.model.tally import Tally
+from dbkit.model.tally import TICK_S, Tally
+from dbkit.model.timeline import Timeline
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.strategies import Target, get_strategy
 
@@ -286,4 +287,15 @@ def build_run(
         retries=rec.retries,
         faults=() if fault is None else (fault,),
         interrupted=interrupted,
+        timeline=timeline_of(rec, own),
+    )
+
+
+def timeline_of(rec: Tally, own: Sequence[tuple[float, int]]) -> Timeline:
+    """The tally's per-tick counts, dense over its window, with the run's own connections
+    (``own``: samples in seconds from the window's start) per tick."""
+    assert rec.t_end is not None
+    start_s = int(rec.t0 / TICK_S) * TICK_S - rec.t0  # ticks are aligned on the clock
+    return Timeline.build(
+        rec.timeline(), own, start_s=start_s, end_s=rec.t_end - rec.t0, interval_s=TICK_S
     )

@@ -32,6 +32,12 @@ Format history (the ``format`` key of every file):
   Knee and dbkit.model.faults.FaultRecord (see dbkit.model.keys).
   Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
   (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
+  Per run, optional ``timeline`` (absent when nothing was recorded, and in files from before
+  it: read as empty): per interval of ``interval_s`` seconds, parallel arrays ``t`` (the
+  interval's start, seconds from the window's start; the first may be < 0, intervals are
+  aligned on the clock), ``done`` (completions), ``errors`` ({label: failed attempts}, labels
+  as the error records', summing to their counts) and, with a monitor, ``connections`` (the
+  run's own, null where no sample was near); see dbkit.model.timeline.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from dbkit.model.fleet import FleetSection
 from dbkit.model.keys import Key, read, write
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
+from dbkit.model.timeline import Timeline
 from dbkit.model.verdict import Verdict
 
 FORMAT = "dbkit.result/1"
@@ -90,9 +97,11 @@ class Run:
     connections: Annotated[tuple[tuple[float, int], ...], Key(SAMPLES, absent=())] = ()
     # the run's tag, on every connection its workload opened
     application_name: Annotated[str | None, Key((None, "str"), absent=None)] = None
+    # per interval: completions, errors by SQLSTATE, own connections (dbkit.model.timeline)
+    timeline: Annotated[Timeline, Key("timeline", absent=None)] = field(default_factory=Timeline)
 
     @property
-    def timeline(self) -> tuple[tuple[float, int], ...]:
+    def connection_samples(self) -> tuple[tuple[float, int], ...]:
         """The run's connections over time: its own, or every client's in files without them."""
         return self.connections or self.server_connections
 
@@ -116,7 +125,7 @@ class Run:
         return counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "strategy": self.strategy,
             "name": self.name,
             "params": dict(self.params),
@@ -153,6 +162,9 @@ class Run:
             "faults": [f.to_dict() for f in self.faults],
             "interrupted": self.interrupted,
         }
+        if self.timeline:
+            out["timeline"] = self.timeline.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Run:
@@ -165,6 +177,7 @@ class Run:
             "server_connections": tuple((t, n) for t, n in data.get("server_connections", ())),
             "faults": tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
             "connections": tuple((t, n) for t, n in data.get("connections", ())),
+            "timeline": Timeline.from_dict(data["timeline"]) if "timeline" in data else Timeline(),
         }
         return cls(**read(cls, data, **made))
 

@@ -60,7 +60,7 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
     if storm:
         panels.append(lambda ax: plot_storm_errors(ax, storm))
         covered.update(id(r) for r in storm)
-        timed = [r for r in storm if r.timeline]
+        timed = [r for r in storm if r.connection_samples]
         if timed:
             panels.append(lambda ax: plot_timeline(ax, timed, limits))
 
