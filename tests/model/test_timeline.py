@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+import dbkit.strategies  # noqa: F401  (registers the strategy names the reader checks)
 from dbkit.model.results import Result, Run
 from dbkit.model.shape import problem_in
 from dbkit.model.tally import TICK_S, Tally
