@@ -2,7 +2,8 @@
 
 ``plot_results`` picks the panels the runs call for (a sweep, a storm, the sleep baseline, a
 fleet, else a plain comparison, then each run's timeline), one module each; ``canvas`` holds
-what they share and draws the figure. matplotlib is imported lazily, so importing dbkit never needs it.
+what they share and draws the figure. matplotlib is imported lazily, so importing dbkit never
+needs it.
 """
 
 from __future__ import annotations
