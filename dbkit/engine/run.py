@@ -24,6 +24,7 @@ from dbkit.engine.guards import check_fits, check_runs, check_storm, peak_of
 from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
+from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault, FaultRecord
 from dbkit.model.identity import new_tag
@@ -37,8 +38,8 @@ from dbkit.strategies import Target, get_strategy
 
 PROGRESS_INTERVAL_S = 0.1
 
-# (run index, run name, tasks done, tasks in all): called on a timer, never per task.
-Progress = Callable[[int, str, int, int], None]
+# (run index, run name, what it has done so far): called on a timer, never per task.
+Progress = Callable[[int, str, Status], None]
 # Called once the server answers, before the first run: its backend and settings.
 OnServer = Callable[[Server], None]
 
@@ -139,7 +140,7 @@ def run_procs(
         spec, app_dsn, admin_dsn, loop, tag, report, injector
     )
     if report is not None:
-        report(tally.done, spec.tasks)
+        report(Status.of(tally.done, spec.tasks, tally.ok, tally.failed, monitor))
     return build_run(
         spec, tally, monitor, tag, setup_s=tally.t0 - started, fault=fault, interrupted=interrupted
     )
@@ -176,7 +177,7 @@ async def _measure(
     spec: RunSpec,
     target: Target,
     admin_dsn: str | None,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[Status], None] | None,
     injector: Injector | None = None,
 ) -> Run:
     strategy = get_strategy(spec.strategy)
@@ -186,7 +187,7 @@ async def _measure(
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
     if progress is not None:
-        helpers.append(asyncio.create_task(_tick(spec, rec, progress)))
+        helpers.append(asyncio.create_task(_tick(spec, rec, monitor, progress)))
     injecting = None if injector is None else asyncio.create_task(injector.run(TallyProbe(rec)))
     setup_started = perf_counter()
     interrupted = False
@@ -211,7 +212,7 @@ async def _measure(
         # cancelled. gather: wait for both, ignoring what they raise.
         await asyncio.gather(*helpers, *filter(None, [injecting]), return_exceptions=True)
     if progress is not None:
-        progress(rec.done, spec.tasks)
+        progress(Status.of(rec.done, spec.tasks, rec.ok, rec.failed, monitor))
     fault = injector.record(rec) if injector is not None else None
     return build_run(
         spec,
@@ -224,9 +225,11 @@ async def _measure(
     )
 
 
-async def _tick(spec: RunSpec, rec: Tally, progress: Callable[[int, int], None]) -> None:
+async def _tick(
+    spec: RunSpec, rec: Tally, monitor: Monitor | None, progress: Callable[[Status], None]
+) -> None:
     while True:
-        progress(rec.done, spec.tasks)
+        progress(Status.of(rec.done, spec.tasks, rec.ok, rec.failed, monitor))
         await asyncio.sleep(PROGRESS_INTERVAL_S)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_one, run_procs
+from dbkit.engine.status import Status
 from dbkit.model.plan import Service
 from dbkit.model.records import error_label
 from dbkit.model.results import Run
@@ -68,3 +69,22 @@ def test_a_fleet_services_timeline_adds_up() -> None:
     assert run.ok > 0 and run.failed > 0
     _adds_up(run)
     assert "53300" in run.timeline.errors
+
+
+def test_the_progress_line_counts_ok_failed_and_connections(pg: EmbeddedServer) -> None:
+    seen: list[Status] = []
+    spec = RunSpec("unbatched", tasks=200, queries=1, hold=0.3)
+    run = run_one(spec, pg.app_dsn, pg.admin_dsn, progress=lambda i, name, s: seen.append(s))
+    last = seen[-1]
+    assert (last.done, last.total, last.ok, last.failed) == (200, 200, run.ok, run.failed)
+    assert all(s.ok + s.failed == s.done for s in seen)
+    assert 0 < max(s.connections or 0 for s in seen) <= (run.peak_connections or 0)
+
+
+def test_a_procs_progress_line_counts_every_process(pg: EmbeddedServer) -> None:
+    seen: list[Status] = []
+    spec = RunSpec("unbatched", tasks=200, queries=1, hold=0.3, procs=2)
+    run = run_procs(spec, pg.app_dsn, pg.admin_dsn, progress=lambda i, name, s: seen.append(s))
+    last = seen[-1]
+    assert (last.done, last.ok, last.failed) == (200, run.ok, run.failed)
+    assert max(s.connections or 0 for s in seen) > 0
