@@ -362,3 +362,16 @@ def test_a_run_with_a_timeline_gets_its_panel_with_the_fault_marked(tmp_path: Pa
     assert sum(t.startswith("Timeline") for t in plot_results([many], tmp_path / "m.png")) == (
         MAX_TIMELINES
     )
+
+
+def test_a_fleet_services_timeline_is_drawn_beside_the_fleet(tmp_path: Path) -> None:
+    base = fleet_result()
+    tl = Timeline(t=(0.0, 0.1, 0.2), done=(5, 0, 5), connections=(10, 0, 10))
+    fault = FaultRecord("terminate", 0.1, 0.02, 0.1, 2, {}, 10)
+    fleet = dataclasses.replace(base.fleet, fault=fault) if base.fleet else None
+    runs = tuple(dataclasses.replace(r, timeline=tl) for r in base.runs)
+    path = tmp_path / "fleet.png"
+    titles = plot_results([dataclasses.replace(base, runs=runs, fleet=fleet)], path)
+    assert_png(path)
+    assert titles[0].startswith("Fleet: planned peak 120")
+    assert titles[-1].startswith("Timeline fleet: ")

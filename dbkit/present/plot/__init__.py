@@ -83,9 +83,11 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
         panels.append(lambda ax: plot_comparison(ax, db_runs))
 
     # What happened when: each run's timeline (not a sweep's grid: its curve says it)
-    swept = {id(r) for s in series for r in s.runs}
+    swept = {id(r) for res in results if res.sweep for r in res.sweep.own_runs(res.runs)}
+    fleets = {id(r): res.fleet for res in results if res.fleet for r in res.runs}
     for run in timeline_runs([r for r in runs if id(r) not in swept]):
-        panels.append(functools.partial(plot_activity, run=run, limits=limits))
+        fleet = fleets.get(id(run))
+        panels.append(functools.partial(plot_activity, run=run, limits=limits, fleet=fleet))
     return panels
 
 

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dbkit.model.faults import FaultRecord
+from dbkit.model.fleet import FleetSection
 from dbkit.model.results import Run
 from dbkit.present.plot.canvas import Limits, legend, sqlstate_label
 
@@ -32,8 +34,8 @@ def _label(label: str) -> str:
     return sqlstate_label(label if is_state else None, label)
 
 
-def _faults(ax: Axes, run: Run) -> None:
-    for fault in run.faults:
+def _faults(ax: Axes, faults: Sequence[FaultRecord]) -> None:
+    for fault in faults:
         if fault.at_s < 0:
             continue  # never fired
         ax.axvspan(
@@ -53,8 +55,9 @@ def _faults(ax: Axes, run: Run) -> None:
             )
 
 
-def plot_activity(ax: Axes, run: Run, limits: Limits) -> str:
-    """Throughput, errors and connections per interval of ``run``'s timeline."""
+def plot_activity(ax: Axes, run: Run, limits: Limits, fleet: FleetSection | None = None) -> str:
+    """Throughput, errors and connections per interval of ``run``'s timeline; a fleet's
+    service shows the fleet's fault and connections (its services share one tag)."""
     tl = run.timeline
     mids = [t + tl.interval_s / 2 for t in tl.t]
     ax.plot(mids, tl.throughput(), color="tab:blue", linewidth=1.4, label="completed / s")
@@ -66,14 +69,14 @@ def plot_activity(ax: Axes, run: Run, limits: Limits) -> str:
     top = max([*tl.throughput(), *(n / tl.interval_s for s in tl.errors.values() for n in s)])
     ax.set_ylim(0, top * 1.45 or 1)  # room above the lines for the legend
     ax.grid(alpha=0.3)
-    _faults(ax, run)
+    _faults(ax, [*run.faults, *([fleet.fault] if fleet and fleet.fault else [])])
     twin = ax.twinx()
     seen = [n for n in tl.connections if n is not None]
     if seen:
         counts = [math.nan if n is None else n for n in tl.connections]
         twin.step(
             tl.t, counts, where="post", color="dimgray", linewidth=1.2,
-            label="the run's connections",
+            label="the fleet's connections" if fleet else "the run's connections",
         )  # fmt: skip
     limits.draw(twin)
     twin.set_ylabel("connections (pg_stat_activity)")
