@@ -13,6 +13,7 @@ from pathlib import Path
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
+from dbkit.model.timeline import Timeline
 
 # A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type
 # where the driver fails first on the client side with none.
@@ -108,6 +109,14 @@ def sample_result() -> Result:
         peak_connections=91,
         connections=((0.0, 0), (0.05, 91)),
         application_name="dbkit-5f0c2a9e1b7d4c36",
+        # per half second (the kit writes 0.1 s): sums to ok and to the error's count
+        timeline=Timeline(
+            interval_s=0.5,
+            t=(0.0, 0.5, 1.0),
+            done=(60, 30, 6),
+            errors={"53300": (80, 24, 0)},
+            connections=(91, 91, 91),
+        ),
     )
     pool = Run(
         strategy="pool",

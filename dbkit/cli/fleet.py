@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,7 @@ from dbkit.cli.pooler_options import (
     pooler_spec,
 )
 from dbkit.engine.fleet import run_fleet
+from dbkit.engine.status import Status
 from dbkit.model.results import Result
 from dbkit.present.fleet import format_fleet
 from dbkit.store.deploy import collect_deploy
@@ -105,8 +107,9 @@ def fleet(
         target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
 
         def measure(progress: ProgressDisplay) -> Result:
-            def tick(elapsed: float, total: float) -> None:
-                progress(0, "fleet (tenths of s)", int(elapsed * 10), int(total * 10))
+            def tick(status: Status) -> None:
+                tenths = dataclasses.replace(status, done=status.done * 10, total=status.total * 10)
+                progress(0, "fleet (tenths of s)", tenths)
 
             return run_fleet(
                 deploy.services, target, duration=duration, hold=hold, queries=queries, sql=sql,

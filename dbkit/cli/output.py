@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dbkit.cli.common import err, fail, interrupt_code, say
 from dbkit.cli.gate import Gate
 from dbkit.engine import interrupts
+from dbkit.engine.status import Status
 from dbkit.model.results import Result
 from dbkit.present.report import format_notes, format_result, no_success
 from dbkit.store.files import check_writable
@@ -29,6 +30,7 @@ class ProgressDisplay:
             TextColumn("{task.description:<24}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
             console=err,
             disable=not enabled,
@@ -43,14 +45,22 @@ class ProgressDisplay:
         if self._started:  # a display never started leaves no blank line above an error
             self._progress.stop()
 
-    def __call__(self, index: int, name: str, done: int, total: int) -> None:
+    def __call__(self, index: int, name: str, status: Status) -> None:
         task = self._tasks.get(index)
         if task is None:
             if not self._started:  # started with the first run, not before
                 self._progress.start()
                 self._started = True
-            task = self._tasks[index] = self._progress.add_task(name, total=total)
-        self._progress.update(task, completed=done)
+            task = self._tasks[index] = self._progress.add_task(
+                name, total=int(status.total), counts=""
+            )
+        self._progress.update(task, completed=int(status.done), counts=status_counts(status))
+
+
+def status_counts(status: Status) -> str:
+    """``ok 180  failed 20  conns 96``: the progress line's counts (conns once sampled)."""
+    counts = f"ok {status.ok:,}  failed {status.failed:,}"
+    return counts if status.connections is None else f"{counts}  conns {status.connections}"
 
 
 def save_and_show(

@@ -36,6 +36,7 @@ from dbkit.engine.processes import (
     Share,
     merge_outcomes,
 )
+from dbkit.engine.status import Status
 from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
@@ -56,8 +57,8 @@ DEFAULT_ACQUIRE_TIMEOUT_S = 2.0
 WORKER_CONNECT_S = 10.0
 SAMPLE_CAP = 20_000  # latencies (and their waits) kept per service per process
 MAX_DURATION_S = 24 * 3600.0
-# (seconds since the common start, duration): called on a timer, never per task.
-FleetProgress = Callable[[float, float], None]
+# done = seconds since the common start, of total = the duration: called on a timer.
+FleetProgress = Callable[[Status], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,7 +331,10 @@ async def _observe(
 
         def tick() -> None:
             if progress is not None:
-                progress(max(0.0, min(perf_counter() - start_at, duration)), duration)
+                failed = executor.failed()  # first: a process publishes done, then failed
+                done = max(executor.done(), failed)
+                elapsed = max(0.0, min(perf_counter() - start_at, duration))
+                progress(Status.of(elapsed, duration, done - failed, failed, monitor))
 
         try:
             outcomes = await executor.collect(start_at, give_up, tick)
@@ -340,5 +344,7 @@ async def _observe(
                 # gather: the injector ends by itself once the fleet has (never mid-restart)
                 await asyncio.gather(injecting, return_exceptions=True)
         if progress is not None:
-            progress(duration, duration)
+            failed = executor.failed()
+            done = max(executor.done(), failed)
+            progress(Status.of(duration, duration, done - failed, failed, monitor))
     return outcomes, in_use, start_at

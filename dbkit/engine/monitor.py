@@ -74,6 +74,11 @@ class Monitor:
         return max((own for _, own, _ in self.samples), default=None)
 
     @property
+    def last(self) -> int | None:
+        """The run's own connections at the latest sample (None before the first)."""
+        return self.samples[-1][1] if self.samples else None
+
+    @property
     def server_peak(self) -> int | None:
         """The most client connections seen on the server at once, anyone's."""
         return max((total for _, _, total in self.samples), default=None)

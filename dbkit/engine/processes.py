@@ -41,8 +41,8 @@ MARK_WAIT_S = 2.0  # the longest a fault waits for every process to have marked 
 
 # Shared per process: what it has done (progress), its successes after a fault (the fault's
 # recovery watch), the parent's fault state (1: its action begins, 2: it is over) and the
-# process's answer (1: its tallies are marked).
-G_DONE, G_AFTER_FAULT, G_FAULT, G_MARKED, GAUGES = 0, 1, 2, 3, 4
+# process's answer (1: its tallies are marked); of what it has done, the tasks that failed.
+G_DONE, G_AFTER_FAULT, G_FAULT, G_MARKED, G_FAILED, GAUGES = 0, 1, 2, 3, 4, 5
 
 _stop = {"count": 0}
 
@@ -146,6 +146,7 @@ async def _stop_on_request(work: asyncio.Future[Any], cancel_from: int) -> None:
 def _gauge_out(index: int, gauges: Any, tallies: dict[str, Tally]) -> None:
     base = index * GAUGES
     gauges[base + G_DONE] = sum(t.done for t in tallies.values())
+    gauges[base + G_FAILED] = sum(t.failed for t in tallies.values())
     gauges[base + G_AFTER_FAULT] = sum(t.queries_after_fault for t in tallies.values())
 
 
@@ -234,6 +235,10 @@ class LocalProcesses:
     def done(self) -> int:
         """Tasks done so far in every process (published on a timer)."""
         return int(sum(self.gauges[i * GAUGES + G_DONE] for i in range(len(self.shares))))
+
+    def failed(self) -> int:
+        """Tasks failed so far in every process (published on a timer, with ``done``)."""
+        return int(sum(self.gauges[i * GAUGES + G_FAILED] for i in range(len(self.shares))))
 
     def after_fault(self) -> int:
         """Statements that started after the fault's mark and succeeded, in every process."""

@@ -24,6 +24,7 @@ from dbkit.engine.processes import (
     Share,
     merge_outcomes,
 )
+from dbkit.engine.status import Status
 from dbkit.engine.units import Burst
 from dbkit.model.faults import FaultRecord
 from dbkit.model.spec import RunSpec
@@ -37,7 +38,7 @@ def run_split(
     admin_dsn: str,
     loop: str,
     app_name: str,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[Status], None] | None = None,
     injector: Injector | None = None,
 ) -> tuple[Tally, Monitor, bool, FaultRecord | None]:
     """Run ``spec`` over ``spec.procs`` processes, every connection tagged ``app_name``; return
@@ -68,12 +69,14 @@ async def _observe(
     executor: LocalProcesses,
     monitor: Monitor,
     spec: RunSpec,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[Status], None] | None,
     injector: Injector | None,
 ) -> tuple[list[Any], Monitor]:
     def tick() -> None:
         if progress is not None:
-            progress(executor.done(), spec.tasks)
+            failed = executor.failed()  # first: a process publishes done, then failed
+            done = max(executor.done(), failed)
+            progress(Status.of(done, spec.tasks, done - failed, failed, monitor))
 
     async with monitor:
         start_at = perf_counter() + START_AHEAD_S

@@ -32,6 +32,7 @@ from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
 from dbkit.engine.pooled import PoolerTap, check_startable, endpoints
+from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault, FaultRecord
 from dbkit.model.identity import new_tag
@@ -39,15 +40,16 @@ from dbkit.model.pooler import PoolerInfo, PoolerSection, PoolerSpec
 from dbkit.model.results import Result, Run
 from dbkit.model.spec import SLEEP_MODES, RunSpec
 from dbkit.model.stats import LatencySummary
-from dbkit.model.tally import Tally
+from dbkit.model.tally import TICK_S, Tally
+from dbkit.model.timeline import Timeline
 from dbkit.servers import Server, ServerInfo, ServerSpec, start_server
 from dbkit.strategies import Target, get_strategy
 from dbkit.strategies.base import waves_ideal
 
 PROGRESS_INTERVAL_S = 0.1
 
-# (run index, run name, tasks done, tasks in all): called on a timer, never per task.
-Progress = Callable[[int, str, int, int], None]
+# (run index, run name, what it has done so far): called on a timer, never per task.
+Progress = Callable[[int, str, Status], None]
 # Called once the server answers, before the first run: its backend and settings.
 OnServer = Callable[[Server], None]
 
@@ -188,7 +190,7 @@ def run_procs(
         spec, app_dsn, admin_dsn, loop, tag, report, injector
     )
     if report is not None:
-        report(tally.done, spec.tasks)
+        report(Status.of(tally.done, spec.tasks, tally.ok, tally.failed, monitor))
     return build_run(
         spec, tally, monitor, tag, setup_s=tally.t0 - started, fault=fault,
         interrupted=interrupted, tap=tap,
@@ -230,7 +232,7 @@ async def _measure(
     spec: RunSpec,
     target: Target,
     admin_dsn: str | None,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[Status], None] | None,
     injector: Injector | None = None,
     tap: PoolerTap | None = None,
 ) -> Run:
@@ -245,7 +247,7 @@ async def _measure(
         rec.on_begin = monitor.poke  # a sample with the pools open, however short the run
     helpers = []
     if progress is not None:
-        helpers.append(asyncio.create_task(_tick(spec, rec, progress)))
+        helpers.append(asyncio.create_task(_tick(spec, rec, monitor, progress)))
     injecting = None if injector is None else asyncio.create_task(injector.run(TallyProbe(rec)))
     setup_started = perf_counter()
     interrupted = False
@@ -270,7 +272,7 @@ async def _measure(
         # cancelled. gather: wait for both, ignoring what they raise.
         await asyncio.gather(*helpers, *filter(None, [injecting]), return_exceptions=True)
     if progress is not None:
-        progress(rec.done, spec.tasks)
+        progress(Status.of(rec.done, spec.tasks, rec.ok, rec.failed, monitor))
     fault = injector.record(rec) if injector is not None else None
     return build_run(
         spec,
@@ -284,9 +286,11 @@ async def _measure(
     )
 
 
-async def _tick(spec: RunSpec, rec: Tally, progress: Callable[[int, int], None]) -> None:
+async def _tick(
+    spec: RunSpec, rec: Tally, monitor: Monitor | None, progress: Callable[[Status], None]
+) -> None:
     while True:
-        progress(rec.done, spec.tasks)
+        progress(Status.of(rec.done, spec.tasks, rec.ok, rec.failed, monitor))
         await asyncio.sleep(PROGRESS_INTERVAL_S)
 
 
@@ -365,4 +369,15 @@ def build_run(
         faults=() if fault is None else (fault,),
         interrupted=interrupted,
         pooler=pooler,
+        timeline=timeline_of(rec, own),
+    )
+
+
+def timeline_of(rec: Tally, own: Sequence[tuple[float, int]]) -> Timeline:
+    """The tally's per-tick counts, dense over its window, with the run's own connections
+    (``own``: samples in seconds from the window's start) per tick."""
+    assert rec.t_end is not None
+    start_s = int(rec.t0 / TICK_S) * TICK_S - rec.t0  # ticks are aligned on the clock
+    return Timeline.build(
+        rec.timeline(), own, start_s=start_s, end_s=rec.t_end - rec.t0, interval_s=TICK_S
     )

@@ -44,6 +44,12 @@ Format history (the ``format`` key of every file):
   so it undercounts; ``peak_server_connections`` and the pooler's own counts do not.
   Optional ``checks`` (absent when no --check was given): the verdicts, one per check and run
   (check, run, figure, op, threshold, value, passed, note; see dbkit.model.checks).
+  Per run, optional ``timeline`` (absent when nothing was recorded, and in files from before
+  it: read as empty): per interval of ``interval_s`` seconds, parallel arrays ``t`` (the
+  interval's start, seconds from the window's start; the first may be < 0, intervals are
+  aligned on the clock), ``done`` (completions), ``errors`` ({label: failed attempts}, labels
+  as the error records', summing to their counts) and, with a monitor, ``connections`` (the
+  run's own, null where no sample was near); see dbkit.model.timeline.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from dbkit.model.keys import Key, read, write
 from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.stats import LatencySummary
+from dbkit.model.timeline import Timeline
 from dbkit.model.verdict import Verdict
 
 FORMAT = "dbkit.result/1"
@@ -105,9 +112,11 @@ class Run:
     application_name: Annotated[str | None, Key((None, "str"), absent=None)] = None
     # the pooler the run went through (None: straight to the server; the key is then absent)
     pooler: Annotated[PoolerSection | None, Key((None, "pooler_run"), absent=None)] = None
+    # per interval: completions, errors by SQLSTATE, own connections (dbkit.model.timeline)
+    timeline: Annotated[Timeline, Key("timeline", absent=None)] = field(default_factory=Timeline)
 
     @property
-    def timeline(self) -> tuple[tuple[float, int], ...]:
+    def connection_samples(self) -> tuple[tuple[float, int], ...]:
         """The run's connections over time: its own, or every client's in files without them."""
         return self.connections or self.server_connections
 
@@ -170,6 +179,8 @@ class Run:
         }
         if self.pooler is not None:
             out["pooler"] = self.pooler.to_dict()
+        if self.timeline:
+            out["timeline"] = self.timeline.to_dict()
         return out
 
     @classmethod
@@ -185,6 +196,7 @@ class Run:
             "faults": tuple(FaultRecord.from_dict(f) for f in data.get("faults", ())),
             "connections": tuple((t, n) for t, n in data.get("connections", ())),
             "pooler": None if pooler is None else PoolerSection.from_dict(pooler),
+            "timeline": Timeline.from_dict(data["timeline"]) if "timeline" in data else Timeline(),
         }
         return cls(**read(cls, data, **made))
 

@@ -17,6 +17,7 @@ from dbkit.model.keys import json_keys
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run, SweepSection
 from dbkit.model.spec import strategy_names
+from dbkit.model.timeline import Timeline
 from dbkit.model.verdict import OPERATORS
 
 
@@ -129,6 +130,25 @@ NAMED_SHAPES: dict[str, Any] = {
     "sqlstate_counts": SQLSTATE_COUNTS, "summary": SUMMARY_SHAPE, "pooler_run": POOLER_RUN_SHAPE,
 }  # fmt: skip
 NAMED_SHAPES["error"] = ERROR_SHAPE = record_shape(ErrorRecord, closed=True)
+NAMED_SHAPES["series_by_label"] = _Object({}, values=["count"])  # {sqlstate: [count, ...]}
+
+
+def _series_align(timeline: Mapping[str, Any]) -> tuple[str, str] | None:
+    # parallel arrays: a row is the same index in each, so each has one entry per row
+    rows = len(timeline["t"])
+    series = [("done", timeline["done"])]
+    series += [(f"errors.{k}", v) for k, v in timeline.get("errors", {}).items()]
+    if timeline.get("connections"):  # empty: nothing sampled
+        series.append(("connections", timeline["connections"]))
+    for name, values in series:
+        if len(values) != rows:
+            return name, f"{len(values)} entries for {rows} intervals"
+    if timeline["interval_s"] <= 0:
+        return "interval_s", "expected a number > 0"
+    return None
+
+
+NAMED_SHAPES["timeline"] = TIMELINE_SHAPE = record_shape(Timeline, rules=(_series_align,))
 FAULT_SHAPE = record_shape(FaultRecord)
 RUN_SHAPE = record_shape(Run, rules=(_run_counts,))
 FLEET_SERVICE_SHAPE = _Object(

@@ -279,20 +279,27 @@ class Tally:
         )
 
     def timeline(self, t0: float | None = None) -> list[tuple[float, int, dict[str, int]]]:
-        """Per tick from the window's start: (seconds, completions, failed attempts by label)."""
+        """Per tick from the window's start: (seconds, completions, failed attempts by label).
+
+        What happened before the window (a pool's connections refused while it opened) counts
+        in its first tick, as error records put it at 0 s: the rows sum to the tally's counts."""
         start = _tick(self.t0 if t0 is None else t0)
         ticks = set(self.ticks)
         for tally in self.errors.values():
             ticks.update(tally.ticks)
-        rows = []
-        for tick in sorted(t for t in ticks if t >= start):
-            errors = {
-                error_label(kind, state): t.ticks[tick]
-                for (kind, state), t in self.errors.items()
-                if tick in t.ticks
-            }
-            rows.append((round((tick - start) * TICK_S, 4), self.ticks.get(tick, 0), errors))
-        return rows
+        by_row: dict[int, tuple[int, dict[str, int]]] = {}
+        for tick in sorted(ticks):
+            row = max(tick, start)
+            done, errors = by_row.setdefault(row, (0, {}))
+            for (kind, state), t in self.errors.items():
+                if tick in t.ticks:
+                    label = error_label(kind, state)
+                    errors[label] = errors.get(label, 0) + t.ticks[tick]
+            by_row[row] = (done + self.ticks.get(tick, 0), errors)
+        return [
+            (round((row - start) * TICK_S, 4), done, errors)
+            for row, (done, errors) in sorted(by_row.items())
+        ]
 
     @classmethod
     def merged(cls, parts: Sequence[Tally]) -> Tally:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dbkit.engine.fleet import run_fleet
+from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Service
 from dbkit.model.results import Result
@@ -42,11 +43,8 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
         Service("api", replicas=4, workers=2, pool_size=9),  # asyncpg: 72, opened eagerly
         Service("jobs", replicas=1, workers=2, pool_size=5, max_overflow=4, driver="sqlalchemy"),
     ]
-    ticks: list[tuple[float, float]] = []
-    result = run_fleet(
-        services, SERVER, duration=3.0, hold=0.05, procs=3,
-        progress=lambda done, total: ticks.append((done, total)),
-    )  # fmt: skip
+    ticks: list[Status] = []
+    result = run_fleet(services, SERVER, duration=3.0, hold=0.05, procs=3, progress=ticks.append)
     fleet = result.fleet
     assert fleet is not None
     assert fleet.budget == 97 and fleet.total_peak_planned == 90 and fleet.fits_plan
@@ -70,8 +68,11 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
     table = [line.split() for line in format_fleet(result)[:4]]
     assert table[0][:2] == ["service", "workers"]
     assert [row[1] for row in table[1:]] == ["8", "2", "10"]
-    assert ticks and ticks[-1] == (3.0, 3.0)
-    assert all(0 <= done <= total for done, total in ticks)
+    assert ticks and (ticks[-1].done, ticks[-1].total) == (3.0, 3.0)
+    assert all(0 <= t.done <= t.total for t in ticks)
+    # the progress line's counts are the fleet's, and the monitor's connections with them
+    assert (ticks[-1].ok, ticks[-1].failed) == (fleet.ok, fleet.failed)
+    assert max(t.connections or 0 for t in ticks) > 0
     if fleet.first_failure is None:
         assert format_fleet(result)[-1] == "clean: no task failed"
     assert _fleet_children() == []
@@ -122,8 +123,8 @@ def test_an_interrupted_fleet_leaves_no_process_behind() -> None:
 
     seen: list[int] = []
 
-    def interrupt(done: float, total: float) -> None:
-        if done > 0.5:
+    def interrupt(status: Status) -> None:
+        if status.done > 0.5:
             seen.extend(_fleet_children())
             raise Stop
 

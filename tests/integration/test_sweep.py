@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+from dbkit.engine.status import Status
 from dbkit.engine.sweep import run_sweep
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
@@ -28,8 +29,8 @@ def test_ctrl_c_in_a_sweep_keeps_the_partial_result() -> None:
     # its partial outcome and skips pool-5. The knee must come from finished runs only (none).
     sent = []
 
-    def progress(index: int, name: str, done: int, total: int) -> None:
-        if done >= 4 and not sent:
+    def progress(index: int, name: str, status: Status) -> None:
+        if status.done >= 4 and not sent:
             sent.append(name)
             os.kill(os.getpid(), signal.SIGINT)
 

@@ -55,7 +55,7 @@ def test_the_table_shows_the_runs_peak_and_the_servers_where_they_differ() -> No
     assert (storm.peak_connections, storm.peak_server_connections) == (91, 96)
     _, _, storm_row, pool_row = format_table([storm, pool])
     assert "91 (server 96)" in storm_row
-    assert storm.timeline == storm.connections  # plots show the run's own connections
+    assert storm.connection_samples == storm.connections  # plots show the run's own connections
     # A file from before the tag: the server's count is all it has, and says so.
     assert pool.peak_connections is None and "server 20" in pool_row
     same = dataclasses.replace(pool, peak_connections=20)
@@ -74,4 +74,4 @@ def test_files_from_before_the_tag_are_still_read(tmp_path: Path) -> None:
     storm, _ = read_result(path).runs
     assert (storm.peak_connections, storm.connections, storm.application_name) == (None, (), None)
     assert storm.peak_server_connections == 96
-    assert storm.timeline == storm.server_connections  # all an old file has
+    assert storm.connection_samples == storm.server_connections  # all an old file has

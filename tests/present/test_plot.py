@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,15 @@ from typing import Any
 import pytest
 
 from dbkit.model.errors import ConfigError, ResultExistsError
+from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FleetSection, ServiceFigures
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Knee, Result, Run, SweepSection
 from dbkit.model.stats import LatencySummary
+from dbkit.model.timeline import Timeline
 from dbkit.present.export import COLUMNS, write_csv
 from dbkit.present.plot import choose_panels, plot_results, sweep_series
+from dbkit.present.plot.activity import MAX_TIMELINES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 META = {
@@ -333,3 +337,41 @@ def test_an_interrupted_run_is_never_called_fastest(tmp_path: Path) -> None:
     only_cut = Result(metadata=META, runs=(cut,))
     (title,) = plot_results([only_cut], tmp_path / "q.png")
     assert "fastest" not in title and "semaphore-50 was interrupted" in title
+
+
+def test_a_run_with_a_timeline_gets_its_panel_with_the_fault_marked(tmp_path: Path) -> None:
+    tl = Timeline(
+        interval_s=0.1,
+        t=tuple(round(i / 10, 4) for i in range(30)),
+        done=tuple(0 if 10 <= i < 13 else 20 for i in range(30)),
+        errors={"57P01": tuple(5 if i == 10 else 0 for i in range(30))},
+        connections=tuple(None if i == 11 else 10 for i in range(30)),
+    )
+    fault = FaultRecord("terminate", 1.0, 0.05, 0.3, 5, {"57P01": 5}, 10)
+    run = dataclasses.replace(
+        make_run("pool", "pool-10", {"pool_size": 10}, tasks=545, failed=5, wall_s=3.0),
+        timeline=tl,
+        faults=(fault,),
+    )
+    path = tmp_path / "timeline.png"
+    titles = plot_results([Result(metadata=META, runs=(run,))], path)
+    assert_png(path)
+    assert titles[-1] == "Timeline pool-10: 540 ok, 5 failed in 3.0 s, up to 10 connections"
+    # several runs: one panel each, at most MAX_TIMELINES of them
+    many = Result(metadata=META, runs=(run,) * (MAX_TIMELINES + 2))
+    assert sum(t.startswith("Timeline") for t in plot_results([many], tmp_path / "m.png")) == (
+        MAX_TIMELINES
+    )
+
+
+def test_a_fleet_services_timeline_is_drawn_beside_the_fleet(tmp_path: Path) -> None:
+    base = fleet_result()
+    tl = Timeline(t=(0.0, 0.1, 0.2), done=(5, 0, 5), connections=(10, 0, 10))
+    fault = FaultRecord("terminate", 0.1, 0.02, 0.1, 2, {}, 10)
+    fleet = dataclasses.replace(base.fleet, fault=fault) if base.fleet else None
+    runs = tuple(dataclasses.replace(r, timeline=tl) for r in base.runs)
+    path = tmp_path / "fleet.png"
+    titles = plot_results([dataclasses.replace(base, runs=runs, fleet=fleet)], path)
+    assert_png(path)
+    assert titles[0].startswith("Fleet: planned peak 120")
+    assert titles[-1].startswith("Timeline fleet: ")

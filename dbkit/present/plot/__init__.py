@@ -1,8 +1,9 @@
 """Result documents as one PNG: each panel is a ``plot_*`` function drawing on one Axes.
 
 ``plot_results`` picks the panels the runs call for (a sweep, a storm, the sleep baseline, a
-fleet, else a plain comparison), one module each; ``canvas`` holds what they share and draws
-the figure. matplotlib is imported lazily, so importing dbkit never needs it.
+fleet, else a plain comparison, then each run's timeline), one module each; ``canvas`` holds
+what they share and draws the figure. matplotlib is imported lazily, so importing dbkit never
+needs it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.results import Result
+from dbkit.present.plot.activity import plot_activity, timeline_runs
 from dbkit.present.plot.canvas import (
     Limits,
     Panel,
@@ -31,6 +33,7 @@ __all__ = [
     "Limits",
     "SweepSeries",
     "choose_panels",
+    "plot_activity",
     "plot_comparison",
     "plot_fleet",
     "plot_results",
@@ -60,7 +63,7 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
     if storm:
         panels.append(lambda ax: plot_storm_errors(ax, storm))
         covered.update(id(r) for r in storm)
-        timed = [r for r in storm if r.timeline]
+        timed = [r for r in storm if r.connection_samples]
         if timed:
             panels.append(lambda ax: plot_timeline(ax, timed, limits))
 
@@ -78,6 +81,13 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
     db_runs = [r for r in runs if r.strategy != "sleep"] or runs
     if db_runs and (not panels or any(id(r) not in covered for r in db_runs)):
         panels.append(lambda ax: plot_comparison(ax, db_runs))
+
+    # What happened when: each run's timeline (not a sweep's grid: its curve says it)
+    swept = {id(r) for res in results if res.sweep for r in res.sweep.own_runs(res.runs)}
+    fleets = {id(r): res.fleet for res in results if res.fleet for r in res.runs}
+    for run in timeline_runs([r for r in runs if id(r) not in swept]):
+        fleet = fleets.get(id(run))
+        panels.append(functools.partial(plot_activity, run=run, limits=limits, fleet=fleet))
     return panels
 
 

@@ -30,6 +30,7 @@ BAR_WIDTH = 0.6
 # Condition names (PostgreSQL Appendix A) of the SQLSTATEs a connection storm produces.
 SQLSTATE_NAMES = {
     "08001": "sqlclient_unable_to_establish_sqlconnection",
+    "08003": "connection_does_not_exist",
     "08004": "sqlserver_rejected_establishment_of_sqlconnection",
     "08006": "connection_failure",
     "28000": "invalid_authorization_specification",

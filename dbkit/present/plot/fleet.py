@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _fleet_timeline(result: Result) -> list[tuple[float, int]]:
     """The fleet's connection samples: every service's run carries the same ones."""
-    return next((list(run.timeline) for run in result.runs if run.timeline), [])
+    return next((list(run.connection_samples) for run in result.runs if run.connection_samples), [])
 
 
 def plot_fleet(ax: Axes, result: Result) -> str:

@@ -46,10 +46,10 @@ def plot_timeline(ax: Axes, runs: Sequence[Run], limits: Limits) -> str:
     """Each run's own connections over its time against max_connections."""
     peak = 0
     for run in runs:
-        if not run.timeline:
+        if not run.connection_samples:
             continue
-        peak = max(peak, *(n for _, n in run.timeline))
-        color = draw_samples(ax, run.name, run.timeline)
+        peak = max(peak, *(n for _, n in run.connection_samples))
+        color = draw_samples(ax, run.name, run.connection_samples)
         for err in run.errors:
             ax.axvspan(
                 err.first_s,
