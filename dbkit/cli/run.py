@@ -11,9 +11,11 @@ from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
+    ArrivalsOpt,
     CommitOpt,
     DsnFileOpt,
     DsnOpt,
+    DurationOpt,
     FaultOpt,
     HoldOpt,
     ImageOpt,
@@ -24,6 +26,7 @@ from dbkit.cli.options import (
     OutOpt,
     PlotOpt,
     QueriesOpt,
+    RateOpt,
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
@@ -50,6 +53,9 @@ def run(
         ),
     ],
     tasks: TasksOpt = 1000,
+    rate: RateOpt = None,
+    duration: DurationOpt = None,
+    arrivals: ArrivalsOpt = "poisson",
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
     sql: SqlOpt = None,
@@ -108,7 +114,8 @@ def run(
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
-            "commit": commit, "procs": procs,
+            "commit": commit, "procs": procs, "rate": rate, "duration": duration,
+            "arrivals": arrivals,
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)

@@ -11,8 +11,10 @@ from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
+    ArrivalsOpt,
     DsnFileOpt,
     DsnOpt,
+    DurationOpt,
     HoldOpt,
     ImageOpt,
     JsonOpt,
@@ -22,6 +24,7 @@ from dbkit.cli.options import (
     OutOpt,
     PlotOpt,
     QueriesOpt,
+    RateOpt,
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
@@ -58,6 +61,9 @@ def sweep(
         ),
     ] = 1,
     tasks: TasksOpt = 1000,
+    rate: RateOpt = None,
+    duration: DurationOpt = None,
+    arrivals: ArrivalsOpt = "poisson",
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
     sql: SqlOpt = None,
@@ -82,7 +88,8 @@ def sweep(
     def go() -> None:
         values = {
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
-            "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
+            "max_overflow": max_overflow, "acquire_timeout": acquire_timeout, "rate": rate,
+            "duration": duration, "arrivals": arrivals,
         }  # fmt: skip
         base = build_spec(values, "options", "sweep", given=typed_here(ctx, [*values]), spell=spell)
         grid = parse_sizes(sizes)

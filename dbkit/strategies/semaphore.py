@@ -6,20 +6,27 @@ import asyncio
 
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
-from dbkit.strategies.base import WORKLOAD_PARAMS, Strategy, Target, connect_task, waves_ideal
+from dbkit.strategies.base import (
+    WORKLOAD_PARAMS,
+    Strategy,
+    Target,
+    connect_task,
+    hand_over,
+    waves_ideal,
+)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     gate = asyncio.Semaphore(spec.limit)
 
-    async def gated() -> None:
+    async def gated(arrived: float) -> None:
         async with gate:
-            await connect_task(target, spec, rec)
+            await connect_task(target, spec, rec, arrived)
 
     rec.begin()
-    # gather: all tasks are scheduled; the semaphore, not the gather, bounds the connections.
-    await asyncio.gather(*(gated() for _ in range(spec.tasks)))
+    # Every task is started as it arrives; the semaphore bounds the connections.
+    await hand_over(spec, rec, gated)
     rec.end()
 
 
