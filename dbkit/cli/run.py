@@ -37,7 +37,7 @@ from dbkit.cli.options import (
 )
 from dbkit.cli.output import save_and_show
 from dbkit.engine.run import expand, run_experiment
-from dbkit.model.spec import SERVER_OPTIONS
+from dbkit.model.spec import SERVER_OPTIONS, RunSpec
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
 from dbkit.strategies import STRATEGIES
@@ -127,7 +127,11 @@ def run(
                 on_server=say_server, allow_storm=allow_storm,
             ),
             stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit run {spec.name}", plot=plot, gate=gate,
+            title=f"dbkit run {spec.name}{_at_rate(spec)}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)
+
+
+def _at_rate(spec: RunSpec) -> str:
+    return "" if spec.rate is None else f" at {spec.rate:g}/s for {spec.duration:g} s"

@@ -96,6 +96,7 @@ def sweep(
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
         gate = Gate.of(check, junit)
+        at_rate = "" if base.rate is None else f" --rate {base.rate:g} --duration {base.duration:g}"
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_sweep(
@@ -104,7 +105,7 @@ def sweep(
                 allow_storm=allow_storm,
             ),
             stem=f"sweep-{strategy}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit sweep {strategy} --sizes {sizes}", plot=plot, gate=gate,
+            title=f"dbkit sweep {strategy} --sizes {sizes}{at_rate}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)
