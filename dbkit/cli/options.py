@@ -89,7 +89,27 @@ JsonOpt = Annotated[
 ]
 LoopOpt = Annotated[str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)}.")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write a PNG next to the result file.")]
-TasksOpt = Annotated[int, typer.Option(help="How many tasks (coroutines).")]
+TasksOpt = Annotated[
+    int, typer.Option(help="How many tasks (coroutines), all at once; not with --rate.")
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Open loop: tasks arriving per second, for --duration seconds (tasks = rate x "
+        "duration); latency counts from each arrival. [default: a burst of --tasks]",
+        show_default=False,
+    ),
+]
+DurationOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds the --rate arrivals last.", show_default=False),
+]
+ArrivalsOpt = Annotated[
+    str,
+    typer.Option(
+        help="With --rate: poisson (random gaps, as independent clients make) or fixed (even gaps)."
+    ),
+]
 QueriesOpt = Annotated[int, typer.Option(help="Statements per task.")]
 HoldOpt = Annotated[float, typer.Option(help="Seconds each pg_sleep (or asyncio.sleep) holds.")]
 SqlOpt = Annotated[

@@ -11,9 +11,11 @@ from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
+    ArrivalsOpt,
     CommitOpt,
     DsnFileOpt,
     DsnOpt,
+    DurationOpt,
     FaultOpt,
     HoldOpt,
     ImageOpt,
@@ -24,6 +26,7 @@ from dbkit.cli.options import (
     OutOpt,
     PlotOpt,
     QueriesOpt,
+    RateOpt,
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
@@ -42,7 +45,7 @@ from dbkit.cli.pooler_options import (
     pooler_spec,
 )
 from dbkit.engine.run import expand, run_experiment
-from dbkit.model.spec import SERVER_OPTIONS
+from dbkit.model.spec import SERVER_OPTIONS, RunSpec
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
 from dbkit.strategies import STRATEGIES
@@ -58,6 +61,9 @@ def run(
         ),
     ],
     tasks: TasksOpt = 1000,
+    rate: RateOpt = None,
+    duration: DurationOpt = None,
+    arrivals: ArrivalsOpt = "poisson",
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
     sql: SqlOpt = None,
@@ -121,7 +127,8 @@ def run(
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
-            "commit": commit, "procs": procs, "statement_cache": statement_cache,
+            "commit": commit, "procs": procs, "statement_cache": statement_cache, "rate": rate,
+            "duration": duration, "arrivals": arrivals,
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)
@@ -134,7 +141,11 @@ def run(
                 on_server=say_server, allow_storm=allow_storm, pooler=through,
             ),
             stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit run {spec.name}", plot=plot, gate=gate,
+            title=f"dbkit run {spec.name}{_at_rate(spec)}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)
+
+
+def _at_rate(spec: RunSpec) -> str:
+    return "" if spec.rate is None else f" at {spec.rate:g}/s for {spec.duration:g} s"

@@ -11,8 +11,10 @@ from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
     AllowStormOpt,
+    ArrivalsOpt,
     DsnFileOpt,
     DsnOpt,
+    DurationOpt,
     HoldOpt,
     ImageOpt,
     JsonOpt,
@@ -22,6 +24,7 @@ from dbkit.cli.options import (
     OutOpt,
     PlotOpt,
     QueriesOpt,
+    RateOpt,
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
@@ -66,6 +69,9 @@ def sweep(
         ),
     ] = 1,
     tasks: TasksOpt = 1000,
+    rate: RateOpt = None,
+    duration: DurationOpt = None,
+    arrivals: ArrivalsOpt = "poisson",
     queries: QueriesOpt = 3,
     hold: HoldOpt = 0.1,
     sql: SqlOpt = None,
@@ -96,7 +102,8 @@ def sweep(
         values = {
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
             "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
-            "statement_cache": statement_cache,
+            "statement_cache": statement_cache, "rate": rate, "duration": duration,
+            "arrivals": arrivals,
         }  # fmt: skip
         base = build_spec(values, "options", "sweep", given=typed_here(ctx, [*values]), spell=spell)
         grid = parse_sizes(sizes)
@@ -104,6 +111,7 @@ def sweep(
         check_repeat(repeat)
         gate = Gate.of(check, junit)
         through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
+        at_rate = "" if base.rate is None else f" --rate {base.rate:g} --duration {base.duration:g}"
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
             lambda progress: run_sweep(
@@ -112,7 +120,7 @@ def sweep(
                 allow_storm=allow_storm, pooler=through,
             ),
             stem=f"sweep-{strategy}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit sweep {strategy} --sizes {sizes}", plot=plot, gate=gate,
+            title=f"dbkit sweep {strategy} --sizes {sizes}{at_rate}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)

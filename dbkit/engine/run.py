@@ -300,6 +300,7 @@ def params_of(spec: RunSpec) -> dict[str, Any]:
     values = asdict(spec)
     params = {key: values[key] for key in strategy.params}
     params["tasks"] = spec.tasks
+    params.update(spec.arrival_params)  # an open-loop run's rate, duration, arrivals and seed
     params.update(strategy.recorded(spec))
     return params
 

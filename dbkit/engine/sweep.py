@@ -44,10 +44,11 @@ def parse_sizes(text: str) -> list[int]:
     return sorted(sizes)
 
 
-def sweepable(strategy: str) -> tuple[str, ...]:
-    """The SWEEP_PARAMS ``strategy`` uses: its own ``params``, and tasks, which every one has."""
+def sweepable(strategy: str, open_loop: bool = False) -> tuple[str, ...]:
+    """The SWEEP_PARAMS ``strategy`` uses: its own ``params``, and tasks, which every one has
+    but an open-loop run (``--rate``), whose tasks are its arrivals."""
     uses = get_strategy(strategy).params
-    return tuple(p for p in SWEEP_PARAMS if p == "tasks" or p in uses)
+    return tuple(p for p in SWEEP_PARAMS if (p == "tasks" and not open_loop) or p in uses)
 
 
 def sweep_specs(base: RunSpec, sizes: Sequence[int], param: str | None = None) -> list[RunSpec]:
@@ -56,9 +57,16 @@ def sweep_specs(base: RunSpec, sizes: Sequence[int], param: str | None = None) -
     A ``param`` the strategy ignores is refused: its runs would be identical and the knee noise.
     """
     param = param or get_strategy(base.strategy).sweeps
-    usable = sweepable(base.strategy)
+    usable = sweepable(base.strategy, base.open_loop)
+    if not usable:
+        raise ConfigError(f"{base.strategy} has nothing to sweep at a rate: its tasks are arrivals")
     if param not in SWEEP_PARAMS:
         raise ConfigError(f"cannot sweep {param!r}; sweep one of: {', '.join(usable)}")
+    if param == "tasks" and base.open_loop:
+        raise ConfigError(
+            f"an open-loop sweep cannot vary tasks, which are its arrivals (rate x duration); "
+            f"sweep one of: {', '.join(usable)}"
+        )
     if param not in usable:
         raise ConfigError(
             f"{base.strategy} does not use {param}; sweep one of: {', '.join(usable)}"

@@ -8,13 +8,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from dbkit.model.arrivals import ARRIVALS, arrival_count
 from dbkit.model.errors import ConfigError
 from dbkit.model.workload import Workload
 
 SLEEP_MODES = ("unbatched", "batched")
 MAX_TASKS = 10_000_000
 MAX_RETRIES = 100  # with a 1 s backoff cap, a task gives up within two minutes at most
-FLOAT_FIELDS = ("hold", "acquire_timeout", "connect_timeout", "statement_timeout")
+FLOAT_FIELDS = (
+    "hold", "acquire_timeout", "connect_timeout", "statement_timeout", "rate", "duration",
+)  # fmt: skip
+MAX_DURATION_S = 24 * 3600.0  # an open-loop run's longest schedule, as a fleet's
+ARRIVAL_FIELDS = ("rate", "duration", "arrivals", "seed")  # what an open-loop run records
 DEFAULT_BATCHES = 5  # the background post's batching: five sequential gathers
 
 
@@ -51,7 +56,14 @@ def _kind(name: str) -> Kind:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run: a strategy, its workload and its knobs. Field names are the TOML keys."""
+    """One run: a strategy, its workload and its knobs. Field names are the TOML keys.
+
+    A closed burst hands ``tasks`` over at once. An open-loop run (``rate`` and ``duration``
+    given together) hands them over as they arrive, ``rate`` per second for ``duration``
+    seconds (``arrivals``: poisson or fixed, see dbkit.model.arrivals; ``seed`` draws the
+    poisson schedule): its ``tasks`` are then derived, the number of arrivals, round(rate x
+    duration), and a ``tasks`` that says otherwise is refused.
+    """
 
     strategy: str
     tasks: int = 1000
@@ -75,6 +87,10 @@ class RunSpec:
     # asyncpg's statement_cache_size; set, statements are prepared through it (0: unnamed, none
     # kept, as a transaction-mode pooler needs); None: plain simple queries, asyncpg's default
     statement_cache: int | None = None
+    rate: float | None = None
+    duration: float | None = None
+    arrivals: str = "poisson"
+    seed: int = 0
 
     def __post_init__(self) -> None:
         kind = _kind(self.strategy)
@@ -82,6 +98,7 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number (got {value})")
+        self._check_arrivals()
         _at_least("tasks", self.tasks, 1)
         if self.tasks > MAX_TASKS:
             raise ConfigError(f"tasks must be at most {MAX_TASKS:,} (got {self.tasks:,})")
@@ -116,10 +133,62 @@ class RunSpec:
         if self.mode is not None and self.mode not in SLEEP_MODES:
             raise ConfigError(f"mode must be {' or '.join(SLEEP_MODES)} (got {self.mode!r})")
         defaults = _defaults()
-        check_uses(self.strategy, [k for k, v in defaults.items() if getattr(self, k) != v])
+        # An open-loop run's tasks are derived (and checked in _check_arrivals).
+        derived = ("tasks",) if self.open_loop else ()
+        check_uses(
+            self.strategy,
+            [k for k, v in defaults.items() if getattr(self, k) != v and k not in derived],
+        )
         if self.commit and self.sql is None:  # pg_sleep has nothing to commit
             raise ConfigError("commit applies to a custom sql statement; there is none")
         kind.check(self)
+
+    def _check_arrivals(self) -> None:
+        """An open-loop run's rate and duration, bounded as a burst's tasks are; its tasks
+        become the number of arrivals."""
+        if self.rate is None and self.duration is None:
+            if self.arrivals != "poisson" or self.seed != 0:
+                given = "arrivals" if self.arrivals != "poisson" else "seed"
+                raise ConfigError(f"{given} applies to an open-loop run: give rate and duration")
+            return
+        if self.rate is None or self.duration is None:
+            missing = "duration" if self.rate is not None else "rate"
+            raise ConfigError(f"an open-loop run needs rate and duration together: give {missing}")
+        if isinstance(self.rate, bool) or self.rate <= 0:
+            raise ConfigError(f"rate must be above 0 tasks per second (got {self.rate})")
+        if isinstance(self.duration, bool) or not 0 < self.duration <= MAX_DURATION_S:
+            raise ConfigError(
+                f"duration must be above 0 and at most {MAX_DURATION_S:.0f} s (got {self.duration})"
+            )
+        if self.arrivals not in ARRIVALS:
+            raise ConfigError(f"arrivals must be {' or '.join(ARRIVALS)} (got {self.arrivals!r})")
+        _at_least("seed", self.seed, 0)
+        count = arrival_count(self.rate, self.duration)
+        if count < 1:
+            raise ConfigError(
+                f"rate {self.rate} for {self.duration} s is no arrival: rate x duration must be "
+                "at least 1"
+            )
+        if count > MAX_TASKS:
+            raise ConfigError(
+                f"rate x duration must be at most {MAX_TASKS:,} arrivals (got {count:,})"
+            )
+        if self.tasks not in (_defaults()["tasks"], count):
+            raise ConfigError(
+                f"tasks {self.tasks} with a rate: an open-loop run's tasks are its arrivals, "
+                f"rate x duration = {count}; drop tasks"
+            )
+        object.__setattr__(self, "tasks", count)
+
+    @property
+    def open_loop(self) -> bool:
+        """Tasks arrive on a schedule (``rate``), rather than all at once."""
+        return self.rate is not None
+
+    @property
+    def arrival_params(self) -> dict[str, Any]:
+        """What a run records of its arrivals: nothing for a burst."""
+        return {key: getattr(self, key) for key in ARRIVAL_FIELDS} if self.open_loop else {}
 
     @functools.cached_property
     def workload(self) -> Workload:
@@ -150,7 +219,10 @@ class RunSpec:
         return self.sql is not None and not self.commit
 
     def replace(self, **changes: Any) -> RunSpec:
-        return RunSpec(**{**asdict(self), **changes})
+        values = asdict(self)
+        if self.open_loop:
+            del values["tasks"]  # derived again, from the rate and duration it now has
+        return RunSpec(**{**values, **changes})
 
 
 # What says where the server is: meaningless for a strategy without one.
@@ -180,6 +252,11 @@ def check_uses(strategy: str, given: Iterable[str], spell: Callable[[str], str] 
     """
     chosen = _kind(strategy)
     given = list(given)
+    if "tasks" in given and "rate" in given:
+        raise ConfigError(
+            f"{spell('tasks')} does not go with {spell('rate')}: an open-loop run's tasks are "
+            f"its arrivals, {spell('rate')} x {spell('duration')}"
+        )
     if not chosen.needs_server:
         extra = [spell(key) for key in given if key in SERVER_OPTIONS]
         if extra:

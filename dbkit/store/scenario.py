@@ -156,6 +156,8 @@ def parse_scenario(
         known = own["strategy"] in STRATEGIES  # an unknown one is refused, naming the file, below
         params = STRATEGIES[own["strategy"]].params if known else ()
         applied = {k: v for k, v in defaults.items() if k not in optional_fields() or k in params}
+        if "rate" in own or "rate" in defaults:  # an open-loop run's tasks are its arrivals
+            applied.pop("tasks", None)
         used |= set(applied)
         spec = build_spec({**applied, **own}, path, where, given=own)
         if not through:  # through the pooler, the server's limit is the pooler's to keep
@@ -194,7 +196,8 @@ def _fits_server(
     strategy = STRATEGIES[spec.strategy]
     if not strategy.bounded(spec):
         return
-    size = strategy.peak_connections(spec.replace(tasks=MAX_TASKS))
+    # However many tasks it has: an open-loop run's are fixed by its rate.
+    size = strategy.peak_connections(spec if spec.open_loop else spec.replace(tasks=MAX_TASKS))
     if size is not None and size > max_connections:
         key = strategy.sweeps  # its main knob
         if spec.max_overflow and "max_overflow" in strategy.params:

@@ -1,23 +1,25 @@
 """What a strategy is, and what every task shares: statements, retries, outcome recording.
 
 A strategy declares everything about itself in its own module (its STRATEGY): what it runs
-(``execute``, a burst of ``tasks``), and, for a pool, ``serve`` (one worker of a fleet: its pool
-under ``concurrency`` request handlers until a deadline); the fields it uses, how it labels a
-run, the rules its specs obey, whether its peak is a bound, which knobs ``--procs`` shares out
-and which one a sweep varies. No other module lists strategy names.
+(``execute``: a burst of ``tasks``, or an open-loop run's tasks as they arrive, both handed
+over by ``hand_over``, which is told how one task runs), and, for a pool, ``serve`` (one worker
+of a fleet: its pool under ``concurrency`` request handlers until a deadline); the fields it
+uses, how it labels a run, the rules its specs obey, whether its peak is a bound, which knobs
+``--procs`` shares out and which one a sweep varies. No other module lists strategy names.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Protocol, cast
 
 import asyncpg
 
+from dbkit.model.arrivals import last_arrival, schedule
 from dbkit.model.identity import tagged
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally, type_name
@@ -112,11 +114,87 @@ def asyncpg_options(spec: RunSpec) -> dict[str, Any]:
 
 
 def waves_ideal(spec: RunSpec, width: int) -> float | None:
-    """``ceil(tasks / width)`` sequential waves, each holding a connection the task's time."""
+    """``ceil(tasks / width)`` sequential waves, each holding a connection the task's time; an
+    open-loop run lasts at least until its last arrival has been served."""
     hold = spec.workload.task_hold_s
     if hold is None or width < 1:
         return None
-    return -(-spec.tasks // width) * hold
+    waves = -(-spec.tasks // width) * hold
+    if spec.rate is None or spec.duration is None:
+        return waves
+    last = last_arrival(spec.tasks, spec.duration, spec.arrivals, spec.seed)
+    return max(waves, last + hold)
+
+
+# One task, given when it arrived (a perf_counter() value): it records its outcome, never raises.
+Task = Callable[[float], Coroutine[Any, Any, Any]]
+
+
+async def hand_over(spec: RunSpec, rec: Tally, task: Task) -> None:
+    """Every task of the run to ``task``, once the window has begun: a burst's all at once, as
+    they arrive at its start; an open-loop run's each at its arrival (``arrive``)."""
+    if spec.rate is None or spec.duration is None:
+        # gather: every task at once -- the burst; its strategy's pool, semaphore or the
+        # server's limit is what makes them wait.
+        await asyncio.gather(*(task(rec.t0) for _ in range(spec.tasks)))
+        return
+    await arrive(schedule(spec.tasks, spec.duration, spec.arrivals, spec.seed), rec.t0, task)
+
+
+async def arrive(offsets: Iterable[float], t0: float, task: Task) -> None:
+    """Open-loop arrivals: ``task(t0 + offset)`` started at each arrival (``offsets`` in order,
+    seconds after ``t0``), whether or not earlier ones are done; then wait for those in flight.
+
+    Bounded by ``offsets``: one task per arrival, none after the last. An arrival that finds
+    this loop late (a busy event loop) starts at once, still stamped with its planned time, so
+    the delay is the task's wait, as a request's would be in production: never omitted.
+    Ctrl-C cancels the tasks in flight and waits for them (the TaskGroup does).
+    """
+    async with asyncio.TaskGroup() as group:
+        for offset in offsets:
+            at = t0 + offset
+            delay = at - perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            group.create_task(task(at))
+
+
+class Turns:
+    """Arrivals taken in batches of ``size``, in arrival order: a batch starts once every task
+    of the one before it is done, as sequential gathers would run them; each task of it starts
+    then, or at its arrival if later. ``total`` is how many arrive (the last batch may be
+    smaller)."""
+
+    def __init__(self, size: int, total: int) -> None:
+        self.size, self.total = size, total
+        self.arrived = 0
+        self.running = 0  # the batch whose turn it is
+        self.done: dict[int, int] = {}  # tasks done, per batch still running
+        self.turns: dict[int, asyncio.Event] = {}  # batches waiting for their turn
+
+    def of(self, task: Task) -> Task:
+        """``task``, waiting for its batch's turn first."""
+
+        def batched(arrived: float) -> Coroutine[Any, Any, Any]:
+            batch = self.arrived // self.size
+            self.arrived += 1
+            return self._run(batch, task, arrived)
+
+        return batched
+
+    async def _run(self, batch: int, task: Task, arrived: float) -> None:
+        if batch > self.running:
+            await self.turns.setdefault(batch, asyncio.Event()).wait()
+        try:
+            await task(arrived)
+        finally:
+            done = self.done[batch] = self.done.get(batch, 0) + 1
+            if done == min(self.size, self.total - batch * self.size):
+                del self.done[batch]
+                self.running = batch + 1
+                turn = self.turns.pop(batch + 1, None)
+                if turn is not None:
+                    turn.set()
 
 
 class Executes(Protocol):
@@ -293,8 +371,11 @@ async def close_quietly(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def connect_task(target: Target, spec: RunSpec, rec: Tally) -> None:
-    """One task with its own connection; its outcome is recorded, never raised."""
+async def connect_task(
+    target: Target, spec: RunSpec, rec: Tally, arrived: float | None = None
+) -> None:
+    """One task with its own connection, arrived at ``arrived`` (by default the window's
+    start); its outcome is recorded, never raised."""
     assert target.app_dsn is not None
     dsn, settings, options = target.app_dsn, target.settings(spec), asyncpg_options(spec)
 
@@ -308,4 +389,4 @@ async def connect_task(target: Target, spec: RunSpec, rec: Tally) -> None:
         finally:
             await close_quietly(conn)
 
-    await measured(rec, spec.retries, attempt)
+    await measured(rec, spec.retries, attempt, arrived)

@@ -11,7 +11,9 @@ from dbkit.strategies.base import (
     WORKLOAD_PARAMS,
     Strategy,
     Target,
+    Turns,
     connect_task,
+    hand_over,
     waves_ideal,
 )
 
@@ -20,6 +22,14 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     size = spec.effective_batch_size
     rec.begin()
+    if spec.open_loop:
+        # Arrivals in batches of size: one batch at a time, each task from its arrival.
+        turns = Turns(size, spec.tasks)
+        await hand_over(
+            spec, rec, turns.of(lambda arrived: connect_task(target, spec, rec, arrived))
+        )
+        rec.end()
+        return
     for start in range(0, spec.tasks, size):
         count = min(size, spec.tasks - start)
         # gather: one batch at a time; the next starts only when every task of this one is done.

@@ -22,6 +22,7 @@ from dbkit.strategies.base import (
     Target,
     asyncpg_options,
     close_pool,
+    hand_over,
     handle_requests,
     measured,
     open_pool,
@@ -63,8 +64,8 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     attempt, retries = _attempt(pool, spec, rec), spec.retries
     try:
         rec.begin()
-        # gather: all tasks wait on the pool at once, as request handlers of a service do.
-        await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
+        # The tasks wait on the pool, as request handlers of a service do.
+        await hand_over(spec, rec, lambda arrived: measured(rec, retries, attempt, arrived))
         rec.end()
     finally:
         await close_pool(pool)

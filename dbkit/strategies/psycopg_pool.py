@@ -32,6 +32,7 @@ from dbkit.strategies.base import (
     Deadline,
     Strategy,
     Target,
+    hand_over,
     handle_requests,
     measured,
     run_statements,
@@ -228,8 +229,8 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
             return
         attempt, retries = _attempt(pool, spec, rec), spec.retries
         refusals.begin(rec)
-        # gather: all tasks wait on the pool at once, as request handlers of a service do.
-        await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
+        # The tasks wait on the pool, as request handlers of a service do.
+        await hand_over(spec, rec, lambda arrived: measured(rec, retries, attempt, arrived))
         rec.end()
     finally:
         # Attempts in flight (a growing pool's) end here and are still counted.

@@ -12,6 +12,7 @@ from dbkit.strategies.base import (
     Strategy,
     Target,
     connect_task,
+    hand_over,
     waves_ideal,
 )
 
@@ -20,13 +21,13 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     gate = asyncio.Semaphore(spec.limit)
 
-    async def gated() -> None:
+    async def gated(arrived: float) -> None:
         async with gate:
-            await connect_task(target, spec, rec)
+            await connect_task(target, spec, rec, arrived)
 
     rec.begin()
-    # gather: all tasks are scheduled; the semaphore, not the gather, bounds the connections.
-    await asyncio.gather(*(gated() for _ in range(spec.tasks)))
+    # Every task is started as it arrives; the semaphore bounds the connections.
+    await hand_over(spec, rec, gated)
     rec.end()
 
 

@@ -14,7 +14,10 @@ def split(spec: RunSpec, procs: int) -> list[RunSpec]:
     """``procs`` specs whose tasks and bounds (pool, limit, batch) add up to ``spec``'s.
 
     Tasks follow the bound: a process with a larger share of the pool gets a larger share of
-    the tasks, so that every process's pool is as busy as the others'."""
+    the tasks, so that every process's pool is as busy as the others'. An open-loop run's rate
+    is shared as its tasks are: each process's share arrives at ``its tasks / duration`` per
+    second over the same duration, on a schedule of its own (seed + its index), so that the
+    shares' arrivals add up to the run's and do not coincide."""
     strategy = get_strategy(spec.strategy)
     if strategy.splits is None:
         splittable = [s.name for s in _splittable()]
@@ -29,6 +32,8 @@ def split(spec: RunSpec, procs: int) -> list[RunSpec]:
     parts = []
     for i in range(procs):
         share: dict[str, Any] = {"tasks": tasks[i], "label": spec.name, "procs": 1}
+        if spec.duration is not None:
+            share.update(rate=tasks[i] / spec.duration, seed=spec.seed + i)
         for knob in strategy.splits:
             if values.get(knob) is not None:
                 share[knob] = _share(values[knob], procs, i)

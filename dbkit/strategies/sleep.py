@@ -9,19 +9,22 @@ from typing import Any
 
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
-from dbkit.strategies.base import Strategy, Target, waves_ideal
+from dbkit.strategies.base import Strategy, Target, Turns, hand_over, waves_ideal
 
 
-async def _sleeper(hold: float, queries: int, rec: Tally) -> None:
-    # Latency as every strategy's (dbkit.model.tally): every coroutine arrives at the start; one
-    # of a later batch waits for its slice's turn, and its sleeps are its service.
+async def _sleeper(hold: float, queries: int, rec: Tally, arrived: float | None = None) -> None:
+    # Latency as every strategy's (dbkit.model.tally): a burst's coroutines arrive at the start;
+    # one of a later batch waits for its slice's turn, and its sleeps are its service.
     started = perf_counter()
     for _ in range(queries):
         await asyncio.sleep(hold)
-    rec.success(rec.t0, started, queries)
+    rec.success(rec.t0 if arrived is None else arrived, started, queries)
 
 
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
+    if spec.open_loop:
+        await _arriving(spec, rec)
+        return
     # As the post: every coroutine is created up front, then gathered all at once
     # (unbatched) or in sequential slices (batched).
     coros: list[Coroutine[Any, Any, None]] = [
@@ -36,6 +39,21 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     else:
         # gather: every coroutine scheduled at once, the post's unbatched run.
         await asyncio.gather(*coros)
+    rec.end()
+
+
+async def _arriving(spec: RunSpec, rec: Tally) -> None:
+    # Open loop: each coroutine is created as its task arrives; batched takes them in batches.
+    hold, queries = spec.hold, spec.queries
+
+    def task(arrived: float) -> Coroutine[Any, Any, None]:
+        return _sleeper(hold, queries, rec, arrived)
+
+    rec.begin()
+    if spec.mode == "batched":
+        await hand_over(spec, rec, Turns(spec.effective_batch_size, spec.tasks).of(task))
+    else:
+        await hand_over(spec, rec, task)
     rec.end()
 
 

@@ -17,6 +17,7 @@ from dbkit.strategies.base import (
     Deadline,
     Strategy,
     Target,
+    hand_over,
     handle_requests,
     measured,
     statements,
@@ -113,8 +114,8 @@ async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
             return
         attempt, retries = _attempt(engine, spec, rec), spec.retries
         rec.begin()
-        # gather: all tasks wait on the engine's pool at once, as request handlers do.
-        await asyncio.gather(*(measured(rec, retries, attempt) for _ in range(spec.tasks)))
+        # The tasks wait on the engine's pool, as request handlers do.
+        await hand_over(spec, rec, lambda arrived: measured(rec, retries, attempt, arrived))
         rec.end()
     finally:
         # An engine must be disposed before its event loop ends; never reused across runs.

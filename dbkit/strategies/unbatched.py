@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.strategies.base import (
@@ -12,6 +10,7 @@ from dbkit.strategies.base import (
     Strategy,
     Target,
     connect_task,
+    hand_over,
     waves_ideal,
 )
 
@@ -19,8 +18,8 @@ from dbkit.strategies.base import (
 async def execute(spec: RunSpec, target: Target, rec: Tally) -> None:
     assert target.app_dsn is not None
     rec.begin()
-    # gather: all tasks connect at once -- the point of this strategy is the storm.
-    await asyncio.gather(*(connect_task(target, spec, rec) for _ in range(spec.tasks)))
+    # Every task connects as it arrives -- in a burst, all at once: the point is the storm.
+    await hand_over(spec, rec, lambda arrived: connect_task(target, spec, rec, arrived))
     rec.end()
 
 

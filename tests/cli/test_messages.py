@@ -52,3 +52,22 @@ def test_a_run_where_nothing_succeeds_says_why_on_its_own(
     # the message names what failed and where the result is: nothing "above" is needed
     assert "above" not in proc.stderr
     assert "42601 x20" in last and str(out) in last
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "pool", "--tasks", "5", "--rate", "10", "--duration", "1"], "--tasks does not"),
+        (["run", "pool", "--rate", "10"], "needs rate and duration together: give duration"),
+        (["run", "pool", "--rate", "0", "--duration", "1"], "rate must be above 0"),
+        (["run", "pool", "--rate", "1e9", "--duration", "1"], "at most 10,000,000 arrivals"),
+        (["run", "sleep", "--arrivals", "fixed"], "arrivals applies to an open-loop run"),
+        (["sweep", "unbatched", "--rate", "10", "--duration", "1"], "nothing to sweep at a rate"),
+        (
+            ["sweep", "pool", "--param", "tasks", "--rate", "10", "--duration", "1"],
+            "cannot vary tasks",
+        ),
+    ],
+)
+def test_open_loop_options_refused_before_anything_runs(args: list[str], needle: str) -> None:
+    assert_one_line_error(dbkit(*args), 2, needle)

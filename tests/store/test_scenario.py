@@ -119,6 +119,13 @@ def _write(tmp_path: Path, text: str) -> str:
             '[[runs]]\nstrategy = "psycopg"\nstatement_cache = 0',
             "psycopg does not use statement_cache",
         ),
+        (
+            '[[runs]]\nstrategy = "pool"\nrate = 10\nduration = 2\ntasks = 20',
+            "runs[0]: tasks does not go with rate",
+        ),
+        ('[[runs]]\nstrategy = "pool"\nrate = 10', "runs[0]: an open-loop run needs rate and"),
+        ('[[runs]]\nstrategy = "pool"\narrivals = "fixed"', "arrivals applies to an open-loop"),
+        ('[[runs]]\nstrategy = "pool"\nrate = "fast"', "runs[0].rate: wrong type"),
     ],
 )
 def test_bad_scenario_files(tmp_path: Path, text: str, needle: str) -> None:
@@ -240,3 +247,17 @@ def test_a_pooled_pool_larger_than_the_server_is_the_pooler_s_to_keep(tmp_path: 
         '[[runs]]\nstrategy = "pool"\npool_size = 50\npooler = true'
     )
     assert load_scenario(_write(tmp_path, text)).runs[0].pool_size == 50
+
+
+def test_open_loop_runs_in_a_scenario_take_their_tasks_from_the_rate(tmp_path: Path) -> None:
+    # defaults.tasks applies to the bursts; an open-loop run's tasks are its arrivals.
+    path = _write(
+        tmp_path,
+        "[defaults]\ntasks = 50\nhold = 0.01\n"
+        '[[runs]]\nstrategy = "pool"\n'
+        '[[runs]]\nstrategy = "pool"\nrate = 20\nduration = 3\narrivals = "fixed"\nseed = 4\n',
+    )
+    burst, open_loop = load_scenario(path).runs
+    assert (burst.tasks, burst.rate) == (50, None)
+    assert (open_loop.tasks, open_loop.rate, open_loop.duration) == (60, 20, 3)
+    assert (open_loop.arrivals, open_loop.seed, open_loop.hold) == ("fixed", 4, 0.01)
