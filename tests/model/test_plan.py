@@ -98,7 +98,9 @@ def test_surge_raises_replicas_but_never_lowers_them() -> None:
     assert plan.surge_fits is True
     tight = plan_fleet([small, big], Budget(60), scale_to=4)
     assert tight.fits and tight.surge_fits is False
-    assert tight.to_dict()["surge"] == {"scale_to": 4, "peak": 70, "fits": False, "over_by": 13}
+    assert tight.to_dict()["surge"] == {
+        "scale_to": 4, "peak": 70, "fits": False, "over_by": 13, "breaks_first": "server"
+    }  # fmt: skip
     assert plan_fleet([small], Budget(100)).surge_peak is None
 
 
