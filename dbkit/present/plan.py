@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dbkit.model.plan import SERVER, Load, Plan
 from dbkit.model.pooler import PoolerSpec
 from dbkit.present.tables import align
@@ -69,56 +71,59 @@ def _pool_sizes(plan: Plan) -> str:
 
 
 def _pooler_lines(plan: Plan, pooler: PoolerSpec) -> list[str]:
-    """The pooler's arithmetic, both of its checks, and which limit breaks first."""
+    """The pooler's arithmetic, both of its checks, which limit breaks first, and what fits."""
     p, load, available = pooler, plan.load, plan.budget.available
     sums = [
-        f"{p.pools} pools ({p.databases} databases x {p.users} users) x ({p.pool_size} "
-        f"default_pool_size + {p.reserve_pool_size} reserve_pool_size) = "
-        f"{p.pools * (p.pool_size + p.reserve_pool_size)}"
+        f"{p.databases} databases x {p.users} users = {p.pools} pools x ({p.pool_size} + "
+        f"{p.reserve_pool_size} reserve) = {p.pools * (p.pool_size + p.reserve_pool_size)}"
     ]
     if p.max_db_connections:
-        sums.append(f"max_db_connections {p.max_db_connections} x {p.databases} databases = "
+        sums.append(f"max_db_connections {p.max_db_connections} x {p.databases} = "
                     f"{p.databases * p.max_db_connections}")  # fmt: skip
     if p.max_user_connections:
-        sums.append(f"max_user_connections {p.max_user_connections} x {p.users} users = "
+        sums.append(f"max_user_connections {p.max_user_connections} x {p.users} = "
                     f"{p.users * p.max_user_connections}")  # fmt: skip
+    per_client = (
+        f" (one per client it lets in; it may open {p.server_connections})"
+        if load.server < p.server_connections
+        else ""
+    )
     lines = [
-        f"pooler: {p.kind}, {p.pool_mode} mode: {'; '.join(sums)}: "
+        f"pooler: {p.kind}, {p.pool_mode} mode: {', '.join(sums)}: "
         f"at most {p.server_connections} server connections",
         f"clients: peak {load.clients} of max_client_conn {p.max_client_conn}"
         + (f" (OVER by {load.client_over_by}: refused with 08P01)" if load.client_over_by else ""),
-        f"server: the pooler's peak {load.server} (the least of {p.server_connections} and the "
-        f"{load.accepted} clients it lets in) of {available} available"
+        f"server: the pooler's peak {load.server}{per_client} of {available} available"
         + (f" (OVER by {load.server_over_by})" if load.server_over_by else ""),
     ]
-    cap = (
-        f"max_db_connections = {plan.max_db_connections_that_fits} caps the pooler within the "
-        "budget"
-        if plan.max_db_connections_that_fits
-        else "the budget leaves no server connection for the pooler"
+    size = f"per-worker pool_size + max_overflow at most {plan.max_pool_per_worker}"
+    cap = plan.max_db_connections_that_fits
+    capped = (
+        f"max_db_connections = {cap} (the pooler at most "
+        f"{replace(p, max_db_connections=cap).server_connections})"
+        if cap
+        else "no max_db_connections (the budget leaves no server connection)"
     )
     if load.fits:
         lines.append(f"fits: {load.clients} clients of max_client_conn {p.max_client_conn}, "
                      f"{load.server} server connections of {available} available")  # fmt: skip
         if p.server_connections > available:
             lines.append(f"note: the pooler may open {p.server_connections} server connections, "
-                         f"more than the {available} available; a fleet past {available} "
-                         f"clients would break the server: {cap}")  # fmt: skip
+                         f"more than the {available} available: past {available} clients the "
+                         f"server breaks; {capped} keeps it within")  # fmt: skip
     elif load.breaks_first == SERVER:
         also = (
-            f"; max_client_conn too: {load.clients} clients > {p.max_client_conn}"
+            f" (max_client_conn too: {load.clients} clients > {p.max_client_conn})"
             if load.client_over_by
             else ""
         )
         lines.append(f"OVER: the server breaks first, at {available + 1} clients: the pooler's "
-                     f"{load.server} server connections > {available} available{also}; {cap}; "
-                     "largest per-worker pool_size + max_overflow that fits as it is: "
-                     f"{plan.max_pool_per_worker}")  # fmt: skip
+                     f"{load.server} server connections > {available} available{also}")  # fmt: skip
+        lines.append(f"to fit: {capped}, or {size}")
     else:
         lines.append(f"OVER: max_client_conn breaks first, at {p.max_client_conn + 1} clients: "
-                     f"{load.clients} clients > {p.max_client_conn} (the server's side fits); "
-                     "largest per-worker pool_size + max_overflow that fits: "
-                     f"{plan.max_pool_per_worker}{_pool_sizes(plan)}")  # fmt: skip
+                     f"{load.clients} > {p.max_client_conn} (the server's side fits)")  # fmt: skip
+        lines.append(f"to fit: max_client_conn = {load.clients}, or {size}{_pool_sizes(plan)}")
     return lines
 
 

@@ -204,7 +204,10 @@ def test_clients_fit_max_client_conn_but_the_poolers_pools_exceed_the_server() -
     assert capped.max_pool_per_worker == 33  # then only max_client_conn bounds them: 2000 // 60
     lines = format_plan(plan)
     assert any(line.startswith("OVER: the server breaks first, at 98 clients") for line in lines)
-    assert any("max_db_connections = 24 caps the pooler" in line for line in lines)
+    assert lines[-1] == (
+        "to fit: max_db_connections = 24 (the pooler at most 96), "
+        "or per-worker pool_size + max_overflow at most 1"
+    )
 
 
 def test_the_pooler_fits_the_server_but_clients_exceed_max_client_conn() -> None:
@@ -215,7 +218,9 @@ def test_the_pooler_fits_the_server_but_clients_exceed_max_client_conn() -> None
     assert load.server_over_by == 0 == plan.over_by
     assert not plan.fits and plan.breaks_first == "client"
     assert plan.max_pool_per_worker == 16  # 1000 // 60
-    assert format_plan(plan)[-1].startswith("OVER: max_client_conn breaks first, at 1001 clients")
+    lines = format_plan(plan)
+    assert lines[-2].startswith("OVER: max_client_conn breaks first, at 1001 clients")
+    assert lines[-1].startswith("to fit: max_client_conn = 1200, or per-worker")
     doc = plan.to_dict()
     assert doc["breaks_first"] == "client" and doc["fits"] is False
     assert doc["pooler"]["client_over_by"] == 200 and doc["pooler"]["server_peak"] == 20
@@ -228,7 +233,7 @@ def test_both_broken_the_server_is_reached_first() -> None:
     plan = plan_fleet([INCIDENT], Budget(100), pooler=pooler)
     assert plan.load.client_over_by == 700 and plan.load.server == 200
     assert plan.breaks_first == "server"
-    assert "max_client_conn too: 1200 clients > 500" in format_plan(plan)[-1]
+    assert "max_client_conn too: 1200 clients > 500" in format_plan(plan)[-2]
 
 
 def test_the_pooler_never_opens_more_server_connections_than_clients_it_lets_in() -> None:
