@@ -193,6 +193,15 @@ class Load:
         return max(0, self.server - self.available)
 
     @property
+    def session_waits(self) -> int:
+        """In session mode, the clients let in past the pooler's server connections: a client
+        keeps its server connection while connected, and a pool keeps its connections, so these
+        wait for one (then query_wait_timeout, 08P01). Not a limit of the budget: 0 otherwise."""
+        if self.pooler is None or self.pooler.pool_mode != "session":
+            return 0
+        return max(0, self.accepted - self.pooler.server_connections)
+
+    @property
     def client_limit(self) -> int:
         """The most clients the path takes with no limit broken: the server's budget without a
         pooler; with one, its max_client_conn, and the budget too when the pooler may open more
@@ -340,21 +349,12 @@ class Plan:
         if self.pooler is not None:
             p = self.pooler
             out["pooler"] = {
-                "kind": p.kind,
-                "pool_mode": p.pool_mode,
-                "default_pool_size": p.pool_size,
-                "reserve_pool_size": p.reserve_pool_size,
-                "max_client_conn": p.max_client_conn,
-                "max_db_connections": p.max_db_connections,
-                "max_user_connections": p.max_user_connections,
-                "databases": p.databases,
-                "users": p.users,
-                "pools": p.pools,
-                "server_connections": p.server_connections,
+                **p.to_dict(),
                 "clients": self.total_peak,
                 "clients_accepted": self.load.accepted,
                 "client_over_by": self.load.client_over_by,
                 "server_peak": self.load.server,
+                "session_waits": self.load.session_waits,
                 "max_db_connections_that_fits": self.max_db_connections_that_fits,
             }
         surge = self.surge_load

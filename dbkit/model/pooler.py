@@ -87,6 +87,24 @@ class PoolerSpec:
             caps.append(self.users * self.max_user_connections)
         return min(caps)
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready, by PgBouncer's names, with the pools and the server connections they make."""
+        return {
+            "kind": self.kind,
+            "pool_mode": self.pool_mode,
+            "default_pool_size": self.pool_size,
+            "reserve_pool_size": self.reserve_pool_size,
+            "max_client_conn": self.max_client_conn,
+            "max_db_connections": self.max_db_connections,
+            "max_user_connections": self.max_user_connections,
+            "max_prepared_statements": self.max_prepared_statements,
+            "query_wait_timeout": self.query_wait_timeout,
+            "databases": self.databases,
+            "users": self.users,
+            "pools": self.pools,
+            "server_connections": self.server_connections,
+        }
+
     def settings(self) -> dict[str, str]:
         """The pooler's settings this spec fixes, by PgBouncer's names, as its config says them."""
         return {

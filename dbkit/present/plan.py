@@ -96,6 +96,10 @@ def _pooler_lines(plan: Plan, pooler: PoolerSpec) -> list[str]:
         f"server: the pooler's peak {load.server}{per_client} of {available} available"
         + (f" (OVER by {load.server_over_by})" if load.server_over_by else ""),
     ]
+    if load.session_waits:
+        lines.append(f"note: session mode: {load.session_waits} of the {load.accepted} clients "
+                     f"wait for one of the {p.server_connections} server connections while the "
+                     "others stay connected (query_wait_timeout, then 08P01)")  # fmt: skip
     size = f"per-worker pool_size + max_overflow at most {plan.max_pool_per_worker}"
     cap = plan.max_db_connections_that_fits
     capped = (

@@ -253,6 +253,18 @@ def test_the_pooler_never_opens_more_server_connections_than_clients_it_lets_in(
     assert (load.accepted, load.server, load.breaks_first) == (90, 90, "client")
 
 
+def test_session_mode_notes_the_clients_past_the_poolers_server_connections() -> None:
+    session = PoolerSpec(pool_mode="session", pool_size=20, max_client_conn=100)
+    plan = plan_fleet([Service("api", 1, 6, 10)], Budget(100), pooler=session)  # 60 clients
+    assert plan.fits and plan.load.session_waits == 40
+    assert plan.to_dict()["pooler"]["session_waits"] == 40
+    assert any(
+        line.startswith("note: session mode: 40 of the 60 clients") for line in format_plan(plan)
+    )
+    transaction = plan_fleet([Service("api", 1, 6, 10)], Budget(100), pooler=PoolerSpec())
+    assert transaction.load.session_waits == 0
+
+
 def test_without_a_pooler_the_load_is_the_fleets() -> None:
     load = Load(clients=120, available=97)
     assert (load.server, load.accepted, load.client_over_by, load.server_over_by) == (
