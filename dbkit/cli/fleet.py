@@ -103,7 +103,8 @@ def fleet(
     def go() -> tuple[Result, Gate]:
         deploy = collect_deploy(deploy_file, service or ())
         gate = Gate.of(check, junit, services=[s.name for s in deploy.services])
-        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
+        # --pooler, else the deploy file's [pooler] table: the fleet runs the deploy it plans
+        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn) or deploy.pooler
         target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
 
         def measure(progress: ProgressDisplay) -> Result:

@@ -58,6 +58,12 @@ def check_startable(server: ServerSpec, pooler: PoolerSpec | None) -> None:
             "a pooler is started only in front of a server dbkit starts (embedded or docker), "
             "not one given by a DSN: drop --pooler or the DSN"
         )
+    if pooler is not None and pooler.pools > 1:
+        raise ConfigError(
+            f"a pooler the kit starts serves one database and one user, not {pooler.databases} "
+            f"x {pooler.users}: plan such a pooler with `dbkit plan`, run it with databases = "
+            "users = 1"
+        )
 
 
 @contextlib.contextmanager

@@ -27,6 +27,11 @@ class PoolerSpec:
     except the pool mode: transaction, the mode that lets many clients share a few connections,
     and ``max_client_conn``: None sizes it to what goes through (``sized_for``: PgBouncer's 100,
     or more when a run may open more connections, its console counted).
+
+    ``max_user_connections`` (0: no cap) caps server connections per user across databases.
+    ``databases`` and ``users`` are not settings: PgBouncer keeps one pool per (database, user)
+    pair, and a plan counts ``databases x users`` pools; a pooler the kit starts serves one
+    database and one user.
     """
 
     kind: str = "pgbouncer"
@@ -37,6 +42,9 @@ class PoolerSpec:
     reserve_pool_size: int = 0
     max_prepared_statements: int = 0
     query_wait_timeout: float = 120.0
+    max_user_connections: int = 0
+    databases: int = 1
+    users: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in POOLER_KINDS:
@@ -53,6 +61,9 @@ class PoolerSpec:
         _at_least("max_db_connections (0: no cap)", self.max_db_connections, 0)
         _at_least("reserve_pool_size", self.reserve_pool_size, 0)
         _at_least("max_prepared_statements (0: off)", self.max_prepared_statements, 0)
+        _at_least("max_user_connections (0: no cap)", self.max_user_connections, 0)
+        _at_least("databases", self.databases, 1)
+        _at_least("users", self.users, 1)
         wait = self.query_wait_timeout
         if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
             raise ConfigError(f"query_wait_timeout must be a number of seconds (got {wait!r})")
@@ -71,6 +82,45 @@ class PoolerSpec:
             return self
         return replace(self, max_client_conn=max(DEFAULT_MAX_CLIENT_CONN, clients))
 
+    @property
+    def pools(self) -> int:
+        """The pooler's pools: one per (database, user) pair."""
+        return self.databases * self.users
+
+    @property
+    def server_connections(self) -> int:
+        """The most server connections the pooler may open, whatever its clients do.
+
+        Each pool opens up to ``default_pool_size + reserve_pool_size``; ``max_db_connections``
+        caps each database's pools together, ``max_user_connections`` each user's. With every
+        pool alike, the most all pools reach under both caps is the least of the three totals.
+        """
+        per_pool = self.pool_size + self.reserve_pool_size
+        caps = [self.pools * per_pool]
+        if self.max_db_connections:
+            caps.append(self.databases * self.max_db_connections)
+        if self.max_user_connections:
+            caps.append(self.users * self.max_user_connections)
+        return min(caps)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready, by PgBouncer's names, with the pools and the server connections they make."""
+        return {
+            "kind": self.kind,
+            "pool_mode": self.pool_mode,
+            "default_pool_size": self.pool_size,
+            "reserve_pool_size": self.reserve_pool_size,
+            "max_client_conn": self.max_client_conn,
+            "max_db_connections": self.max_db_connections,
+            "max_user_connections": self.max_user_connections,
+            "max_prepared_statements": self.max_prepared_statements,
+            "query_wait_timeout": self.query_wait_timeout,
+            "databases": self.databases,
+            "users": self.users,
+            "pools": self.pools,
+            "server_connections": self.server_connections,
+        }
+
     def settings(self) -> dict[str, str]:
         """The pooler's settings this spec fixes, by PgBouncer's names, as its config says them."""
         return {
@@ -78,6 +128,7 @@ class PoolerSpec:
             "default_pool_size": str(self.pool_size),
             "max_client_conn": str(self.client_limit),
             "max_db_connections": str(self.max_db_connections),
+            "max_user_connections": str(self.max_user_connections),
             "reserve_pool_size": str(self.reserve_pool_size),
             "max_prepared_statements": str(self.max_prepared_statements),
             "query_wait_timeout": _seconds(self.query_wait_timeout),

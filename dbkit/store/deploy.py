@@ -14,6 +14,15 @@ workers = 4
 pool_size = 10
 max_overflow = 5
 driver = "sqlalchemy"
+[pooler]              # optional: a PgBouncer between the services and the server
+kind = "pgbouncer"
+pool_mode = "transaction"
+default_pool_size = 20
+reserve_pool_size = 0
+max_client_conn = 1000
+max_db_connections = 0     # 0: no cap (max_user_connections likewise)
+databases = 1              # PgBouncer keeps one pool per database x user
+users = 1
 ```
 """
 
@@ -27,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.presets import Preset, get_preset
 from dbkit.store.tomlfile import no_unknown, read_toml, table
 
 if TYPE_CHECKING:
     from dbkit.model.server_info import ServerInfo
 
-DEPLOY_KEYS = {"database", "services"}
+DEPLOY_KEYS = {"database", "services", "pooler"}
 DATABASE_KEYS = {"max_connections", "reserved", "reserved_connections", "headroom"}
 REQUIRED_KEYS = {"replicas", "workers", "pool_size"}
 INT_KEYS = REQUIRED_KEYS | {"max_overflow", "min_size"}
@@ -41,17 +51,33 @@ SERVICE_KEYS = INT_KEYS | {"driver"}
 # [database] preset = "NAME" (a string, beside the numbers): a managed database's limits
 PRESET = "preset"
 PRESET_KEYS = {"max_connections": "max_connections", "reserved": "reserved"}  # key: Preset's
+# [pooler]: PgBouncer's names; the one that differs from PoolerSpec's field is default_pool_size
+POOLER_KEYS = {
+    "kind": "kind",
+    "pool_mode": "pool_mode",
+    "default_pool_size": "pool_size",
+    "reserve_pool_size": "reserve_pool_size",
+    "max_client_conn": "max_client_conn",
+    "max_db_connections": "max_db_connections",
+    "max_user_connections": "max_user_connections",
+    "max_prepared_statements": "max_prepared_statements",
+    "query_wait_timeout": "query_wait_timeout",
+    "databases": "databases",
+    "users": "users",
+}
 
 
 @dataclass(frozen=True)
 class Deploy:
-    """A loaded deploy file: its services, whichever [database] keys it gave, its path, and
-    the managed database preset it names (or --preset gave)."""
+    """A loaded deploy file: its services, whichever [database] keys it gave, its path, the
+    managed database preset it names (or --preset gave), and the pooler its [pooler] table
+    describes (None: the services connect to the server directly)."""
 
     services: tuple[Service, ...]
     database: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
     preset: Preset | None = None
+    pooler: PoolerSpec | None = None
 
     @property
     def max_connections(self) -> int:
@@ -160,7 +186,22 @@ def load_deploy(path: str | Path) -> Deploy:
         # A pool larger than the server is the plan's verdict (OVER, exit 1), as with the same
         # numbers given as options; and the server may not be the file's (--max-connections).
         services.append(_build(name, entry, f"{path}: ", f"services.{name}."))
-    return Deploy(tuple(services), dict(database), path, preset)
+    pooler = _file_pooler(data["pooler"], path) if "pooler" in data else None
+    return Deploy(tuple(services), dict(database), path, preset, pooler)
+
+
+def _file_pooler(value: object, path: Path) -> PoolerSpec:
+    """The PoolerSpec a [pooler] table describes; each key is checked by PoolerSpec's own rules,
+    one at a time, so an error names the file, the key and the value."""
+    entry = table(value, path, "pooler")
+    no_unknown(entry, set(POOLER_KEYS), path, "pooler.")
+    fields = {POOLER_KEYS[key]: given for key, given in entry.items()}
+    for key, given in entry.items():
+        try:
+            PoolerSpec(**{POOLER_KEYS[key]: given})
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: pooler.{key} = {given!r}: {exc}") from None
+    return PoolerSpec(**fields)
 
 
 def _file_preset(value: object, path: Path) -> Preset | None:
@@ -260,11 +301,12 @@ def build_plan(
     budget = deploy.budget(
         info, in_use, max_connections=max_connections, reserved=reserved, headroom=headroom
     )
-    return plan_fleet(deploy.services, budget, scale_to=scale_to)
+    return plan_fleet(deploy.services, budget, scale_to=scale_to, pooler=deploy.pooler)
 
 
 def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ()) -> Deploy:
-    """A deploy file's services followed by ``--service`` ones; names must be unique."""
+    """A deploy file's services followed by ``--service`` ones; names must be unique. The
+    file's [database], preset and [pooler] come along."""
     deploy = load_deploy(deploy_file) if deploy_file is not None else Deploy((), {})
     extra = tuple(parse_service(text) for text in services)
     every = (*deploy.services, *extra)
@@ -274,7 +316,7 @@ def collect_deploy(deploy_file: str | Path | None, services: Sequence[str] = ())
         raise ConfigError(f"service {duplicate!r} is given twice")
     if not names:
         raise ConfigError("no services: give a deploy file or --service NAME:replicas=...")
-    return Deploy(every, deploy.database, deploy.path, deploy.preset)
+    return Deploy(every, deploy.database, deploy.path, deploy.preset, deploy.pooler)
 
 
 def _read_server(dsn: str) -> tuple[ServerInfo, int]:

@@ -1,4 +1,5 @@
-"""`dbkit plan`: its DSN may come from a file, as every other command's may."""
+"""`dbkit plan`: its DSN may come from a file, as every other command's may; a deploy with a
+[pooler] says which limit breaks first, and the exit code follows."""
 
 from __future__ import annotations
 
@@ -36,3 +37,54 @@ def test_plan_dsn_file_refusals_are_one_line_and_masked(tmp_path: Path) -> None:
     assert_one_line_error(unreachable, 1, "cannot connect to postgresql://app:***@127.0.0.1:1/db")
     for proc in (both, missing, unreachable):
         assert "orange" not in proc.stderr + proc.stdout
+
+
+# --- a deploy with a [pooler] table: which limit breaks first, and the exit code -------------
+
+DEPLOYS = Path(__file__).resolve().parents[2] / "scenarios" / "deploys"
+POOLED = str(DEPLOYS / "pooled.toml")
+
+
+def test_plan_with_a_pooler_that_fits_exits_0() -> None:
+    proc = dbkit("plan", POOLED)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "at most 80 server connections" in lines[-4]
+    assert lines[-3] == "clients: peak 180 of max_client_conn 500"
+    assert lines[-1] == (
+        "fits: 180 clients of max_client_conn 500, 80 server connections of 97 available"
+    )
+
+
+def test_plan_says_the_server_breaks_first_and_exits_1() -> None:
+    proc = dbkit("plan", POOLED, "--max-connections", "60")
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-2].startswith("OVER: the server breaks first, at 58 clients")
+    assert lines[-1].startswith("to fit: max_db_connections = 28 (the pooler at most 56)")
+    doc = json.loads(dbkit("plan", POOLED, "--max-connections", "60", "--json").stdout)
+    assert (doc["fits"], doc["breaks_first"], doc["over_by"]) == (False, "server", 23)
+    assert doc["pooler"]["server_peak"] == 80 and doc["pooler"]["client_over_by"] == 0
+
+
+def test_plan_says_max_client_conn_breaks_first_and_exits_1(tmp_path: Path) -> None:
+    text = (
+        (DEPLOYS / "pooled.toml")
+        .read_text()
+        .replace("max_client_conn = 500", "max_client_conn = 150")
+    )
+    path = tmp_path / "deploy.toml"
+    path.write_text(text)
+    proc = dbkit("plan", str(path), "--json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["breaks_first"], doc["over_by"]) == ("client", 0)
+    assert doc["pooler"]["client_over_by"] == 30
+    text_out = dbkit("plan", str(path)).stdout.splitlines()
+    assert text_out[-2].startswith("OVER: max_client_conn breaks first, at 151 clients: 180 > 150")
+
+
+def test_plan_refuses_a_bad_pooler_key_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text((DEPLOYS / "pooled.toml").read_text().replace("users = 2", "users = 0"))
+    assert_one_line_error(dbkit("plan", str(path)), 2, f"{path}: pooler.users = 0")

@@ -165,3 +165,25 @@ def test_the_cli_refuses_pooler_options_without_a_pooler_in_one_line() -> None:
     assert_one_line_error(proc, 2, "server dbkit starts")
     proc = dbkit("run", "psycopg", "--statement-cache", "0")
     assert_one_line_error(proc, 2, "psycopg does not use --statement-cache")
+
+
+def test_fleet_runs_a_deploy_files_pooler_table_for_real(tmp_path: Path) -> None:
+    deploy = tmp_path / "deploy.toml"
+    deploy.write_text(
+        "[database]\nmax_connections = 100\n"
+        '[pooler]\npool_mode = "transaction"\ndefault_pool_size = 5\n'
+        "[services.api]\nreplicas = 2\nworkers = 2\npool_size = 5\n"
+    )
+    out = tmp_path / "fleet.json"
+    proc = dbkit("fleet", str(deploy), "--duration", "2", "--server", "embedded",
+                 "--statement-cache", "0", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["metadata"]["pooler"]["kind"] == "pgbouncer"
+    assert doc["fleet"]["ok"] > 0 and doc["fleet"]["failed"] == 0
+    # 20 client connections, at most the pooler's 5 on the server (and the monitor)
+    assert doc["fleet"]["peak_server_connections"] <= 5 + 1
+    many = tmp_path / "many.toml"
+    many.write_text(deploy.read_text().replace("[pooler]\n", "[pooler]\ndatabases = 2\n"))
+    refused = dbkit("fleet", str(many), "--server", "embedded", cwd=tmp_path)
+    assert_one_line_error(refused, 2, "serves one database and one user")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Budget, Service, plan_fleet
+from dbkit.model.plan import Budget, Load, Service, plan_fleet
+from dbkit.model.pooler import PoolerSpec
 from dbkit.model.server_info import ServerInfo
 from dbkit.present.plan import format_plan
 from dbkit.servers import EmbeddedServer
@@ -98,7 +100,9 @@ def test_surge_raises_replicas_but_never_lowers_them() -> None:
     assert plan.surge_fits is True
     tight = plan_fleet([small, big], Budget(60), scale_to=4)
     assert tight.fits and tight.surge_fits is False
-    assert tight.to_dict()["surge"] == {"scale_to": 4, "peak": 70, "fits": False, "over_by": 13}
+    assert tight.to_dict()["surge"] == {
+        "scale_to": 4, "peak": 70, "fits": False, "over_by": 13, "breaks_first": "server"
+    }  # fmt: skip
     assert plan_fleet([small], Budget(100)).surge_peak is None
 
 
@@ -176,6 +180,116 @@ def test_budget_and_plan_reject_bad_input() -> None:
         plan_fleet([Service("api", 1, 1, 1)] * 2, Budget(100))
     with pytest.raises(ConfigError, match="scale_to = 0"):
         plan_fleet([Service("api", 1, 1, 1)], Budget(100), scale_to=0)
+
+
+# --- a pooler in the path --------------------------------------------------------------------
+
+# 12 replicas x 5 workers x pool 20 = 1,200 client connections (the incident above)
+INCIDENT = Service("api", 12, 5, 20)
+
+
+def test_clients_fit_max_client_conn_but_the_poolers_pools_exceed_the_server() -> None:
+    # 4 databases x 2 users = 8 pools x (20 + 5) = 200 server connections against 97
+    pooler = PoolerSpec(pool_size=20, reserve_pool_size=5, max_client_conn=2000, databases=4,
+                        users=2)  # fmt: skip
+    plan = plan_fleet([INCIDENT], Budget(100), pooler=pooler)
+    load = plan.load
+    assert (load.clients, load.accepted, load.client_over_by) == (1200, 1200, 0)
+    assert load.server == 200  # the pooler's pools, not the fleet's 1,200
+    assert plan.over_by == 103 and not plan.fits and plan.breaks_first == "server"
+    assert plan.max_db_connections_that_fits == 24  # 97 // 4 databases
+    assert plan.max_pool_per_worker == 1  # 97 clients at most // 60 processes
+    capped = plan_fleet([INCIDENT], Budget(100), pooler=replace(pooler, max_db_connections=24))
+    assert capped.fits and capped.load.server == 96 and capped.breaks_first is None
+    assert capped.max_pool_per_worker == 33  # then only max_client_conn bounds them: 2000 // 60
+    lines = format_plan(plan)
+    assert any(line.startswith("OVER: the server breaks first, at 98 clients") for line in lines)
+    assert lines[-1] == (
+        "to fit: max_db_connections = 24 (the pooler at most 96), "
+        "or per-worker pool_size + max_overflow at most 1"
+    )
+
+
+def test_the_pooler_fits_the_server_but_clients_exceed_max_client_conn() -> None:
+    pooler = PoolerSpec(pool_size=20, max_client_conn=1000)  # one pool: 20 server connections
+    plan = plan_fleet([INCIDENT], Budget(100), pooler=pooler)
+    load = plan.load
+    assert (load.accepted, load.client_over_by, load.server) == (1000, 200, 20)
+    assert load.server_over_by == 0 == plan.over_by
+    assert not plan.fits and plan.breaks_first == "client"
+    assert plan.max_pool_per_worker == 16  # 1000 // 60
+    lines = format_plan(plan)
+    assert lines[-2].startswith("OVER: max_client_conn breaks first, at 1001 clients")
+    assert lines[-1].startswith("to fit: max_client_conn = 1200, or per-worker")
+    doc = plan.to_dict()
+    assert doc["breaks_first"] == "client" and doc["fits"] is False
+    assert doc["pooler"]["client_over_by"] == 200 and doc["pooler"]["server_peak"] == 20
+    json.dumps(doc)
+
+
+def test_both_broken_the_server_is_reached_first() -> None:
+    # 1,200 clients past max_client_conn 500, and the 500 let in pass a pool of 200 > 97
+    pooler = PoolerSpec(pool_size=200, max_client_conn=500)
+    plan = plan_fleet([INCIDENT], Budget(100), pooler=pooler)
+    assert plan.load.client_over_by == 700 and plan.load.server == 200
+    assert plan.breaks_first == "server"
+    assert "max_client_conn too: 1200 clients > 500" in format_plan(plan)[-2]
+
+
+def test_the_pooler_never_opens_more_server_connections_than_clients_it_lets_in() -> None:
+    small = Service("api", 1, 6, 10)  # 60 clients
+    big_pool = PoolerSpec(pool_size=20, databases=10)  # may open 200 > 97
+    plan = plan_fleet([small], Budget(100), pooler=big_pool)
+    assert plan.load.server == 60 and plan.fits and plan.breaks_first is None
+    lines = format_plan(plan)
+    assert (
+        lines[-2]
+        == "fits: 60 clients of max_client_conn 100, 60 server connections of 97 available"
+    )
+    assert lines[-1].startswith("note: the pooler may open 200 server connections")
+    # max_client_conn below the budget bounds the server's side too: 97 would fit, 90 get in
+    door = PoolerSpec(pool_size=100, max_client_conn=90)
+    load = Load(clients=150, available=97, pooler=door)
+    assert (load.accepted, load.server, load.breaks_first) == (90, 90, "client")
+
+
+def test_session_mode_notes_the_clients_past_the_poolers_server_connections() -> None:
+    session = PoolerSpec(pool_mode="session", pool_size=20, max_client_conn=100)
+    plan = plan_fleet([Service("api", 1, 6, 10)], Budget(100), pooler=session)  # 60 clients
+    assert plan.fits and plan.load.session_waits == 40
+    assert plan.to_dict()["pooler"]["session_waits"] == 40
+    assert any(
+        line.startswith("note: session mode: 40 of the 60 clients") for line in format_plan(plan)
+    )
+    transaction = plan_fleet([Service("api", 1, 6, 10)], Budget(100), pooler=PoolerSpec())
+    assert transaction.load.session_waits == 0
+
+
+def test_without_a_pooler_the_load_is_the_fleets() -> None:
+    load = Load(clients=120, available=97)
+    assert (load.server, load.accepted, load.client_over_by, load.server_over_by) == (
+        120,
+        120,
+        0,
+        23,
+    )
+    assert load.breaks_first == "server" and load.client_limit == 97
+    assert Load(clients=97, available=97).breaks_first is None
+
+
+def test_a_surge_goes_through_the_pooler_too() -> None:
+    pooler = PoolerSpec(pool_size=20, max_client_conn=100)
+    plan = plan_fleet([Service("api", 2, 5, 5)], Budget(100), scale_to=3, pooler=pooler)
+    assert plan.fits  # 50 clients, 20 server connections
+    assert plan.surge_peak == 75 and plan.surge_fits
+    surged = plan_fleet([Service("api", 2, 5, 5)], Budget(100), scale_to=6, pooler=pooler)
+    assert surged.surge_peak == 150 and surged.surge_fits is False
+    assert surged.to_dict()["surge"] == {
+        "scale_to": 6, "peak": 150, "fits": False, "over_by": 0, "breaks_first": "client",
+        "server_peak": 20, "client_over_by": 50,
+    }  # fmt: skip
+    assert not surged.passes
+    assert "max_client_conn breaks first (150 clients, OVER by 50)" in format_plan(surged)[-1]
 
 
 # --- deploy files ----------------------------------------------------------------------------

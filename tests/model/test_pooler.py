@@ -23,6 +23,7 @@ def test_defaults_are_pgbouncers_in_transaction_mode() -> None:
         "default_pool_size": "20",
         "max_client_conn": "100",
         "max_db_connections": "0",
+        "max_user_connections": "0",
         "reserve_pool_size": "0",
         "max_prepared_statements": "0",
         "query_wait_timeout": "120",
@@ -45,6 +46,9 @@ def test_defaults_are_pgbouncers_in_transaction_mode() -> None:
         ({"query_wait_timeout": -1}, "query_wait_timeout must be at least 0"),
         ({"query_wait_timeout": float("nan")}, "query_wait_timeout must be a number"),
         ({"query_wait_timeout": "10"}, "query_wait_timeout must be a number"),
+        ({"max_user_connections": -1}, "max_user_connections (0: no cap) must be at least 0"),
+        ({"databases": 0}, "databases must be at least 1"),
+        ({"users": 1.5}, "users must be a whole number"),
     ],
 )
 def test_bad_specs_are_refused_in_one_line(changes: dict[str, object], needle: str) -> None:
@@ -52,6 +56,23 @@ def test_bad_specs_are_refused_in_one_line(changes: dict[str, object], needle: s
         PoolerSpec(**changes)  # type: ignore[arg-type]
     assert needle in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_server_connections_are_pools_times_pool_and_reserve_under_the_caps() -> None:
+    assert PoolerSpec().server_connections == 20  # one pool of PgBouncer's default 20
+    spec = PoolerSpec(pool_size=20, reserve_pool_size=5, databases=4, users=2)
+    assert (spec.pools, spec.server_connections) == (8, 200)
+    # max_db_connections caps each database's pools together: 4 x 30 = 120 < 200
+    assert PoolerSpec(pool_size=20, reserve_pool_size=5, databases=4, users=2,
+                      max_db_connections=30).server_connections == 120  # fmt: skip
+    # a cap above what the pools reach changes nothing: 4 x 60 = 240 > 200
+    assert PoolerSpec(pool_size=20, reserve_pool_size=5, databases=4, users=2,
+                      max_db_connections=60).server_connections == 200  # fmt: skip
+    # max_user_connections caps each user's: 2 x 45 = 90, below the databases' 120
+    both = PoolerSpec(pool_size=20, reserve_pool_size=5, databases=4, users=2,
+                      max_db_connections=30, max_user_connections=45)  # fmt: skip
+    assert both.server_connections == 90
+    assert both.settings()["max_user_connections"] == "45"
 
 
 def test_versions() -> None:
