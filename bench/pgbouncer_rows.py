@@ -141,7 +141,8 @@ def _measure(rows: list[Row], server: EmbeddedServer, pooler: PgBouncer, cfg: Se
         added.note = (
             f"PgBouncer adds {statistics.median(diffs):.0f} us per query, 1 client ("
             f"{min(diffs):.0f} to {max(diffs):.0f} over {len(diffs)} repeats; p50 service "
-            f"time / {QPS_QUERIES_PER_TASK} statements); at pool {POOL_SIZE}: "
+            f"time / {QPS_QUERIES_PER_TASK} statements); best runs: {min(lat_p):.0f} us "
+            f"through, {min(lat_d):.0f} direct; at pool {POOL_SIZE}: "
             f"{_median(ten['added_us'])} us"
         )
     added.raw = {**common, "tasks": serial_tasks, "pool_size": 1, **one}
