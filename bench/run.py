@@ -37,7 +37,9 @@ HEADERS = ("row", "kit", "reference", "ratio", "goal", "met?")
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="a fast smoke pass: small N, 2-second windows (~95 s)"
+        "--quick",
+        action="store_true",
+        help="a fast smoke pass: small N, 2-second windows (~2 minutes)",
     )
     parser.add_argument(
         "--out",
