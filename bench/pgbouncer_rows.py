@@ -37,7 +37,7 @@ US = 1e6  # microseconds per second
 
 def pgbouncer_rows(server: EmbeddedServer, cfg: Settings) -> list[Row]:
     """The three PgBouncer rows; each says "not measured" when PgBouncer cannot run here."""
-    say("7. PgBouncer in the path")
+    say("8. PgBouncer in the path")
     added = Row("pgbouncer", "PgBouncer: latency per SELECT 1, 1 client", "us",
                 Goal("none", "<=", 0.0, "-"))  # fmt: skip
     share = Row("pgbouncer", f"PgBouncer: SELECT 1 qps kept, pool {POOL_SIZE}", "q/s",
