@@ -26,7 +26,8 @@ def figure(row: dict[str, Any]) -> float | None:
 
 
 def higher_is_better(row: dict[str, Any]) -> bool:
-    return bool(row["goal"]["op"] == ">=" and row["goal"]["on"] != "none")
+    # a row without a goal still says which way is better (PgBouncer's qps kept: >=)
+    return bool(row["goal"]["op"] == ">=")
 
 
 def _relative_spread(values: Sequence[float]) -> float:
@@ -42,6 +43,11 @@ def repeat_spread(row: dict[str, Any]) -> float:
         parts += [_relative_spread(raw["kit_call_s"]), _relative_spread(raw["bare_call_s"])]
     if "pgbench" in raw:  # the reference, run before and after the kit
         parts.append(_relative_spread([r["tps"] for r in raw["pgbench"]]))
+    if "kit_qps" in raw:  # the kit through PgBouncer, each repeat
+        parts.append(_relative_spread(raw["kit_qps"]))
+    if row["group"] == "pgbouncer" and "direct" in raw:  # both routes, each repeat
+        key = "per_query_us" if row["unit"] == "us" else "qps"
+        parts += [_relative_spread(raw["direct"][key]), _relative_spread(raw["pgbouncer"][key])]
     if "efficiency" in raw:  # fleet rows: every run's efficiency
         return float(max(raw["efficiency"]) - min(raw["efficiency"]))
     if row["group"] == "memory":

@@ -162,21 +162,35 @@ def kit_job(server: EmbeddedServer, loop: str, **spec: Any) -> dict[str, Any]:
 
 
 def pgbench(
-    server: EmbeddedServer, clients: int, seconds: int, *, reconnect: bool = False
+    server: EmbeddedServer,
+    clients: int,
+    seconds: int,
+    *,
+    reconnect: bool = False,
+    protocol: str = "prepared",
+    port: int | None = None,
+    password: str | None = None,
+    database: str = "postgres",
 ) -> dict[str, Any]:
-    """pgbench on the kit's server with a ``SELECT 1;`` script; its tps and counts."""
+    """pgbench on the kit's server with a ``SELECT 1;`` script; its tps and counts.
+
+    ``port`` (with ``password`` and ``database``) point it elsewhere on 127.0.0.1, as at a
+    PgBouncer in front of the server; ``protocol`` is its ``-M`` when it keeps its connections.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".sql", prefix="select1-") as script:
         script.write("SELECT 1;\n")
         script.flush()
         cmd = [
-            str(find_bindir() / "pgbench"), "-h", "127.0.0.1", "-p", str(server.port),
+            str(find_bindir() / "pgbench"), "-h", "127.0.0.1", "-p", str(port or server.port),
             "-U", APP_ROLE, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
             "-f", script.name,
         ]  # fmt: skip
-        cmd += ["-C"] if reconnect else ["-M", "prepared"]
-        cmd.append("postgres")
+        cmd += ["-C"] if reconnect else ["-M", protocol]
+        cmd.append(database)
         # Same transport as the kit's DSN (sslmode=disable): no SSL or GSS negotiation.
         env = {**os.environ, "PGSSLMODE": "disable", "PGGSSENCMODE": "disable"}
+        if password is not None:
+            env["PGPASSWORD"] = password
         done = subprocess.run(
             cmd, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False
         )
@@ -230,7 +244,12 @@ SPREAD = (("asyncio", 1), ("uvloop", 1), ("uvloop", 2))  # (event loop, load pro
 
 
 def bracketed_pgbench(
-    server: EmbeddedServer, clients: int, seconds: int, reconnect: bool, kit_rows: list[Row]
+    server: EmbeddedServer,
+    clients: int,
+    seconds: int,
+    reconnect: bool,
+    kit_rows: list[Row],
+    **options: Any,
 ) -> Callable[[], None]:
     """pgbench now; the returned call runs it again and gives ``kit_rows`` the mean of both.
 
@@ -242,7 +261,7 @@ def bracketed_pgbench(
 
     def one() -> None:
         try:
-            runs.append(pgbench(server, clients, seconds, reconnect=reconnect))
+            runs.append(pgbench(server, clients, seconds, reconnect=reconnect, **options))
         except BenchError as exc:
             errors.append(str(exc))
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import fleet_rows
 import machine
+import pgbouncer_rows
 import rows as bench_rows
 from rows import FULL, QUICK, Row, Settings
 
@@ -36,7 +37,9 @@ HEADERS = ("row", "kit", "reference", "ratio", "goal", "met?")
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="a fast smoke pass: small N, 2-second windows (~95 s)"
+        "--quick",
+        action="store_true",
+        help="a fast smoke pass: small N, 2-second windows (~2 minutes)",
     )
     parser.add_argument(
         "--out",
@@ -56,10 +59,11 @@ def measure_all(cfg: Settings) -> tuple[list[Row], dict[str, Any]]:
         out += bench_rows.qps_rows(server, cfg)
         out += bench_rows.connect_rows(server, cfg)
         out.append(bench_rows.storm_row(server, cfg))
+        out += pgbouncer_rows.pgbouncer_rows(server, cfg)
     out += fleet_rows.fleet_rows(cfg)  # its own server: max_connections 300
     out += bench_rows.sleep_rows(cfg)
     out += bench_rows.start_rows(cfg)
-    order = ("pool", "sleep", "qps", "connect", "storm", "fleet", "memory", "start")
+    order = ("pool", "sleep", "qps", "pgbouncer", "connect", "storm", "fleet", "memory", "start")
     out.sort(key=lambda row: order.index(row.group))
     return out, info
 
