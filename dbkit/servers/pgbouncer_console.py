@@ -14,13 +14,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ServerError
 from dbkit.model.pooler import PoolSample
+
+if TYPE_CHECKING:
+    import psycopg
+
+# psycopg is imported where a console is opened: a run without a pooler never loads it (about
+# 5 MB of the process's memory).
 
 CONSOLE_DATABASE = "pgbouncer"  # the console's own row in SHOW POOLS / SHOW STATS
 CONNECT_TIMEOUT_S = 10  # psycopg's connect_timeout is whole seconds (at least 2)
@@ -72,6 +76,8 @@ class PoolerConsole:
 @asynccontextmanager
 async def open_console(admin_dsn: str) -> AsyncIterator[PoolerConsole]:
     """Connect to the admin console at ``admin_dsn`` for the duration of an ``async with``."""
+    import psycopg
+
     try:
         conn = await psycopg.AsyncConnection.connect(
             admin_dsn,
