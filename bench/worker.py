@@ -255,7 +255,8 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
     services = [dbkit.Service("bench", replicas=pools, workers=1, pool_size=size)]
     start: list[float] = []  # perf_counter() at the fleet's common start
 
-    def progress(elapsed: float, total: float) -> None:
+    def progress(status: Any) -> None:  # engine.status.Status: a fleet's seconds done of total
+        elapsed, total = status.done, status.total
         if not start and 0 < elapsed < total:
             start.append(time.perf_counter() - elapsed)
 
