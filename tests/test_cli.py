@@ -367,8 +367,9 @@ def test_a_second_interrupt_keeps_the_partial_result(
     assert "INTERRUPTED" in stdout
 
 
+@pytest.mark.parametrize("signals", ["group", "held"])
 def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
-    pg: EmbeddedServer, tmp_path: Path
+    pg: EmbeddedServer, tmp_path: Path, signals: str
 ) -> None:
     import signal
     import time
@@ -383,9 +384,13 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
     _wait_until_busy(pg.admin_dsn, 8, proc, since)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
+    _wait_until_next_queries(pg.admin_dsn, 8, proc)  # so the first requests are done: ok > 0
+    if signals == "group":
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` does
+    else:
+        _interrupt(proc, signals)
     run, _ = _kept_interrupted(proc, out)
     assert run["interrupted"] is True and run["ok"] > 0
 
@@ -433,21 +438,35 @@ def _wait_until_next_queries(admin_dsn: str, size: int, proc: subprocess.Popen[s
     _wait_for_sessions(admin_dsn, size, proc, "query_start", _server_now(admin_dsn))
 
 
-@pytest.mark.parametrize("signals", [1, 2])
-def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
-    pg: EmbeddedServer, tmp_path: Path, signals: int
-) -> None:
+def _interrupt(proc: subprocess.Popen[str], signals: int | str) -> None:
+    """Ctrl-C ``signals`` times 50 ms apart, or ("held") every 2 ms until the command exits, as
+    a key held down: the signals keep coming while the kit stops its processes and its monitor
+    and keeps the result."""
     import signal
     import time
 
+    if signals == "held":
+        for _ in range(5000):  # bounded: at most 5000 x 2 ms
+            if proc.poll() is not None:
+                return
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        return
+    for _ in range(int(signals)):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signals", [1, 2, "held"])
+def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
+    pg: EmbeddedServer, tmp_path: Path, signals: int | str
+) -> None:
     out = tmp_path / "procs.json"
     since = _server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn, "--procs", "2")  # two pools of 4 (8 in all)
     _wait_until_busy(pg.admin_dsn, 8, proc, since)
     _wait_until_next_queries(pg.admin_dsn, 8, proc)  # so the first tasks are done: ok > 0
-    for _ in range(signals):
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+    _interrupt(proc, signals)
     run, stdout = _kept_interrupted(proc, out)
     assert run["interrupted"] is True
     assert run["ok"] > 0 and run["ok"] + run["failed"] < 2000

@@ -20,22 +20,15 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
-from dbkit.engine import interrupts
 from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
 from dbkit.engine.guards import check_fleet_clients, check_open_files, check_pooled, check_storm
 from dbkit.engine.loops import loop_factory
 from dbkit.engine.metadata import collect_metadata
 from dbkit.engine.monitor import Monitor
+from dbkit.engine.observe import counts, observe
 from dbkit.engine.pooled import check_startable, endpoints
-from dbkit.engine.processes import (
-    START_AHEAD_S,
-    LocalProcesses,
-    Outcome,
-    ProcessProbe,
-    Share,
-    merge_outcomes,
-)
+from dbkit.engine.processes import LocalProcesses, Share, merge_outcomes
 from dbkit.engine.status import Status
 from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
@@ -162,12 +155,20 @@ def run_fleet(
             executor.start()
             setup_s = perf_counter() - setup_started
             monitor = Monitor(srv.admin_dsn, tag, pooler=ends.tap)
+
+            def tick(start_at: float) -> None:
+                if progress is not None:
+                    done, failed = counts(executor)
+                    elapsed = max(0.0, min(perf_counter() - start_at, duration))
+                    progress(Status.of(elapsed, duration, done - failed, failed, monitor))
+
+            # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
+            give_up_after = (
+                duration + acquire_timeout + WORKER_CONNECT_S + POOL_CLOSE_TIMEOUT_S + 10
+            )
             with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-                outcomes, in_use, start_at = runner.run(
-                    interrupts.cancellable(
-                        _observe(executor, monitor, duration, acquire_timeout, progress, injector)
-                    )
-                )
+                observed = runner.run(observe(executor, monitor, injector, tick, give_up_after))
+            outcomes, in_use, start_at = observed.outcomes, observed.in_use, observed.start_at
             finished = True
         finally:
             # After an error or Ctrl-C the processes' work is worthless: end them at once.
@@ -307,44 +308,3 @@ def _shares(
         Share(i, tuple(workers[i::count]), "", tag, loop, sample_cap=SAMPLE_CAP)
         for i in range(count)
     ]
-
-
-async def _observe(
-    executor: LocalProcesses,
-    monitor: Monitor,
-    duration: float,
-    acquire_timeout: float,
-    progress: FleetProgress | None,
-    injector: Injector | None,
-) -> tuple[list[Outcome], int, float]:
-    """Monitor the server, give the common start, and collect every process's outcome
-    (those measured until a Ctrl-C too)."""
-    async with monitor:
-        in_use = monitor.samples[0][2]  # clients other than ours, before the fleet starts
-        start_at = perf_counter() + START_AHEAD_S
-        probe = ProcessProbe(executor, start_at)
-        injecting = asyncio.create_task(injector.run(probe)) if injector is not None else None
-        # In-flight work may finish after the deadline: a pool retry, an acquire, a close.
-        give_up = (
-            start_at + duration + acquire_timeout + WORKER_CONNECT_S + POOL_CLOSE_TIMEOUT_S + 10
-        )
-
-        def tick() -> None:
-            if progress is not None:
-                failed = executor.failed()  # first: a process publishes done, then failed
-                done = max(executor.done(), failed)
-                elapsed = max(0.0, min(perf_counter() - start_at, duration))
-                progress(Status.of(elapsed, duration, done - failed, failed, monitor))
-
-        try:
-            outcomes = await executor.collect(start_at, give_up, tick)
-        finally:
-            probe.finished = True
-            if injecting is not None:
-                # gather: the injector ends by itself once the fleet has (never mid-restart)
-                await asyncio.gather(injecting, return_exceptions=True)
-        if progress is not None:
-            failed = executor.failed()
-            done = max(executor.done(), failed)
-            progress(Status.of(duration, duration, done - failed, failed, monitor))
-    return outcomes, in_use, start_at

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,10 +71,3 @@ def cancelling(task: asyncio.Future[Any]) -> Iterator[None]:
     finally:
         _state["target"] = None
         signal.signal(signal.SIGINT, previous)
-
-
-async def cancellable(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` as its own task, which SIGINT cancels (see ``cancelling``)."""
-    task = asyncio.ensure_future(coro)
-    with cancelling(task):
-        return await task

@@ -328,27 +328,3 @@ def merge_outcomes(outcomes: Sequence[Outcome]) -> tuple[dict[str, Tally], bool]
             groups.setdefault(group, []).append(tally)
     merged = {group: Tally.merged(parts) for group, parts in groups.items()}
     return merged, any(o.interrupted for o in outcomes)
-
-
-class ProcessProbe:
-    """How a fault's injector sees work spread over processes: their gauges."""
-
-    def __init__(self, executor: LocalProcesses, start_at: float) -> None:
-        self.executor = executor
-        self.start_at = start_at
-        self.finished = False  # set once every outcome is in
-
-    def window(self) -> float | None:
-        return self.start_at
-
-    def running(self) -> bool:
-        return not self.finished
-
-    async def mark(self) -> None:
-        await self.executor.mark_fault()
-
-    def over(self) -> None:
-        self.executor.fault_over()
-
-    def after(self) -> int:
-        return self.executor.after_fault()

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from time import perf_counter
-from typing import Any
 
-from dbkit.engine import interrupts
 from dbkit.engine.faults import Injector
 from dbkit.engine.monitor import Monitor
-from dbkit.engine.processes import (
-    START_AHEAD_S,
-    LocalProcesses,
-    ProcessProbe,
-    Share,
-    merge_outcomes,
-)
+from dbkit.engine.observe import counts, observe
+from dbkit.engine.processes import LocalProcesses, Share, merge_outcomes
 from dbkit.engine.status import Status
 from dbkit.engine.units import Burst
 from dbkit.model.faults import FaultRecord
@@ -49,44 +41,21 @@ def run_split(
         for i, part in enumerate(split(spec, spec.procs))
     ]
     executor = LocalProcesses(shares)
+    monitor = Monitor(admin_dsn, app_name)
+
+    def tick(start_at: float) -> None:
+        if progress is not None:
+            done, failed = counts(executor)
+            progress(Status.of(done, spec.tasks, done - failed, failed, monitor))
+
     try:
         executor.start()
         with asyncio.Runner() as runner:
-            outcomes, monitor = runner.run(
-                interrupts.cancellable(
-                    _observe(executor, Monitor(admin_dsn, app_name), spec, progress, injector)
-                )
-            )
+            observed = runner.run(observe(executor, monitor, injector, tick))
     finally:
         executor.close()
+    outcomes = observed.outcomes
     tallies, interrupted = merge_outcomes(outcomes)
     tally = tallies.get(spec.name) or Tally.merged([])
     fault = injector.record(tally) if injector is not None else None
     return tally, monitor, interrupted, fault
-
-
-async def _observe(
-    executor: LocalProcesses,
-    monitor: Monitor,
-    spec: RunSpec,
-    progress: Callable[[Status], None] | None,
-    injector: Injector | None,
-) -> tuple[list[Any], Monitor]:
-    def tick() -> None:
-        if progress is not None:
-            failed = executor.failed()  # first: a process publishes done, then failed
-            done = max(executor.done(), failed)
-            progress(Status.of(done, spec.tasks, done - failed, failed, monitor))
-
-    async with monitor:
-        start_at = perf_counter() + START_AHEAD_S
-        probe = ProcessProbe(executor, start_at)
-        injecting = asyncio.create_task(injector.run(probe)) if injector is not None else None
-        try:
-            outcomes = await executor.collect(start_at, None, tick)
-        finally:
-            probe.finished = True
-            if injecting is not None:
-                # gather: the injector ends by itself once the run has (never mid-restart)
-                await asyncio.gather(injecting, return_exceptions=True)
-    return outcomes, monitor
