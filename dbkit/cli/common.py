@@ -67,7 +67,7 @@ def guarded(func: Callable[[], T]) -> T:
         where = f"{exc.filename}: " if exc.filename else ""
         fail(mask_text(f"{where}{exc.strerror or exc}"), 1)
     except KeyboardInterrupt:
-        fail("interrupted; the server was stopped", interrupt_code())
+        fail("interrupted before anything was measured", interrupt_code())
     finally:
         if not interrupts.count():  # else the kit is on its way out: later signals stay quiet
             signal.signal(signal.SIGTERM, previous_term)

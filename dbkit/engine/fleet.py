@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
+from dbkit.engine import interrupts
 from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
 from dbkit.engine.guards import check_fleet_clients, check_open_files, check_pooled, check_storm
@@ -137,7 +138,11 @@ def run_fleet(
     if pooler is not None:
         check_fleet_clients(sum(s.peak for s in services), pooler, statement_timeout)
     started_at = dt.datetime.now(dt.UTC)
-    with start_server(server) as srv, endpoints(srv, pooler, sum(peaks)) as ends:
+    with (
+        interrupts.taken() as stopped,
+        start_server(server) as srv,
+        endpoints(srv, pooler, sum(peaks)) as ends,
+    ):
         info = srv.info
         if pooler is None:
             check_storm(srv, [("fleet", sum(s.peak for s in services))], allow_storm)
@@ -174,6 +179,7 @@ def run_fleet(
             # After an error or Ctrl-C the processes' work is worthless: end them at once.
             executor.close(5.0 if finished else 0.0)
     tallies, interrupted = merge_outcomes(outcomes)
+    interrupted = interrupted or stopped()  # a signal once the processes were done counts too
     fleet_tally = Tally.merged(list(tallies.values()))
     fault_record = injector.record(fleet_tally) if injector is not None else None
     runs = tuple(

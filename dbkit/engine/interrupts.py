@@ -3,8 +3,11 @@
 The first signal during a measurement cancels the measuring task, which closes its pools
 gracefully and returns what it measured; a second one cancels it again, which cuts that close
 short (pools are terminated). Neither raises, so the partial result is always built and kept.
-Outside a measurement, the first signal raises KeyboardInterrupt (nothing to keep yet: unwind,
-stop the server); once the kit is stopping, later signals are only counted.
+Before anything was measured, the first signal raises KeyboardInterrupt (nothing to keep yet:
+unwind, stop the server). Once this process has measured, a signal outside a measurement (a
+run's monitor stopping, a pooler starting between two runs) never raises: it is counted, the
+experiment ends at its next run (``taken``), and a measurement that begins after it is
+cancelled at once. Once a result is being kept, signals are only counted.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
-T = TypeVar("T")
-
-_state: dict[str, Any] = {"count": 0, "target": None, "holding": False}
+_state: dict[str, Any] = {
+    "count": 0,
+    "target": None,
+    "holding": False,
+    "measured": False,
+    "since": 0,
+}
 
 
 def count() -> int:
@@ -27,13 +34,14 @@ def count() -> int:
 
 
 def on_signal(signum: int, frame: Any) -> None:
-    """The SIGINT handler: cancel the measurement in progress, else interrupt once."""
+    """The SIGINT handler: cancel the measurement in progress; else, before anything was
+    measured, interrupt once; else only count."""
     _state["count"] += 1
     target = _state["target"]
     if target is not None:
         loop, task = target
         loop.call_soon_threadsafe(task.cancel)
-    elif _state["count"] == 1 and not _state["holding"]:
+    elif _state["count"] == 1 and not _state["holding"] and not _state["measured"]:
         raise KeyboardInterrupt
 
 
@@ -64,10 +72,34 @@ def cancelling(task: asyncio.Future[Any]) -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-    _state["target"] = (asyncio.get_running_loop(), task)
+    loop = asyncio.get_running_loop()
+    _state["target"] = (loop, task)
+    _state["measured"] = True
     signal.signal(signal.SIGINT, on_signal)
+    if count() > _state["since"]:  # a stop was asked for before this measurement began
+        loop.call_soon(task.cancel)
     try:
         yield
     finally:
         _state["target"] = None
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def taken() -> Iterator[Callable[[], bool]]:
+    """An experiment's whole life: SIGINT is the kit's (in the main thread; elsewhere nothing
+    changes), and the function yielded says whether a signal came since it began, so that the
+    experiment stops at its next run and keeps what was measured."""
+    since = _state["since"]
+    _state["since"] = count()
+    mark = count()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if main:
+        signal.signal(signal.SIGINT, on_signal)
+    try:
+        yield lambda: count() > mark
+    finally:
+        _state["since"] = since
+        if main:
+            signal.signal(signal.SIGINT, previous)

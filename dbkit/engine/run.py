@@ -116,44 +116,51 @@ def run_experiment(
     info: ServerInfo | None = None
     pooler_info: PoolerInfo | None = None
     done: list[Run] = []
-    if needs_server:
-        with start_server(server) as srv:
-            info = srv.info
-            for spec, via in zip(runs, through, strict=True):
-                if via is None:
-                    check_fits(spec, info)
-                else:
-                    check_pooled(via, info)
-            direct = [(s.name, peak_of(s)) for s, via in zip(runs, through, strict=True) if not via]
-            check_storm(srv, direct, allow_storm)
-            if on_server is not None:
-                on_server(srv)
-            faults = FaultTarget(
-                srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
-            )
-            for index, (spec, via) in enumerate(zip(runs, through, strict=True)):
-                with endpoints(srv, via, peak_of(spec)) as ends:
-                    pooler_info = pooler_info or ends.pooler
-                    if spec.procs > 1:
-                        run = run_procs(
-                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
-                            ends.tap,
-                        )  # fmt: skip
+    with interrupts.taken() as stopped:
+        if needs_server:
+            with start_server(server) as srv:
+                info = srv.info
+                for spec, via in zip(runs, through, strict=True):
+                    if via is None:
+                        check_fits(spec, info)
                     else:
-                        run = run_one(
-                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
-                            ends.tap,
-                        )  # fmt: skip
+                        check_pooled(via, info)
+                direct = [
+                    (s.name, peak_of(s)) for s, via in zip(runs, through, strict=True) if not via
+                ]
+                check_storm(srv, direct, allow_storm)
+                if on_server is not None:
+                    on_server(srv)
+                faults = FaultTarget(
+                    srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
+                )
+                for index, (spec, via) in enumerate(zip(runs, through, strict=True)):
+                    if stopped():  # Ctrl-C between two runs: the next is skipped
+                        break
+                    with endpoints(srv, via, peak_of(spec)) as ends:
+                        pooler_info = pooler_info or ends.pooler
+                        if spec.procs > 1:
+                            run = run_procs(
+                                spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                                ends.tap,
+                            )  # fmt: skip
+                        else:
+                            run = run_one(
+                                spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                                ends.tap,
+                            )  # fmt: skip
+                    done.append(run)
+                    if run.interrupted:
+                        break
+        else:
+            for index, spec in enumerate(runs):
+                if stopped():
+                    break
+                run = run_one(spec, None, None, loop, progress, index)
                 done.append(run)
                 if run.interrupted:
                     break
-    else:
-        for index, spec in enumerate(runs):
-            run = run_one(spec, None, None, loop, progress, index)
-            done.append(run)
-            if run.interrupted:
-                break
-    interrupted = any(run.interrupted for run in done)
+        interrupted = stopped() or any(run.interrupted for run in done)
     metadata = collect_metadata(info, loop, command, started_at, pooler_info)
     return Result(metadata, tuple(done), interrupted=interrupted)
 
