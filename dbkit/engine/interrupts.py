@@ -24,7 +24,7 @@ _state: dict[str, Any] = {
     "target": None,
     "holding": False,
     "measured": False,
-    "since": 0,
+    "since": None,  # within an experiment (taken): the count when it began
 }
 
 
@@ -76,7 +76,8 @@ def cancelling(task: asyncio.Future[Any]) -> Iterator[None]:
     _state["target"] = (loop, task)
     _state["measured"] = True
     signal.signal(signal.SIGINT, on_signal)
-    if count() > _state["since"]:  # a stop was asked for before this measurement began
+    since = _state["since"]
+    if since is not None and count() > since:  # a stop was asked for before this one began
         loop.call_soon(task.cancel)
     try:
         yield
