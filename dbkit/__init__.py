@@ -86,6 +86,9 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'dbkit' has no attribute {name!r}")
+    if home != "dbkit.model.errors":
+        # A spec or a result names strategies, known once dbkit.strategies registered them.
+        importlib.import_module("dbkit.strategies")
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value  # once loaded, a plain attribute
     return value

@@ -27,19 +27,28 @@ def _first_interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
 
-def build_app() -> typer.Typer:
-    """The Typer app: every command, the ``server`` group and the ``--version`` option."""
+# Each command's module, in the order `dbkit --help` lists them; ``server`` is a group (``up``).
+COMMANDS = {
+    "run": "dbkit.cli.run",
+    "scenario": "dbkit.cli.scenario",
+    "sweep": "dbkit.cli.sweep",
+    "report": "dbkit.cli.report",
+    "compare": "dbkit.cli.compare",
+    "plan": "dbkit.cli.plan",
+    "fleet": "dbkit.cli.fleet",
+}
+SERVER_GROUP = "server"
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """The Typer app: every command, the ``server`` group and the ``--version`` option; with
+    ``command``, that command alone (and the root option): what one invocation runs imports
+    no other command's part of the library (the fleet's processes, compare's tables)."""
+    import importlib
+
     import typer
 
     from dbkit.cli.common import root
-    from dbkit.cli.compare import compare
-    from dbkit.cli.fleet import fleet
-    from dbkit.cli.plan import plan
-    from dbkit.cli.report import report
-    from dbkit.cli.run import run
-    from dbkit.cli.scenario import scenario
-    from dbkit.cli.server import up
-    from dbkit.cli.sweep import sweep
 
     app = typer.Typer(
         help="PostgreSQL connection-limit experiments: reproduce the 100-connection failure, "
@@ -49,16 +58,28 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         rich_markup_mode=None,  # help texts say [default: ...] and [services.NAME] literally
     )
-    for command in (run, scenario, sweep, report, compare, plan, fleet):
-        app.command()(command)
-    server_app = typer.Typer(
-        help="Start a throwaway PostgreSQL.", no_args_is_help=True, rich_markup_mode=None
-    )
-    server_app.command("up")(up)
-    app.add_typer(server_app, name="server")
+    for name, module in COMMANDS.items():
+        if command in (None, name):
+            app.command()(getattr(importlib.import_module(module), name))
+    if command in (None, SERVER_GROUP):
+        from dbkit.cli.server import up
+
+        server_app = typer.Typer(
+            help="Start a throwaway PostgreSQL.", no_args_is_help=True, rich_markup_mode=None
+        )
+        server_app.command("up")(up)
+        app.add_typer(server_app, name=SERVER_GROUP)
 
     app.callback()(root)
     return app
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command ``args`` run when they name one first; else None (options before it, or
+    none: help or the version, which need every command)."""
+    if args and (args[0] in COMMANDS or args[0] == SERVER_GROUP):
+        return args[0]
+    return None
 
 
 def main(args: list[str] | None = None) -> NoReturn:
@@ -88,7 +109,7 @@ def _run(args: list[str]) -> int:
     from dbkit.cli.common import interrupt_code, say
     from dbkit.engine import interrupts
 
-    command = typer.main.get_command(build_app())
+    command = typer.main.get_command(build_app(_command_of(args)))
     try:
         with command.make_context("dbkit", list(args)) as ctx:
             command.invoke(ctx)

@@ -48,21 +48,36 @@ async def read_info(admin_dsn: str, app_dsn: str, backend: str) -> ServerInfo:
     """Connect once and read the settings that make a result meaningful."""
     conn = await connect_or_explain(admin_dsn)
     try:
-        row = await conn.fetchrow(
-            """
-            SELECT current_setting('server_version') AS server_version,
-                   current_setting('max_connections')::int AS max_connections,
-                   current_setting('superuser_reserved_connections')::int AS su_reserved,
-                   coalesce(current_setting('reserved_connections', true), '0')::int AS reserved
-            """
-        )
-        assert row is not None
-        app_user = await _role_of(app_dsn, conn)
-        is_super = await conn.fetchval(
-            "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = $1), false)", app_user
-        )
+        return await _info(conn, app_dsn, backend)
     finally:
         await conn.close()
+
+
+async def set_up(admin_dsn: str, app_dsn: str, backend: str) -> ServerInfo:
+    """A server dbkit started: create the plain (non-superuser) role the workload runs as, as
+    in production, and read its settings back (as ``read_info``), over one connection."""
+    conn = await connect_or_explain(admin_dsn)
+    try:
+        await _ensure_role(conn)
+        return await _info(conn, app_dsn, backend)
+    finally:
+        await conn.close()
+
+
+async def _info(conn: asyncpg.Connection, app_dsn: str, backend: str) -> ServerInfo:
+    row = await conn.fetchrow(
+        """
+        SELECT current_setting('server_version') AS server_version,
+               current_setting('max_connections')::int AS max_connections,
+               current_setting('superuser_reserved_connections')::int AS su_reserved,
+               coalesce(current_setting('reserved_connections', true), '0')::int AS reserved
+        """
+    )
+    assert row is not None
+    app_user = await _role_of(app_dsn, conn)
+    is_super = await conn.fetchval(
+        "SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = $1), false)", app_user
+    )
     return ServerInfo(
         backend=backend,
         server_version=row["server_version"],
@@ -83,17 +98,10 @@ async def _role_of(app_dsn: str, admin: asyncpg.Connection) -> str:
     return str(await admin.fetchval("SELECT current_user"))
 
 
-async def ensure_app_role(admin_dsn: str) -> None:
-    """Create the plain (non-superuser) role the workload runs as, as in production."""
-    conn = await connect_or_explain(admin_dsn)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE)
-        if not exists:
-            await conn.execute(
-                f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER PASSWORD '{APP_PASSWORD}'"
-            )
-    finally:
-        await conn.close()
+async def _ensure_role(conn: asyncpg.Connection) -> None:
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APP_ROLE)
+    if not exists:
+        await conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER PASSWORD '{APP_PASSWORD}'")
 
 
 async def connect_or_explain(

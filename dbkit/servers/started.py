@@ -19,8 +19,7 @@ from dbkit.servers.base import (
     APP_PASSWORD,
     APP_ROLE,
     DEFAULT_SETTINGS,
-    ensure_app_role,
-    read_info,
+    set_up,
 )
 
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's own default
@@ -80,8 +79,7 @@ class StartedServer:
         self._prepare()
         try:
             self.admin_dsn, self.app_dsn = self._launch()
-            asyncio.run(ensure_app_role(self.admin_dsn))
-            info = asyncio.run(read_info(self.admin_dsn, self.app_dsn, self.backend))
+            info = asyncio.run(set_up(self.admin_dsn, self.app_dsn, self.backend))
             self.info = dataclasses.replace(info, image=self.image)
         except BaseException:
             self.stop()

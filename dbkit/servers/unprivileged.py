@@ -1,24 +1,30 @@
 """Running a server's binaries as an unprivileged user when dbkit runs as root.
 
 PostgreSQL (and PgBouncer) refuse to run as root: as root, dbkit runs them as ``nobody``
-(``run_as``, ``subprocess_ids``). That user may not reach binaries installed under a 0700
-folder such as /root; ``usable_bindir`` then copies the install once to where it can.
+(``run_as``, ``subprocess_ids``), and starts a server's process with ``spawn``, the one way
+both are started. That user may not reach binaries installed under a 0700 folder such as
+/root; ``usable_bindir`` then copies the install once to where it can.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
+import resource
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from dbkit.model.errors import ServerError
 
 UNPRIVILEGED_USER = "nobody"
+PR_SET_PDEATHSIG = 1
 INSTALL_PREFIX = "dbkit-pginstall-"
 # The layout of the copy; a new one gets a new name, so no broken copy in /tmp is reused.
 CACHE_LAYOUT = "v2"
@@ -42,6 +48,52 @@ def subprocess_ids(
 ) -> tuple[int | None, int | None, list[int] | None]:
     """user=, group= and extra_groups= for subprocess: drop root's groups too."""
     return (None, None, None) if user is None else (user[0], user[1], [])
+
+
+def spawn(
+    cmd: Sequence[str],
+    *,
+    folder: Path,
+    log: Path,
+    env: Mapping[str, str],
+    user: tuple[int, int] | None,
+    death_signal: signal.Signals,
+    open_files: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start a server's process ``cmd`` in ``folder``, as ``user`` (None: as ourselves), its
+    output appended to ``log``, no stdin; must run in the main thread.
+
+    Its life is tied to ours: the kernel sends it ``death_signal`` (PR_SET_PDEATHSIG) as soon
+    as the thread that started it dies, even by SIGKILL. It runs in its own process group: a
+    terminal's Ctrl-C goes to the kit's whole group, and the kit, not the server, decides when
+    the server stops (after the partial result is measured). ``open_files``: its soft limit of
+    open files raised to the hard one (a storm's clients are file descriptors).
+    """
+    uid, gid, groups = subprocess_ids(user)
+    out = open(log, "ab")  # noqa: SIM115 -- handed to the child
+    with out:
+        return subprocess.Popen(
+            list(cmd), stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=dict(env),
+            cwd=folder, preexec_fn=_child_setup(os.getpid(), death_signal, open_files),
+            user=uid, group=gid, extra_groups=groups, process_group=0,
+        )  # fmt: skip
+
+
+def _child_setup(
+    parent_pid: int, death_signal: signal.Signals, open_files: bool
+) -> Callable[[], None]:
+    def setup() -> None:
+        # Runs in the child after the uid switch (which would clear the setting).
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, death_signal)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+        if open_files:
+            _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    return setup
 
 
 def usable_bindir(bindir: Path, user: tuple[int, int] | None) -> Path:

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+# Registers every strategy (dbkit.model.spec): a document's runs are checked against them.
+import dbkit.strategies  # noqa: F401
 from dbkit.model.errors import ConfigError, ResultExistsError
 from dbkit.model.results import FORMAT, Result
 from dbkit.model.shape import DOCUMENT_SHAPE, problem_in

@@ -3,6 +3,7 @@ is one line and exit 130, never a traceback."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -98,3 +99,43 @@ def test_ctrl_c_held_down_from_start_up_never_shows_a_traceback(
     assert proc.returncode == 130 or (command == "help" and proc.returncode == 0), stderr
     if proc.returncode == 130:
         assert stderr.splitlines()[-1].startswith("dbkit: error: interrupted"), stderr
+
+
+# What `main(ARGS)` imported: the modules of the commands it did not run stay unloaded.
+LOADED = """
+import json, sys
+from dbkit.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps([code, sorted(m for m in sys.modules if m.startswith("dbkit.cli."))]),
+      file=sys.stderr)
+"""
+OTHER_COMMANDS = {"dbkit.cli.compare", "dbkit.cli.fleet", "dbkit.cli.sweep", "dbkit.cli.report"}
+
+
+def _loaded(args: list[str]) -> tuple[int, set[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], capture_output=True, text=True, timeout=120
+    )
+    code, modules = json.loads(done.stderr.strip().splitlines()[-1])
+    return code, set(modules), done.stdout
+
+
+def test_a_command_loads_its_own_module_not_every_commands() -> None:
+    # Each command module imports its part of the library (the fleet its processes, compare its
+    # tables): a `dbkit run` process pays for none of the others' imports.
+    code, modules, out = _loaded(["run", "--help"])
+    assert code == 0 and out.startswith("Usage: dbkit run [OPTIONS]")
+    assert "dbkit.cli.run" in modules and not modules & OTHER_COMMANDS
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], []])
+def test_the_app_without_a_command_still_knows_every_command(args: list[str]) -> None:
+    code, modules, out = _loaded(args)
+    assert modules >= OTHER_COMMANDS
+    if args == ["--help"]:
+        assert code == 0
+        for name in ("run", "scenario", "sweep", "report", "compare", "plan", "fleet", "server"):
+            assert f" {name} " in out

@@ -298,3 +298,14 @@ def test_a_server_starts_when_every_ephemeral_port_is_in_time_wait() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "answer 42" in proc.stdout
+
+
+def test_a_start_sets_the_server_up_over_one_connection_of_its_own() -> None:
+    # Creating the workload's role and reading the settings back share one connection (and one
+    # event loop): each connection is a backend the server forks, on the start's critical path.
+    with EmbeddedServer(max_connections=10, settings={"log_connections": "on"}) as server:
+        assert server.folder is not None and server.info is not None
+        log = (server.folder / "server.log").read_text()
+        assert log.count("connection received:") == 1, log
+        assert server.info.app_role == "dbkit_app" and not server.info.app_role_is_superuser
+        assert server.info.max_connections == 10
