@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from dbkit.servers import EmbeddedServer
-from tests.helpers import assert_one_line_error, dbkit
+from tests.helpers import (
+    assert_one_line_error,
+    dbkit,
+    server_now,
+    wait_for_sessions,
+    wait_until_busy,
+)
 
 
 @pytest.mark.parametrize(
@@ -271,59 +277,6 @@ def _start_run(out: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _server_now(admin_dsn: str) -> Any:
-    """The server's clock: sessions that start later are the command's, not an earlier test's."""
-    import asyncio
-
-    import asyncpg
-
-    async def now() -> Any:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            return await conn.fetchval("SELECT clock_timestamp()")
-        finally:
-            await conn.close()
-
-    return asyncio.run(now())
-
-
-def _wait_for_sessions(
-    admin_dsn: str, size: int, proc: subprocess.Popen[str], column: str, since: Any
-) -> None:
-    """Bounded polling until ``size`` workload sessions run a statement, counting those whose
-    ``column`` of pg_stat_activity (backend_start, query_start) is later than ``since``."""
-    import asyncio
-    import time
-
-    import asyncpg
-
-    busy = (
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
-        f" AND {column} > $1"
-    )
-
-    async def poll() -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            deadline = time.monotonic() + 60
-            while await conn.fetchval(busy, since) < size:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, f"no {size} sessions busy since {since}"
-                await asyncio.sleep(0.02)
-        finally:
-            await conn.close()
-
-    asyncio.run(poll())
-
-
-def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
-    """Until ``size`` workload sessions that started after ``since`` run a statement: the
-    command's run is under way. (An earlier test's sessions may still be active for a moment
-    after its process ended, and must not count: a signal sent before the command has taken
-    its handlers is lost when it was started with SIGINT ignored, as in a background job.)"""
-    _wait_for_sessions(admin_dsn, size, proc, "backend_start", since)
-
-
 def _kept_interrupted(proc: subprocess.Popen[str], out: Path) -> tuple[dict[str, Any], str]:
     """The interrupted command's exit (130, no traceback) and its one run, kept in ``out`` and
     marked interrupted; returns that run and the command's stdout."""
@@ -346,9 +299,9 @@ def test_a_second_interrupt_keeps_the_partial_result(
     import time
 
     out = tmp_path / "partial.json"
-    since = _server_now(pg.admin_dsn)
+    since = server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn)
-    _wait_until_busy(pg.admin_dsn, 8, proc, since)
+    wait_until_busy(pg.admin_dsn, 8, proc, since)
     if how == "twice":  # Ctrl-C pressed twice, the second at once
         proc.send_signal(signal.SIGINT)
         time.sleep(gap)  # not a race: any gap up to the end of the run must keep the result
@@ -374,7 +327,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
     import time
 
     out = tmp_path / "fleet.json"
-    since = _server_now(pg.admin_dsn)
+    since = server_now(pg.admin_dsn)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbkit", "fleet", "--service",
          "api:replicas=1,workers=2,pool_size=4", "--duration", "60", "--dsn", pg.app_dsn,
@@ -382,7 +335,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
-    _wait_until_busy(pg.admin_dsn, 8, proc, since)
+    wait_until_busy(pg.admin_dsn, 8, proc, since)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
@@ -430,7 +383,7 @@ def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_option
 def _wait_until_next_queries(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
     """Until ``size`` workload sessions run a statement that started after now: each ran one
     before, so that many tasks (one statement each) have completed."""
-    _wait_for_sessions(admin_dsn, size, proc, "query_start", _server_now(admin_dsn))
+    wait_for_sessions(admin_dsn, size, proc, "query_start", server_now(admin_dsn))
 
 
 @pytest.mark.parametrize("signals", [1, 2])
@@ -441,9 +394,9 @@ def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
     import time
 
     out = tmp_path / "procs.json"
-    since = _server_now(pg.admin_dsn)
+    since = server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn, "--procs", "2")  # two pools of 4 (8 in all)
-    _wait_until_busy(pg.admin_dsn, 8, proc, since)
+    wait_until_busy(pg.admin_dsn, 8, proc, since)
     _wait_until_next_queries(pg.admin_dsn, 8, proc)  # so the first tasks are done: ok > 0
     for _ in range(signals):
         proc.send_signal(signal.SIGINT)

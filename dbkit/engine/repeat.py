@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dbkit.engine.run import OnServer, Progress, run_experiment
+from dbkit.engine.run import OnServer, Progress, expand, run_experiment
 from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.repeats import check_repeat
@@ -46,6 +46,15 @@ def run_repeated(
         raise ConfigError(f"pooled names {len(pooled)} runs; there are {len(specs)}")
     flags = None if pooled is None else list(pooled) * repeat
     return run_experiment(
-        rounds(specs, repeat), server, loop=loop, command=command, progress=progress,
+        rounds(specs, repeat), server, loop=loop, command=command,
+        progress=_marked(progress, len(expand(specs))) if repeat > 1 else progress,
         on_server=on_server, allow_storm=allow_storm, pooler=pooler, pooled=flags,
     )  # fmt: skip
+
+
+def _marked(progress: Progress | None, per_round: int) -> Progress | None:
+    # the progress line names the repeat: pool-5 #2
+    if progress is None:
+        return None
+    report = progress
+    return lambda index, name, status: report(index, f"{name} #{index // per_round + 1}", status)

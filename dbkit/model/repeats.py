@@ -66,11 +66,6 @@ class Spread:
     low: float
     high: float
 
-    @property
-    def flat(self) -> bool:
-        """Every repeat gave the same value (or there was one)."""
-        return self.low == self.high
-
     @classmethod
     def of(cls, values: Iterable[float | None]) -> Spread | None:
         """The spread of the values measured (None left out); None when none was."""

@@ -85,14 +85,15 @@ def _peaks(run: Run) -> tuple[int | None, int | None]:
 
 
 def spread_cell(values: Sequence[float | None], show: Callable[[float], str]) -> str:
-    """Repeats' values as ``median (min-max)``, the median alone when all are equal, ``-``
-    when none was measured."""
+    """Repeats' values as ``median (min-max)``, the median alone when all read the same,
+    ``-`` when none was measured."""
     spread = Spread.of(values)
     if spread is None:
         return "-"
-    if spread.flat:
+    low, high = show(spread.low), show(spread.high)
+    if low == high:  # equal as shown: no range to show
         return show(spread.median)
-    return f"{show(spread.median)} ({show(spread.low)}-{show(spread.high)})"
+    return f"{show(spread.median)} ({low}-{high})"
 
 
 def _count(value: float) -> str:

@@ -57,8 +57,10 @@ def test_ctrl_c_mid_repeat_keeps_the_finished_repeats_and_the_one_in_progress(
     pg: EmbeddedServer,
 ) -> None:
     sent: list[int] = []
+    names: set[str] = set()
 
     def progress(index: int, name: str, status: Status) -> None:
+        names.add(name)
         if index == 1 and status.done >= 4 and not sent:  # the second repeat, under way
             sent.append(index)
             os.kill(os.getpid(), signal.SIGINT)
@@ -66,6 +68,7 @@ def test_ctrl_c_mid_repeat_keeps_the_finished_repeats_and_the_one_in_progress(
     spec = RunSpec("pool", tasks=40, pool_size=2, queries=1, hold=0.05)
     result = run_repeated([spec], ServerSpec("dsn", dsn=pg.admin_dsn), repeat=3, progress=progress)
     assert sent == [1]
+    assert names == {"pool-2 #1", "pool-2 #2"}  # the progress line says which repeat
     assert result.interrupted
     assert [(r.name, r.interrupted) for r in result.runs] == [("pool-2", False), ("pool-2", True)]
     assert result.runs[0].ok == 40 and 0 < result.runs[1].ok < 40

@@ -47,7 +47,7 @@ def test_repeats_are_runs_of_one_name_through_the_same_pooler() -> None:
 
 def test_a_spread_is_the_median_and_the_range_of_what_was_measured() -> None:
     spread = Spread.of([3.0, None, 1.0, 2.5])
-    assert spread == Spread(2.5, 1.0, 3.0) and not spread.flat
+    assert spread == Spread(2.5, 1.0, 3.0)
     assert Spread.of([None]) is None
     assert Spread.of([4]) == Spread(4.0, 4.0, 4.0)
 
