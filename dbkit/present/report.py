@@ -345,8 +345,9 @@ def format_notes(result: Result) -> list[str]:
     if result.fleet is not None:
         return []
     return [
-        f"note: fault {run.params['fault']} never fired: {run.name} ended at {run.wall_s:.2f} s"
-        for run in result.runs
+        f"note: fault {run.params['fault']} never fired: {run.name}{mark} ended at "
+        f"{run.wall_s:.2f} s"
+        for run, mark in zip(result.runs, repeat_marks(result.runs), strict=True)
         if run.params.get("fault") and not run.faults and not run.interrupted
     ]
 
@@ -355,7 +356,14 @@ def no_success(result: Result) -> str | None:
     """``no task succeeded in pool-10 (42601 x20)``, naming every run that had tasks and not
     one success with what its tasks failed with; None when each run had some success. A storm
     still has its survivors: nothing at all is a broken setup or statement."""
-    barren = [run for run in result.runs if run.tasks and not run.ok]
+    marks = repeat_marks(result.runs)
+    barren = [
+        (run, mark)
+        for run, mark in zip(result.runs, marks, strict=True)
+        if run.tasks and not run.ok
+    ]
     if not barren:
         return None
-    return "no task succeeded in " + ", ".join(f"{run.name} ({error_cell(run)})" for run in barren)
+    return "no task succeeded in " + ", ".join(
+        f"{run.name}{mark} ({error_cell(run)})" for run, mark in barren
+    )

@@ -9,7 +9,7 @@ from dbkit.model.pooler import PoolerSection
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
-from dbkit.present.report import format_errors, format_result, format_table
+from dbkit.present.report import format_errors, format_result, format_table, no_success
 
 
 def _run(*errors: ErrorRecord) -> Run:
@@ -123,3 +123,12 @@ def test_lines_about_one_repeat_say_which() -> None:
     runs = [_pool(2.0, 0.2, _timeout(1)), _pool(2.0, 0.2), _pool(2.0, 0.2, _timeout(2))]
     assert [line.split(":")[0] for line in format_errors(runs)] == ["pool-5 #1", "pool-5 #3"]
     assert format_errors(runs[:1])[0].startswith("pool-5: 1 x - TimeoutError")
+
+
+def test_notes_about_one_repeat_say_which() -> None:
+    broken = dataclasses.replace(_pool(1.0, 0.1, _timeout(100)), latency_s=LatencySummary())
+    meta = {"event_loop": "asyncio", "cpu_count": 2}
+    assert no_success(Result(meta, (_pool(1.0, 0.1), broken))) == (
+        "no task succeeded in pool-5 #2 (TimeoutError x100)"
+    )
+    assert no_success(Result(meta, (broken,))) == "no task succeeded in pool-5 (TimeoutError x100)"
