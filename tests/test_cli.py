@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 
 from dbkit.servers import EmbeddedServer
-from tests.helpers import (
-    assert_one_line_error,
-    dbkit,
-    server_now,
-    wait_for_sessions,
-    wait_until_busy,
-)
+from tests.helpers import assert_one_line_error, dbkit
+from tests.helpers import server_now as _server_now
+from tests.helpers import wait_for_sessions as _wait_for_sessions
+from tests.helpers import wait_until_busy as _wait_until_busy
 
 
 @pytest.mark.parametrize(
@@ -299,9 +296,9 @@ def test_a_second_interrupt_keeps_the_partial_result(
     import time
 
     out = tmp_path / "partial.json"
-    since = server_now(pg.admin_dsn)
+    since = _server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn)
-    wait_until_busy(pg.admin_dsn, 8, proc, since)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
     if how == "twice":  # Ctrl-C pressed twice, the second at once
         proc.send_signal(signal.SIGINT)
         time.sleep(gap)  # not a race: any gap up to the end of the run must keep the result
@@ -327,7 +324,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
     import time
 
     out = tmp_path / "fleet.json"
-    since = server_now(pg.admin_dsn)
+    since = _server_now(pg.admin_dsn)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dbkit", "fleet", "--service",
          "api:replicas=1,workers=2,pool_size=4", "--duration", "60", "--dsn", pg.app_dsn,
@@ -335,7 +332,7 @@ def test_a_second_interrupt_mid_fleet_keeps_what_was_measured(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
-    wait_until_busy(pg.admin_dsn, 8, proc, since)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # the second, to the group, as `timeout -s INT` sends it
@@ -383,7 +380,7 @@ def test_plan_exits_1_for_a_pool_larger_than_the_server_in_a_file_as_with_option
 def _wait_until_next_queries(admin_dsn: str, size: int, proc: subprocess.Popen[str]) -> None:
     """Until ``size`` workload sessions run a statement that started after now: each ran one
     before, so that many tasks (one statement each) have completed."""
-    wait_for_sessions(admin_dsn, size, proc, "query_start", server_now(admin_dsn))
+    _wait_for_sessions(admin_dsn, size, proc, "query_start", _server_now(admin_dsn))
 
 
 @pytest.mark.parametrize("signals", [1, 2])
@@ -394,9 +391,9 @@ def test_ctrl_c_mid_procs_run_keeps_what_every_process_measured(
     import time
 
     out = tmp_path / "procs.json"
-    since = server_now(pg.admin_dsn)
+    since = _server_now(pg.admin_dsn)
     proc = _start_run(out, pg.app_dsn, "--procs", "2")  # two pools of 4 (8 in all)
-    wait_until_busy(pg.admin_dsn, 8, proc, since)
+    _wait_until_busy(pg.admin_dsn, 8, proc, since)
     _wait_until_next_queries(pg.admin_dsn, 8, proc)  # so the first tasks are done: ok > 0
     for _ in range(signals):
         proc.send_signal(signal.SIGINT)

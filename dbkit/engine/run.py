@@ -92,8 +92,7 @@ def run_experiment(
 
     On a server dbkit did not start (``--dsn``), nothing that could take more connections than
     are free runs unless ``allow_storm``. Ctrl-C ends the current run: its partial outcome is
-    kept, the runs after it are skipped, and the result is marked ``interrupted``; between two
-    runs, it keeps the runs that finished.
+    kept, the runs after it are skipped, and the result is marked ``interrupted``.
 
     With ``pooler``, runs go through a pooler dbkit starts in front of the server (a fresh one
     per run, see engine/pooled.py): every run, or those ``pooled`` marks (one flag per spec,
@@ -117,54 +116,44 @@ def run_experiment(
     info: ServerInfo | None = None
     pooler_info: PoolerInfo | None = None
     done: list[Run] = []
-    cut = False
-    try:
-        if needs_server:
-            with start_server(server) as srv:
-                info = srv.info
-                for spec, via in zip(runs, through, strict=True):
-                    if via is None:
-                        check_fits(spec, info)
+    if needs_server:
+        with start_server(server) as srv:
+            info = srv.info
+            for spec, via in zip(runs, through, strict=True):
+                if via is None:
+                    check_fits(spec, info)
+                else:
+                    check_pooled(via, info)
+            direct = [(s.name, peak_of(s)) for s, via in zip(runs, through, strict=True) if not via]
+            check_storm(srv, direct, allow_storm)
+            if on_server is not None:
+                on_server(srv)
+            faults = FaultTarget(
+                srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
+            )
+            for index, (spec, via) in enumerate(zip(runs, through, strict=True)):
+                with endpoints(srv, via, peak_of(spec)) as ends:
+                    pooler_info = pooler_info or ends.pooler
+                    if spec.procs > 1:
+                        run = run_procs(
+                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                            ends.tap,
+                        )  # fmt: skip
                     else:
-                        check_pooled(via, info)
-                direct = [
-                    (s.name, peak_of(s)) for s, via in zip(runs, through, strict=True) if not via
-                ]
-                check_storm(srv, direct, allow_storm)
-                if on_server is not None:
-                    on_server(srv)
-                faults = FaultTarget(
-                    srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
-                )
-                for index, (spec, via) in enumerate(zip(runs, through, strict=True)):
-                    with endpoints(srv, via, peak_of(spec)) as ends:
-                        pooler_info = pooler_info or ends.pooler
-                        if spec.procs > 1:
-                            run = run_procs(
-                                spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
-                                ends.tap,
-                            )  # fmt: skip
-                        else:
-                            run = run_one(
-                                spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
-                                ends.tap,
-                            )  # fmt: skip
-                    done.append(run)
-                    if run.interrupted:
-                        break
-        else:
-            for index, spec in enumerate(runs):
-                run = run_one(spec, None, None, loop, progress, index)
+                        run = run_one(
+                            spec, ends.app_dsn, ends.admin_dsn, loop, progress, index, faults,
+                            ends.tap,
+                        )  # fmt: skip
                 done.append(run)
                 if run.interrupted:
                     break
-    except KeyboardInterrupt:
-        # Ctrl-C between runs (no measurement to cancel): the runs that finished are kept,
-        # the server stopped on the way out; before any run, nothing is kept: unwind.
-        if not done:
-            raise
-        cut = True
-    interrupted = cut or any(run.interrupted for run in done)
+    else:
+        for index, spec in enumerate(runs):
+            run = run_one(spec, None, None, loop, progress, index)
+            done.append(run)
+            if run.interrupted:
+                break
+    interrupted = any(run.interrupted for run in done)
     metadata = collect_metadata(info, loop, command, started_at, pooler_info)
     return Result(metadata, tuple(done), interrupted=interrupted)
 

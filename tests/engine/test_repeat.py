@@ -73,21 +73,3 @@ def test_ctrl_c_mid_repeat_keeps_the_finished_repeats_and_the_one_in_progress(
     assert [(r.name, r.interrupted) for r in result.runs] == [("pool-2", False), ("pool-2", True)]
     assert result.runs[0].ok == 40 and 0 < result.runs[1].ok < 40
     json.loads(result.dumps())  # the document is whole
-
-
-def test_ctrl_c_between_repeats_keeps_the_finished_ones(pg: EmbeddedServer) -> None:
-    # The second repeat's first progress report comes while it connects its monitor, before
-    # its measurement begins: a Ctrl-C there interrupts no run, and must not lose the first.
-    sent: list[str] = []
-
-    def progress(index: int, name: str, status: Status) -> None:
-        if index == 1 and not sent:
-            sent.append(name)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    spec = RunSpec("pool", tasks=10, pool_size=2, queries=1, hold=0.01)
-    result = run_repeated([spec], ServerSpec("dsn", dsn=pg.admin_dsn), repeat=3, progress=progress)
-    assert sent == ["pool-2 #2"]
-    assert result.interrupted
-    # the first kept whole; the second stopped before it measured anything, the third skipped
-    assert [(run.ok, run.interrupted) for run in result.runs] == [(10, False)]
