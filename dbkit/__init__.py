@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dbkit.engine.fleet import run_fleet
+    from dbkit.engine.repeat import run_repeated
     from dbkit.engine.run import expand, run_experiment, run_one
     from dbkit.engine.sweep import run_sweep
     from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError, ServerError
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "run_fleet": "dbkit.engine.fleet",
+    "run_repeated": "dbkit.engine.repeat",
     "expand": "dbkit.engine.run",
     "run_experiment": "dbkit.engine.run",
     "run_one": "dbkit.engine.run",
@@ -76,6 +78,7 @@ __all__ = [
     "run_experiment",
     "run_fleet",
     "run_one",
+    "run_repeated",
     "run_sweep",
     "start_server",
     "write_result",

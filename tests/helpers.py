@@ -1,5 +1,6 @@
-"""What several test modules share: running the real CLI, and the error classes of a lost
-connection. Test modules import from here, never from one another."""
+"""What several test modules share: running the real CLI, waiting for its sessions on the
+server (to interrupt it mid-run), and the error classes of a lost connection. Test modules
+import from here, never from one another."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
@@ -144,3 +146,56 @@ def sample_result() -> Result:
         "superuser_reserved_connections": 3,
     }
     return Result(metadata=meta, runs=(storm, pool))
+
+
+def server_now(admin_dsn: str) -> Any:
+    """The server's clock: sessions that start later are the command's, not an earlier test's."""
+    import asyncio
+
+    import asyncpg
+
+    async def now() -> Any:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            return await conn.fetchval("SELECT clock_timestamp()")
+        finally:
+            await conn.close()
+
+    return asyncio.run(now())
+
+
+def wait_for_sessions(
+    admin_dsn: str, size: int, proc: subprocess.Popen[str], column: str, since: Any
+) -> None:
+    """Bounded polling until ``size`` workload sessions run a statement, counting those whose
+    ``column`` of pg_stat_activity (backend_start, query_start) is later than ``since``."""
+    import asyncio
+    import time
+
+    import asyncpg
+
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+        f" AND {column} > $1"
+    )
+
+    async def poll() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            deadline = time.monotonic() + 60
+            while await conn.fetchval(busy, since) < size:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, f"no {size} sessions busy since {since}"
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(poll())
+
+
+def wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
+    """Until ``size`` workload sessions that started after ``since`` run a statement: the
+    command's run is under way. (An earlier test's sessions may still be active for a moment
+    after its process ended, and must not count: a signal sent before the command has taken
+    its handlers is lost when it was started with SIGINT ignored, as in a background job.)"""
+    wait_for_sessions(admin_dsn, size, proc, "backend_start", since)

@@ -13,6 +13,9 @@ import pytest
 
 from dbkit.servers import EmbeddedServer
 from tests.helpers import assert_one_line_error, dbkit
+from tests.helpers import server_now as _server_now
+from tests.helpers import wait_for_sessions as _wait_for_sessions
+from tests.helpers import wait_until_busy as _wait_until_busy
 
 
 @pytest.mark.parametrize(
@@ -269,59 +272,6 @@ def _start_run(out: Path, dsn: str, *extra: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "COLUMNS": "200"}, start_new_session=True,
     )  # fmt: skip
-
-
-def _server_now(admin_dsn: str) -> Any:
-    """The server's clock: sessions that start later are the command's, not an earlier test's."""
-    import asyncio
-
-    import asyncpg
-
-    async def now() -> Any:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            return await conn.fetchval("SELECT clock_timestamp()")
-        finally:
-            await conn.close()
-
-    return asyncio.run(now())
-
-
-def _wait_for_sessions(
-    admin_dsn: str, size: int, proc: subprocess.Popen[str], column: str, since: Any
-) -> None:
-    """Bounded polling until ``size`` workload sessions run a statement, counting those whose
-    ``column`` of pg_stat_activity (backend_start, query_start) is later than ``since``."""
-    import asyncio
-    import time
-
-    import asyncpg
-
-    busy = (
-        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
-        f" AND {column} > $1"
-    )
-
-    async def poll() -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            deadline = time.monotonic() + 60
-            while await conn.fetchval(busy, since) < size:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, f"no {size} sessions busy since {since}"
-                await asyncio.sleep(0.02)
-        finally:
-            await conn.close()
-
-    asyncio.run(poll())
-
-
-def _wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
-    """Until ``size`` workload sessions that started after ``since`` run a statement: the
-    command's run is under way. (An earlier test's sessions may still be active for a moment
-    after its process ended, and must not count: a signal sent before the command has taken
-    its handlers is lost when it was started with SIGINT ignored, as in a background job.)"""
-    _wait_for_sessions(admin_dsn, size, proc, "backend_start", since)
 
 
 def _kept_interrupted(proc: subprocess.Popen[str], out: Path) -> tuple[dict[str, Any], str]:

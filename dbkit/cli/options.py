@@ -56,6 +56,15 @@ MaxConnOpt = Annotated[
         show_default=False,
     ),
 ]
+RepeatOpt = Annotated[
+    int,
+    typer.Option(
+        "--repeat",
+        help="Measure every run this many times (1 to 20), in rounds on one server: each repeat "
+        "is its own run in the result; the table shows the median (min-max) and --check "
+        "judges the median.",
+    ),
+]
 AllowStormOpt = Annotated[
     bool,
     typer.Option(

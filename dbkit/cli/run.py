@@ -27,6 +27,7 @@ from dbkit.cli.options import (
     PlotOpt,
     QueriesOpt,
     RateOpt,
+    RepeatOpt,
     ResultsDirOpt,
     ServerOpt,
     SqlOpt,
@@ -44,7 +45,9 @@ from dbkit.cli.pooler_options import (
     StatementCacheOpt,
     pooler_spec,
 )
-from dbkit.engine.run import expand, run_experiment
+from dbkit.engine.repeat import run_repeated
+from dbkit.engine.run import expand
+from dbkit.model.repeats import check_repeat
 from dbkit.model.spec import SERVER_OPTIONS, RunSpec
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
@@ -97,6 +100,7 @@ def run(
         typer.Option(help="Load processes, each with its share of the tasks and the pool."),
     ] = 1,
     fault: FaultOpt = None,
+    repeat: RepeatOpt = 1,
     statement_timeout: StatementTimeoutOpt = None,
     commit: CommitOpt = False,
     pooler: PoolerOpt = None,
@@ -132,19 +136,24 @@ def run(
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)
+        check_repeat(repeat)
         gate = Gate.of(check, junit, runs=[s.name for s in expand([spec])])
         through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
         target = the_server(server, dsn, dsn_file, max_connections, image)
         save_and_show(
-            lambda progress: run_experiment(
+            lambda progress: run_repeated(
                 [spec], target, loop=loop, command=command_line(), progress=progress,
-                on_server=say_server, allow_storm=allow_storm, pooler=through,
+                on_server=say_server, allow_storm=allow_storm, pooler=through, repeat=repeat,
             ),
             stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit run {spec.name}{_at_rate(spec)}", plot=plot, gate=gate,
+            title=f"dbkit run {spec.name}{_at_rate(spec)}{_times(repeat)}", plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)
+
+
+def _times(repeat: int) -> str:
+    return "" if repeat == 1 else f" --repeat {repeat}"
 
 
 def _at_rate(spec: RunSpec) -> str:

@@ -19,6 +19,7 @@ from dbkit.cli.options import (
     MaxConnOpt,
     OutOpt,
     PlotOpt,
+    RepeatOpt,
     ResultsDirOpt,
     ServerOpt,
 )
@@ -31,7 +32,9 @@ from dbkit.cli.pooler_options import (
     StatementCacheOpt,
     pooler_spec,
 )
-from dbkit.engine.run import expand, run_experiment
+from dbkit.engine.repeat import run_repeated
+from dbkit.engine.run import expand
+from dbkit.model.repeats import check_repeat
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import load_scenario
 
@@ -41,6 +44,7 @@ def scenario(
         str, typer.Argument(help="A scenario name (scenarios/NAME.toml) or a path to a .toml file.")
     ],
     fault: FaultOpt = None,
+    repeat: RepeatOpt = 1,
     pooler: PoolerOpt = None,
     pool_mode: PoolModeOpt = None,
     pooler_size: PoolerSizeOpt = None,
@@ -64,6 +68,7 @@ def scenario(
 
     def go() -> None:
         scen = load_scenario(name, max_connections)
+        check_repeat(repeat)
         runs = list(scen.runs_with(fault))
         if statement_cache is not None:  # every run's, as --fault; refused where unused
             runs = [spec.replace(statement_cache=statement_cache) for spec in runs]
@@ -77,12 +82,14 @@ def scenario(
         if not as_json and scen.description:  # once the options are known good
             say(f"scenario {scen.name}: {scen.description}")
         save_and_show(
-            lambda progress: run_experiment(
+            lambda progress: run_repeated(
                 runs, target, loop=loop, command=command_line(), progress=progress,
                 on_server=say_server, allow_storm=allow_storm, pooler=through, pooled=pooled,
+                repeat=repeat,
             ),
             stem=f"scenario-{scen.name}", out=out, results_dir=results_dir, as_json=as_json,
-            title=f"dbkit scenario {scen.name}", plot=plot, gate=gate,
+            title=f"dbkit scenario {scen.name}" + (f" --repeat {repeat}" if repeat > 1 else ""),
+            plot=plot, gate=gate,
         )  # fmt: skip
 
     guarded(go)

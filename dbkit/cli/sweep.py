@@ -41,7 +41,8 @@ from dbkit.cli.pooler_options import (
     StatementCacheOpt,
     pooler_spec,
 )
-from dbkit.engine.sweep import check_repeat, parse_sizes, run_sweep, sweep_specs
+from dbkit.engine.sweep import parse_sizes, run_sweep, sweep_specs
+from dbkit.model.repeats import check_repeat
 from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
 

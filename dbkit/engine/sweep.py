@@ -14,16 +14,17 @@ import dataclasses
 import statistics
 from collections.abc import Sequence
 
-from dbkit.engine.run import OnServer, Progress, run_experiment
+from dbkit.engine.repeat import run_repeated
+from dbkit.engine.run import OnServer, Progress
 from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import PoolerSpec
+from dbkit.model.repeats import check_repeat
 from dbkit.model.results import Knee, Result, Run, SweepSection
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec
 from dbkit.strategies import get_strategy
 
 KNEE_TOLERANCE = 0.05  # the least difference that counts, however quiet the runs were
-MAX_REPEAT = 20
 SWEEP_PARAMS = ("pool_size", "limit", "batch_size", "tasks")
 
 
@@ -160,14 +161,9 @@ def run_sweep(
         raise ConfigError("sweep the database strategies; sleep has no pool to size")
     check_repeat(repeat)
     param = param or get_strategy(base.strategy).sweeps
-    specs = sweep_specs(base, sizes, param) * repeat  # rounds: drift spreads over every value
-    result = run_experiment(
-        specs, server, loop=loop, command=command, progress=progress, on_server=on_server,
-        allow_storm=allow_storm, pooler=pooler,
+    # in rounds over the grid (engine/repeat.py): drift spreads over every value
+    result = run_repeated(
+        sweep_specs(base, sizes, param), server, repeat=repeat, loop=loop, command=command,
+        progress=progress, on_server=on_server, allow_storm=allow_storm, pooler=pooler,
     )  # fmt: skip
     return sweep_result(result, sizes, param, repeat)
-
-
-def check_repeat(repeat: int) -> None:
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-        raise ConfigError(f"repeat must be a whole number from 1 to {MAX_REPEAT} (got {repeat})")

@@ -10,6 +10,9 @@ before anything runs; ``evaluate`` gives one Verdict per check and run:
 
 - a check without a run name applies to every run of the result (a scenario's or sweep's runs
   each give a verdict), or, for a fleet, to the fleet's totals;
+- a run repeated (``--repeat``, a sweep's rounds; see dbkit.model.repeats) gives one verdict:
+  the median of its repeats that finished is judged, as the table shows it and as ``dbkit
+  compare`` judges; a repeat that did not measure the figure fails it;
 - a check naming a run applies to that run (a fleet's runs are its services); when the names
   are known before the run (a scenario file, a fleet's services), ``refuse_unknown_runs``
   refuses a name that is not among them; a name still missing from the result (an interrupted
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbkit.model.errors import ConfigError
+from dbkit.model.repeats import Spread, groups, settled
 from dbkit.model.verdict import OPERATORS, Verdict
 
 if TYPE_CHECKING:
@@ -176,22 +180,39 @@ def refuse_for_fleet(checks: Sequence[Check], services: Iterable[str]) -> None:
 
 
 def evaluate(checks: Sequence[Check], result: Result) -> tuple[Verdict, ...]:
-    """One Verdict per check and run it applies to; every check gives at least one."""
+    """One Verdict per check and run it applies to; every check gives at least one. A run
+    repeated (dbkit.model.repeats) gives one verdict: its repeats' median is judged."""
     verdicts: list[Verdict] = []
+    runs = groups(result.runs)
     for check in checks:
         if check.run is not None:
-            run = next((r for r in result.runs if r.name == check.run), None)
-            if run is None:
+            named = [group for group in runs if group[0].name == check.run]
+            if not named:
                 verdicts.append(_verdict(check, None, None, f"no run named {check.run}"))
             else:
-                verdicts.append(_measure(check, run.name, run_figure(run, check)))
+                verdicts += [_judge(check, group) for group in named]
         elif result.fleet is not None:
             verdicts.append(_measure(check, FLEET, fleet_figure(result.fleet, check)))
         elif not result.runs:
             verdicts.append(_verdict(check, None, None, "no run finished"))
         else:
-            verdicts += [_measure(check, r.name, run_figure(r, check)) for r in result.runs]
+            verdicts += [_judge(check, group) for group in runs]
     return tuple(verdicts)
+
+
+def _judge(check: Check, repeats: Sequence[Run]) -> Verdict:
+    # one run as it is; repeats by their median, every one of them measured
+    name = repeats[0].name
+    if len(repeats) == 1:
+        return _measure(check, name, run_figure(repeats[0], check))
+    used = settled(repeats)
+    found = [run_figure(run, check) for run in used]
+    missing = sum(value is None for value in found)
+    if missing:
+        note = f"{check.label} not measured in {missing} of {len(used)} repeats"
+        return _verdict(check, name, None, note)
+    spread = Spread.of(found)
+    return _measure(check, name, None if spread is None else spread.median)
 
 
 def all_passed(verdicts: Iterable[Verdict]) -> bool:

@@ -50,6 +50,9 @@ Format history (the ``format`` key of every file):
   aligned on the clock), ``done`` (completions), ``errors`` ({label: failed attempts}, labels
   as the error records', summing to their counts) and, with a monitor, ``connections`` (the
   run's own, null where no sample was near); see dbkit.model.timeline.
+  Repeats (``--repeat N`` on run and scenario) add no key: they are N runs of one name in
+  ``runs``, in the order they ran, as a sweep's rounds and a scenario listing a run twice
+  always were (dbkit.model.repeats); files of every age read the same.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pathlib import Path
 from dbkit.model.results import Result, Run
 from dbkit.model.verdict import Verdict
 from dbkit.present.checks import describe, format_value
+from dbkit.present.report import repeat_marks
 from dbkit.store.files import write_new
 
 CLASSNAME = "dbkit"
@@ -44,10 +45,10 @@ def junit_xml(result: Result, verdicts: Sequence[Verdict], suite: str = "dbkit")
                 f"run {verdict.run or '-'}: {measured}; "
                 f"required {verdict.figure} {verdict.op} {verdict.threshold:g}"
             )
-    for run in result.runs:
+    for run, mark in zip(result.runs, repeat_marks(result.runs), strict=True):
         if run.name in covered:
             continue
-        case = _case(element, f"run {run.name}", run.name, run)
+        case = _case(element, f"run {run.name}{mark}", run.name, run)  # repeats told apart
         tests += 1
         ET.SubElement(case, "system-out").text = _figures(run)
         if run.interrupted:

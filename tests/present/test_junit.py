@@ -119,3 +119,11 @@ def test_a_junit_parser_reads_it(tmp_path: Path) -> None:
         "p99<2: p99 3 s",
         "errors[53300]==0: errors[53300] 104",
     ]
+
+
+def test_a_repeated_run_without_checks_gets_a_testcase_per_repeat_told_apart() -> None:
+    storm, pool = sample_result().runs
+    cut = dataclasses.replace(pool, interrupted=True)
+    result = dataclasses.replace(sample_result(), runs=(pool, storm, pool, cut))
+    names = [c.get("name") for c in _cases(junit_xml(result, ()))]
+    assert names == ["run pool-20 #1", "run unbatched", "run pool-20 #2", "run pool-20 #3"]
