@@ -27,6 +27,8 @@ COLUMNS = (
     ("q/s", ">"),
     ("p50 s", ">"),
     ("p99 s", ">"),
+    ("active pk/p99", ">"),
+    ("demand", ">"),
     ("peak conn", ">"),
     ("errors", "<"),
 )
@@ -51,6 +53,14 @@ def peak_cell(own: int | None, server: int | None) -> str:
     return str(own) if server is None or server == own else f"{own} (server {server})"
 
 
+def active_cell(run: Run) -> str:
+    """``5/4.2``: the run's own connections in state active, peak and p99 over its window
+    (dbkit.model.rightsize); ``-`` when not sampled."""
+    if run.active_peak is None:
+        return "-"
+    return f"{run.active_peak}/{_num(run.active_p99, 1)}"
+
+
 def run_cell(run: Run) -> str:
     """The run's name, and ``via pgbouncer`` when it went through a pooler: every figure and
     error of that row came through the pooler (the workload's only peer)."""
@@ -69,6 +79,8 @@ def _row(run: Run) -> list[str]:
         f"{run.throughput_qps:,.0f}",
         _num(run.latency_s.p50),
         _num(run.latency_s.p99),
+        active_cell(run),
+        _num(run.demand, 1),
         # Through a pooler the server's connections are the pooler's, not the run's: each
         # carries the application_name PgBouncer last set on it, which asyncpg's pool reset
         # (RESET ALL) clears; so the row shows the server's count only.

@@ -60,3 +60,14 @@ def test_a_run_through_a_pooler_says_so_in_its_row_its_errors_and_the_header() -
         for line in lines
     )
     assert "via" not in format_result(Result({**meta, "pooler": None}, (direct,)))[0]
+
+
+def test_the_table_shows_each_runs_active_peak_and_p99_and_its_demand() -> None:
+    from dbkit.present.report import format_table
+    from tests.helpers import sample_result
+
+    header, _, storm, pool = format_table(sample_result().runs)
+    assert "active pk/p99" in header and "demand" in header.split()
+    # the storm's own connections: at most 91 active, p99 90.1; 23.04 busy on average
+    assert storm.split()[10:13] == ["91/90.1", "23.0", "91"]
+    assert pool.split()[10:12] == ["-", "-"]  # a run without a monitor's states: unknown
