@@ -346,6 +346,10 @@ def build_run(
     assert rec.t_end is not None
     own, server = connection_samples(monitor, rec.t0, app_name)
     active = [] if monitor is None else monitor.active(app_name)
+    if tap is not None and monitor is not None and app_name == monitor.app_name:
+        # through a pooler the tag is on its server connections only now and then: the busy
+        # ones are those it linked to a client (a fleet's service keeps its member tag's)
+        active = [(t, reading.sv_active) for t, reading in monitor.pool_samples]
     active_peak, active_p99 = active_figures(active, rec.t0, rec.t_end)
     pooler = None
     if tap is not None:

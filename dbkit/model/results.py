@@ -52,7 +52,8 @@ Format history (the ``format`` key of every file):
   run's own, null where no sample was near); see dbkit.model.timeline.
   Per run, right-sizing figures (defined once, in dbkit.model.rightsize): ``active_peak`` and
   ``active_p99`` (the run's own connections in state active, over the monitor's samples in the
-  measured window; null without a monitor) and ``demand`` (Little's law: completed tasks per
+  measured window; null without a monitor; through a pooler, the console's sv_active) and
+  ``demand`` (Little's law: completed tasks per
   second x their mean service time; null when no task completed). Files from before them read
   back with null. In a fleet, each service's run carries its own member tag (model.identity)
   and its own ``peak_connections``, ``connections`` and active figures; before, each service's

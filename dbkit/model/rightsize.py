@@ -5,8 +5,10 @@ The figures (per run, and per service of a fleet; dbkit.model.results records th
 - ``active_peak`` and ``active_p99``: the most, and the 99th percentile, of the run's own
   connections the monitor saw in state ``active`` (running a statement) in pg_stat_activity,
   over the samples taken in the measured window (one every 50 ms). In a fleet, per service (its
-  member tag, model.identity). Through a pooler: the pooler's server connections that carried
-  the tag when sampled.
+  member tag, model.identity). Through a pooler, a run's are the pooler's server connections
+  linked to a client (its console's sv_active: in transaction mode, those in a transaction),
+  since the tag is seldom on them (a pool's RESET ALL clears it); a fleet service's stay its
+  member tag's count there, a lower bound; a run split over processes has none (no console).
 - ``demand``: Little's law, L = lambda x W: completed tasks per second of the window (lambda)
   x their mean service time (W: from a connection in hand to the task done, the tally's latency
   minus its wait, dbkit.model.tally). The mean number of connections the tasks kept busy: what
