@@ -111,6 +111,10 @@ def sample_result() -> Result:
         peak_connections=91,
         connections=((0.0, 0), (0.05, 91)),
         application_name="dbkit-5f0c2a9e1b7d4c36",
+        # right-sizing: 96 tasks in 1.25 s x a 0.3 s mean service = 23.04 busy on average
+        active_peak=91,
+        active_p99=90.1,
+        demand=23.04,
         # per half second (the kit writes 0.1 s): sums to ok and to the error's count
         timeline=Timeline(
             interval_s=0.5,

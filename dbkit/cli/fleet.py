@@ -21,6 +21,7 @@ from dbkit.cli.options import (
     ImageOpt,
     JsonOpt,
     LoopOpt,
+    MarginOpt,
     MaxConnOpt,
     OutOpt,
     PlotOpt,
@@ -42,6 +43,7 @@ from dbkit.cli.pooler_options import (
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.results import Result
+from dbkit.model.rightsize import DEFAULT_MARGIN
 from dbkit.present.fleet import format_fleet
 from dbkit.store.deploy import collect_deploy
 from dbkit.store.results import DEFAULT_DIR
@@ -81,6 +83,7 @@ def fleet(
     pooler_size: PoolerSizeOpt = None,
     max_client_conn: MaxClientConnOpt = None,
     statement_cache: StatementCacheOpt = None,
+    margin: MarginOpt = DEFAULT_MARGIN,
     plot: PlotOpt = False,
     server: ServerOpt = None,
     image: ImageOpt = None,
@@ -97,7 +100,9 @@ def fleet(
 ) -> None:
     """Run the deploy for real: every replica x worker as its own pool, under load.
 
-    Exit 0 when the fleet ran clean, 1 when any worker saw an error.
+    Exit 0 when the fleet ran clean, 1 when any worker saw an error. After the table: each
+    service's pool against the connections it kept active, and the change to the deploy file
+    that right-sizes it (--margin spare).
     """
 
     def go() -> tuple[Result, Gate]:
@@ -117,7 +122,7 @@ def fleet(
                 commit=commit, statement_timeout=statement_timeout, concurrency=concurrency,
                 procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
                 loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
-                progress=tick, pooler=through, statement_cache=statement_cache,
+                progress=tick, pooler=through, statement_cache=statement_cache, margin=margin,
             )  # fmt: skip
 
         return save_and_show(

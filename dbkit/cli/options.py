@@ -175,6 +175,15 @@ HeadroomOpt = Annotated[
     ),
 ]
 
+MarginOpt = Annotated[
+    float,
+    typer.Option(
+        help="Right-sizing: spare pool capacity over the measured need, as a fraction (0.25: "
+        "a quarter more connections than the busiest of active p99 and demand).",
+        min=0,
+    ),
+]
+
 CLI_NAMES = {"retries": "retry"}  # RunSpec field -> the command's parameter, where they differ
 
 

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dbkit.cli.common import guarded
-from dbkit.cli.options import DeployFileArg, DsnFileOpt, HeadroomOpt, JsonOpt, ServiceOpt
+from dbkit.cli.options import (
+    DeployFileArg,
+    DsnFileOpt,
+    HeadroomOpt,
+    JsonOpt,
+    MarginOpt,
+    ServiceOpt,
+)
 from dbkit.model.presets import format_presets
 from dbkit.model.presets import list_presets as all_presets
+from dbkit.model.rightsize import DEFAULT_MARGIN
 from dbkit.present.plan import format_plan
-from dbkit.store.deploy import build_plan
+from dbkit.present.rightsize import format_advice
+from dbkit.store.measured import plan_with_advice
 
 
 def plan(
@@ -54,21 +64,37 @@ def plan(
     list_presets: Annotated[
         bool, typer.Option("--list-presets", help="Print the presets with their sources; exit.")
     ] = False,
+    measured: Annotated[
+        Path | None,
+        typer.Option(
+            help="A dbkit fleet result (JSON): advise each service's per-worker pool from its "
+            "measured active connections and demand, as the change to the deploy file.",
+            show_default=False,
+        ),
+    ] = None,
+    margin: MarginOpt = DEFAULT_MARGIN,
 ) -> None:
-    """Does the fleet's pools fit the server? Exit 0 when it fits, 1 when not, 2 on bad input."""
+    """Does the fleet's pools fit the server? Exit 0 when it fits, 1 when not, 2 on bad input.
+
+    With --measured, each service's pool is also advised from a fleet result (the exit code
+    stays the plan's)."""
     if list_presets:  # the whole table, nothing planned
         for text in format_presets(all_presets()):
             typer.echo(text)
         raise typer.Exit(0)
-    result = guarded(
-        lambda: build_plan(
-            deploy_file, service or (), max_connections=max_connections, reserved=reserved,
-            headroom=headroom, dsn=dsn, dsn_file=dsn_file, scale_to=scale_to, preset=preset,
+    result, advice = guarded(
+        lambda: plan_with_advice(
+            deploy_file, service or (), measured=measured, margin=margin,
+            max_connections=max_connections, reserved=reserved, headroom=headroom, dsn=dsn,
+            dsn_file=dsn_file, scale_to=scale_to, preset=preset,
         )
     )  # fmt: skip
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        doc = result.to_dict()
+        if measured is not None:
+            doc["advice"] = [a.to_dict() for a in advice]
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        for line in format_plan(result):
+        for line in [*format_plan(result), *(["", *format_advice(advice)] if advice else [])]:
             typer.echo(line)
     raise typer.Exit(0 if result.passes else 1)

@@ -1,8 +1,8 @@
 """Faults injected during a run: what a service sees when its database misbehaves.
 
 ``terminate@T`` ends every backend of the run's workload (pg_terminate_backend) T s into
-the run: those whose application_name is the run's tag (model.identity), never another client's,
-whatever its role;
+the run: those whose application_name is the run's tag or one of its members' (a fleet's
+services; model.identity), never another client's, whatever its role;
 ``restart@T`` restarts the server (fast shutdown, then start on the same port and data folder);
 ``stop@T`` stops it for good. Restart and stop need a server dbkit started itself.
 """
@@ -20,15 +20,15 @@ import asyncpg
 
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault, FaultRecord
-from dbkit.model.identity import FAULT_APP_NAME
+from dbkit.model.identity import FAULT_APP_NAME, OWNED_BY
 from dbkit.model.tally import Tally
 
 RECOVERY_POLL_S = 0.005
 WAIT_SLICE_S = 0.05  # how soon a waiting injector notices that the run has ended
 
-TERMINATE_RUN = """
+TERMINATE_RUN = f"""
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND application_name = $1 AND pid <> pg_backend_pid()
+WHERE backend_type = 'client backend' AND {OWNED_BY} AND pid <> pg_backend_pid()
 """
 
 

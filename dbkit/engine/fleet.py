@@ -34,10 +34,11 @@ from dbkit.engine.status import Status
 from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
-from dbkit.model.identity import new_tag
+from dbkit.model.identity import member_tag, new_tag
 from dbkit.model.plan import Service, check_services
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
+from dbkit.model.rightsize import DEFAULT_MARGIN, check_margin
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.servers import ServerSpec, start_server
@@ -95,6 +96,7 @@ def run_fleet(
     allow_storm: bool = False,
     pooler: PoolerSpec | None = None,
     statement_cache: int | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
@@ -106,17 +108,21 @@ def run_fleet(
     one as a failed request (so the 53300 count is the server's), and is tried again every
     0.5 s. Workers run in `procs` processes (default: a core's fewer than the machine has,
     at least 1). Returns one Run per service and a typed `fleet` section; errors are data,
-    keyed by (type, SQLSTATE). Every
-    connection of every process carries the fleet's one tag as its application_name: a
-    terminate fault ends those only, and the peaks count them apart from the server's other
-    clients. On a server dbkit did not start (a DSN), a fleet whose planned peak may take more
-    connections than are free there is refused unless `allow_storm`, as `run_experiment`
-    refuses a run. With `pooler`, the workers connect through a PgBouncer dbkit starts in front
-    of the server (engine/pooled.py), read by the monitor as a run's is; `statement_cache` is
-    asyncpg's statement_cache_size for asyncpg services (see RunSpec.statement_cache). Raises
+    keyed by (type, SQLSTATE). Every connection of every process carries the fleet's tag
+    as its application_name, each service's its member tag (model.identity): a terminate
+    fault ends those only, the peaks count them apart from the server's other clients, and
+    each service's run counts its own. On a server dbkit did not start (a DSN), a fleet whose
+    planned peak may take more connections than are free there is refused unless
+    `allow_storm`, as `run_experiment` refuses a run. With `pooler`, the workers connect
+    through a PgBouncer dbkit starts in front of the server (engine/pooled.py), read by the
+    monitor as a run's is; `statement_cache` is asyncpg's statement_cache_size for asyncpg
+    services (see RunSpec.statement_cache). The fleet section advises each service's pool from
+    its measured active connections and demand, with `margin` spare (dbkit.model.rightsize).
+    Raises
     ConfigError for bad input (and such a refusal), DbkitError if a process fails.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
+    check_margin(margin)
     check_startable(server, pooler)
     workload = FleetWorkload(hold, queries, sql, commit, statement_timeout, statement_cache)
     if statement_cache is not None:
@@ -188,13 +194,13 @@ def run_fleet(
             tallies.get(s.name),
             _params(s, workload, duration, _concurrency(s, concurrency), acquire_timeout, fault),
             monitor,
-            tag,
+            member_tag(tag, index),
             setup_s,
             start_at,
             interrupted,
             ends.tap,
         )
-        for s in services
+        for index, s in enumerate(services)
     )
     section = fleet_section(
         services,
@@ -208,6 +214,7 @@ def run_fleet(
         len(shares),
         start_at,
         fault_record,
+        margin,
     )
     metadata = collect_metadata(info, loop, command, started_at, ends.pooler)
     return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
@@ -305,10 +312,11 @@ def _shares(
 ) -> list[Share]:
     """Deal the workers out round-robin, so each process holds a slice of every service."""
     workers = []
-    for s in services:
+    for index, s in enumerate(services):
         width = _concurrency(s, concurrency)
         spec = _worker_spec(s, workload, width, acquire_timeout)
-        workers += [Worker(s.name, spec, width, duration) for _ in range(s.processes)]
+        # each service's connections carry its member tag: the monitor counts it apart
+        workers += [Worker(s.name, spec, width, duration, member=index) for _ in range(s.processes)]
     count = min(len(workers), procs if procs is not None else DEFAULT_PROCS)
     return [
         Share(i, tuple(workers[i::count]), "", tag, loop, sample_cap=SAMPLE_CAP)

@@ -14,6 +14,7 @@ from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
 from dbkit.model.plan import Budget, Service, plan_fleet
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run
+from dbkit.model.rightsize import DEFAULT_MARGIN, advise_runs
 from dbkit.model.server_info import ServerInfo
 from dbkit.model.spec import RunSpec
 from dbkit.model.stats import percentile
@@ -70,7 +71,10 @@ def fleet_section(
     processes: int,
     start_at: float,
     fault: FaultRecord | None,
+    margin: float = DEFAULT_MARGIN,
 ) -> FleetSection:
+    """The fleet's totals and per-service figures, and per service the pool that serves the
+    measured load with ``margin`` spare (dbkit.model.rightsize)."""
     figures = []
     first: FirstFailure | None = None
     for service, run in zip(services, runs, strict=True):
@@ -87,6 +91,9 @@ def fleet_section(
                 acquire_wait_p99_s=_p99(tally.waits),
                 errors_by_sqlstate=_by_state(run.errors),
                 pool_timeouts=tally.pool_timeouts,
+                active_peak=run.active_peak,
+                active_p99=run.active_p99,
+                demand=run.demand,
             )
         )
         if run.errors:
@@ -114,6 +121,8 @@ def fleet_section(
         acquire_wait_p99_s=_p99(fleet_tally.waits),
         services=tuple(figures),
         fault=fault,
+        advice=advise_runs(services, runs, margin),
+        margin=margin,
     )
 
 

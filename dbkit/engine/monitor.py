@@ -7,6 +7,14 @@ take one from the workload; its own backend is counted in neither. It runs its o
 thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
 thousand connects hold that loop for a while: exactly when the count is worth watching).
 
+Each sample also counts the run's own connections by state, per application_name (the run's
+tag, or in a fleet each service's member tag, model.identity): ``active`` (running a
+statement), ``idle`` and ``idle in transaction`` (its aborted form too), in ``states``. One
+query, grouped by application_name with FILTER clauses, other clients folded into one group: a
+sample stays one cheap read of pg_stat_activity. With a pooler in the path these are the states
+of the pooler's server connections that carry the tag when sampled (PgBouncer sets it as a
+client is linked; a pool's RESET ALL clears it), not of the clients' connections to the pooler.
+
 With a pooler in the path (``pooler``: its console), each tick also reads the pooler's pools
 (SHOW POOLS, SHOW STATS) into ``pool_samples``; the console connection is one of the pooler's
 clients, and a reading that fails is skipped as a server one is.
@@ -22,15 +30,21 @@ from time import perf_counter
 import asyncpg
 
 from dbkit.engine.pooled import PoolerTap
-from dbkit.model.identity import MONITOR_APP_NAME
+from dbkit.model.identity import MONITOR_APP_NAME, OWNED_BY
 from dbkit.model.pooler import PoolSample
 from dbkit.servers.base import CLIENT_BACKENDS
 from dbkit.servers.pgbouncer_console import PoolerConsole, open_console
 
+# One row per application_name of the run's (its tag, its members'), one for everyone else's:
+# (name or null, connections, active, idle, idle in transaction).
 COUNT_CLIENTS = f"""
-SELECT count(*) FILTER (WHERE application_name = $1), count(*) FROM pg_stat_activity
-WHERE {CLIENT_BACKENDS} AND pid <> pg_backend_pid()
+SELECT CASE WHEN {OWNED_BY} THEN application_name END, count(*),
+  count(*) FILTER (WHERE state = 'active'), count(*) FILTER (WHERE state = 'idle'),
+  count(*) FILTER (WHERE state LIKE 'idle in transaction%')
+FROM pg_stat_activity WHERE {CLIENT_BACKENDS} AND pid <> pg_backend_pid() GROUP BY 1
 """
+# A state reading of one application_name: (connections, active, idle, idle in transaction).
+States = tuple[int, int, int, int]
 DEFAULT_INTERVAL_S = 0.05
 MONITOR_CONNECT_S = 10.0
 MONITOR_CLOSE_S = 5.0
@@ -39,7 +53,8 @@ POLL_S = 0.005
 
 class Monitor:
     """``async with Monitor(dsn, tag) as m:`` samples every ``interval`` s into ``m.samples``:
-    (perf_counter(), connections tagged ``app_name``, all client connections).
+    (perf_counter(), connections tagged ``app_name`` or a member's, all client connections),
+    and into ``states`` at the same instants: {application_name: States} of the run's own.
 
     Entering returns once the first sample is in (or raises what connecting raised); leaving
     takes a last sample and waits for the monitor's thread to end.
@@ -57,6 +72,7 @@ class Monitor:
         self.interval = interval
         self.pooler = pooler
         self.samples: list[tuple[float, int, int]] = []
+        self.states: list[tuple[float, dict[str, States]]] = []  # the same instants' states
         self.pool_samples: list[tuple[float, PoolSample]] = []  # (perf_counter(), reading)
         self._console: PoolerConsole | None = None
         self._console_exit: contextlib.AsyncExitStack | None = None
@@ -82,6 +98,20 @@ class Monitor:
     def server_peak(self) -> int | None:
         """The most client connections seen on the server at once, anyone's."""
         return max((total for _, _, total in self.samples), default=None)
+
+    def own(self, app_name: str | None = None) -> list[tuple[float, int]]:
+        """(perf_counter(), connections) of ``app_name`` (a member's tag), or of the whole
+        run (its tag: every member's together; the default)."""
+        return self._series(app_name, 0)
+
+    def active(self, app_name: str | None = None) -> list[tuple[float, int]]:
+        """(perf_counter(), connections in state ``active``) of ``app_name``, as ``own``."""
+        return self._series(app_name, 1)
+
+    def _series(self, app_name: str | None, column: int) -> list[tuple[float, int]]:
+        if app_name is None or app_name == self.app_name:
+            return [(t, sum(s[column] for s in by.values())) for t, by in self.states]
+        return [(t, by[app_name][column] if app_name in by else 0) for t, by in self.states]
 
     async def __aenter__(self) -> Monitor:
         self._thread = threading.Thread(target=self._main, name="dbkit-monitor", daemon=True)
@@ -151,9 +181,12 @@ class Monitor:
                 timeout=MONITOR_CONNECT_S,
                 server_settings={"application_name": MONITOR_APP_NAME},
             )
-        row = await self._conn.fetchrow(COUNT_CLIENTS, self.app_name)
-        assert row is not None
-        self.samples.append((perf_counter(), int(row[0]), int(row[1])))
+        rows = await self._conn.fetch(COUNT_CLIENTS, self.app_name)
+        at = perf_counter()
+        mine = {r[0]: (r[1], r[2], r[3], r[4]) for r in rows if r[0] is not None}
+        every = sum(int(r[1]) for r in rows)
+        self.samples.append((at, sum(n for n, *_ in mine.values()), every))
+        self.states.append((at, mine))
 
     async def _sample_pooler(self) -> None:
         if self.pooler is None:

@@ -38,6 +38,7 @@ from dbkit.model.faults import Fault, FaultRecord
 from dbkit.model.identity import new_tag
 from dbkit.model.pooler import PoolerInfo, PoolerSection, PoolerSpec
 from dbkit.model.results import Result, Run
+from dbkit.model.rightsize import active_figures, demand_of
 from dbkit.model.spec import SLEEP_MODES, RunSpec
 from dbkit.model.stats import LatencySummary
 from dbkit.model.tally import TICK_S, Tally
@@ -313,12 +314,13 @@ def params_of(spec: RunSpec) -> dict[str, Any]:
 
 
 def connection_samples(
-    monitor: Monitor | None, t0: float
+    monitor: Monitor | None, t0: float, app_name: str | None = None
 ) -> tuple[tuple[tuple[float, int], ...], tuple[tuple[float, int], ...]]:
-    """The monitor's samples from ``t0``: (the run's own connections, every client's)."""
+    """The monitor's samples from ``t0``: (the run's own connections, or those of the member
+    ``app_name`` (a fleet's service); every client's)."""
     if monitor is None:
         return (), ()
-    own = tuple((round(t - t0, 4), n) for t, n, _ in monitor.samples)
+    own = tuple((round(t - t0, 4), n) for t, n in monitor.own(app_name))
     server = tuple((round(t - t0, 4), n) for t, _, n in monitor.samples)
     return own, server
 
@@ -345,10 +347,17 @@ def build_run(
     params: dict[str, Any] | None = None,
     tap: PoolerTap | None = None,
 ) -> Run:
-    """A Run from what was measured: the tally, and the monitor's samples (the pooler's too,
-    when the run went through the pooler ``tap`` reads)."""
+    """A Run from what was measured: the tally, and the monitor's samples of ``app_name``
+    (the pooler's too, when the run went through the pooler ``tap`` reads); its right-sizing
+    figures as dbkit.model.rightsize defines them."""
     assert rec.t_end is not None
-    own, server = connection_samples(monitor, rec.t0)
+    own, server = connection_samples(monitor, rec.t0, app_name)
+    active = [] if monitor is None else monitor.active(app_name)
+    if tap is not None and monitor is not None and app_name == monitor.app_name:
+        # through a pooler the tag is on its server connections only now and then: the busy
+        # ones are those it linked to a client (a fleet's service keeps its member tag's)
+        active = [(t, reading.sv_active) for t, reading in monitor.pool_samples]
+    active_peak, active_p99 = active_figures(active, rec.t0, rec.t_end)
     pooler = None
     if tap is not None:
         readings = monitor.pool_samples if monitor is not None else []
@@ -370,7 +379,7 @@ def build_run(
         errors=rec.error_records(),
         peak_server_connections=None if monitor is None else monitor.server_peak,
         server_connections=server,
-        peak_connections=None if monitor is None else monitor.peak,
+        peak_connections=None if monitor is None else max((n for _, n in own), default=None),
         connections=own,
         application_name=app_name if monitor is not None else None,
         retries=rec.retries,
@@ -378,6 +387,9 @@ def build_run(
         interrupted=interrupted,
         pooler=pooler,
         timeline=timeline_of(rec, own),
+        active_peak=active_peak,
+        active_p99=active_p99,
+        demand=demand_of(rec.ok, rec.t_end - rec.t0, rec.services()),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbkit.engine.processes import stop_requests
+from dbkit.model.identity import member_tag
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.strategies import Target, get_strategy
@@ -34,13 +35,16 @@ class Burst:
 @dataclass(frozen=True)
 class Worker:
     """One simulated worker process of a fleet service: its own pool (the spec's strategy)
-    under ``concurrency`` request handlers from the common start for ``duration`` seconds."""
+    under ``concurrency`` request handlers from the common start for ``duration`` seconds.
+    With ``member`` (its service's index), its connections carry the fleet's member tag for
+    that service (model.identity) rather than the fleet's own."""
 
     group: str
     spec: RunSpec
     concurrency: int
     duration: float
     ends_on_stop: bool = True
+    member: int | None = None
 
     @property
     def max_connections(self) -> int:
@@ -53,6 +57,8 @@ class Worker:
         if not tally.started:
             tally.begin(start_at)  # a fleet's window is the common start, for every worker
         deadline = Deadline(start_at + self.duration, _stopped)
+        if self.member is not None:
+            app_name = member_tag(app_name, self.member)
         await strategy.serve(
             self.spec, Target(app_dsn, app_name), tally, deadline, self.concurrency
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 from dbkit.model.faults import FaultRecord
 from dbkit.model.records import ErrorRecord
+from dbkit.model.rightsize import Advice
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class ServiceFigures:
     acquire_wait_p99_s: float | None
     errors_by_sqlstate: dict[str, int]  # by SQLSTATE, or by type for errors without one
     pool_timeouts: int
+    # right-sizing (dbkit.model.rightsize), the service's run's: null in older files
+    active_peak: int | None = None
+    active_p99: float | None = None
+    demand: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +47,9 @@ class ServiceFigures:
             "acquire_wait_p99_s": self.acquire_wait_p99_s,
             "errors_by_sqlstate": dict(self.errors_by_sqlstate),
             "pool_timeouts": self.pool_timeouts,
+            "active_peak": self.active_peak,
+            "active_p99": self.active_p99,
+            "demand": self.demand,
         }
 
     @classmethod
@@ -57,6 +65,9 @@ class ServiceFigures:
             acquire_wait_p99_s=data["acquire_wait_p99_s"],
             errors_by_sqlstate=dict(data["errors_by_sqlstate"]),
             pool_timeouts=data["pool_timeouts"],
+            active_peak=data.get("active_peak"),
+            active_p99=data.get("active_p99"),
+            demand=data.get("demand"),
         )
 
 
@@ -99,6 +110,9 @@ class FleetSection:
     processes: int | None = None  # OS processes that simulated the workers
     errors: tuple[ErrorRecord, ...] = ()
     fault: FaultRecord | None = None
+    # per service, the pool that serves the measured load with ``margin`` spare (rightsize)
+    advice: tuple[Advice, ...] = ()
+    margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -130,6 +144,9 @@ class FleetSection:
             "acquire_wait_p99_s": self.acquire_wait_p99_s,
             "services": [s.to_dict() for s in self.services],
         }
+        if self.advice:
+            out["margin"] = self.margin
+            out["advice"] = [a.to_dict() for a in self.advice]
         if self.fault is not None:
             out["fault"] = asdict(self.fault)
         return out
@@ -170,6 +187,8 @@ class FleetSection:
                 )
                 for e in data.get("errors") or ()
             ),
+            advice=tuple(Advice.from_dict(a) for a in data.get("advice") or ()),
+            margin=data.get("margin"),
             fault=None
             if fault is None
             else FaultRecord(

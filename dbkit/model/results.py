@@ -53,6 +53,17 @@ Format history (the ``format`` key of every file):
   Repeats (``--repeat N`` on run and scenario) add no key: they are N runs of one name in
   ``runs``, in the order they ran, as a sweep's rounds and a scenario listing a run twice
   always were (dbkit.model.repeats); files of every age read the same.
+  Per run, right-sizing figures (defined once, in dbkit.model.rightsize): ``active_peak`` and
+  ``active_p99`` (the run's own connections in state active, over the monitor's samples in the
+  measured window; null without a monitor; through a pooler, the console's sv_active) and
+  ``demand`` (Little's law: completed tasks per
+  second x their mean service time; null when no task completed). Files from before them read
+  back with null. In a fleet, each service's run carries its own member tag (model.identity)
+  and its own ``peak_connections``, ``connections`` and active figures; before, each service's
+  run held the fleet's. In ``fleet``, per service: ``active_peak``, ``active_p99``, ``demand``
+  (absent in older files: null), and ``advice``: per service, the per-worker pool that serves
+  the measured load (dbkit.model.rightsize.Advice, with its ``toml`` lines; absent in older
+  files: none), computed with the fleet's ``margin``.
 """
 
 from __future__ import annotations
@@ -117,6 +128,10 @@ class Run:
     pooler: Annotated[PoolerSection | None, Key((None, "pooler_run"), absent=None)] = None
     # per interval: completions, errors by SQLSTATE, own connections (dbkit.model.timeline)
     timeline: Annotated[Timeline, Key("timeline", absent=None)] = field(default_factory=Timeline)
+    # right-sizing (dbkit.model.rightsize): own connections in state active, Little's demand
+    active_peak: Annotated[int | None, Key((None, "count"), absent=None)] = None
+    active_p99: Annotated[float | None, Key((None, "amount"), absent=None)] = None
+    demand: Annotated[float | None, Key((None, "amount"), absent=None)] = None
 
     @property
     def connection_samples(self) -> tuple[tuple[float, int], ...]:
@@ -176,6 +191,9 @@ class Run:
             "peak_connections": self.peak_connections,
             "connections": [[t, n] for t, n in self.connections],
             "application_name": self.application_name,
+            "active_peak": self.active_peak,
+            "active_p99": self.active_p99,
+            "demand": self.demand,
             "retries": self.retries,
             "faults": [f.to_dict() for f in self.faults],
             "interrupted": self.interrupted,

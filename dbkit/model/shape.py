@@ -16,6 +16,7 @@ from dbkit.model.faults import FaultRecord
 from dbkit.model.keys import json_keys
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run, SweepSection
+from dbkit.model.rightsize import Advice
 from dbkit.model.spec import strategy_names
 from dbkit.model.timeline import Timeline
 from dbkit.model.verdict import OPERATORS
@@ -163,8 +164,12 @@ FLEET_SERVICE_SHAPE = _Object(
         "acquire_wait_p99_s": AMOUNT_OR_NULL,
         "pool_timeouts": "count",
         "errors_by_sqlstate": SQLSTATE_COUNTS,
+        "active_peak?": (None, "count"),
+        "active_p99?": AMOUNT_OR_NULL,
+        "demand?": AMOUNT_OR_NULL,
     }
 )
+ADVICE_SHAPE = record_shape(Advice)
 FLEET_SHAPE = _Object(
     {
         "budget": "int",
@@ -196,6 +201,8 @@ FLEET_SHAPE = _Object(
             ),
         ),
         "services": [FLEET_SERVICE_SHAPE],
+        "margin?": AMOUNT_OR_NULL,
+        "advice?": [ADVICE_SHAPE],
     }
 )
 SWEEP_SHAPE = record_shape(SweepSection)

@@ -34,6 +34,9 @@ COLUMNS = (
     *(f"{part}_{q}_s" for part in SUMMARIES for q in QUANTILES),
     "peak_connections",
     "peak_server_connections",
+    "active_peak",
+    "active_p99",
+    "demand",
     "errors",
 )
 
@@ -73,6 +76,9 @@ def csv_row(source: Path, result: Result, run: Run) -> dict[str, Any]:
         **{f"{part}_{q}_s": getattr(summaries[part], q) for part in SUMMARIES for q in QUANTILES},
         "peak_connections": run.peak_connections,
         "peak_server_connections": run.peak_server_connections,
+        "active_peak": run.active_peak,
+        "active_p99": run.active_p99,
+        "demand": run.demand,
         "errors": error_counts(run),
     }
     return {key: _cell(value) for key, value in row.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dbkit.model.fleet import FleetSection, ServiceFigures
 from dbkit.model.results import Result
 from dbkit.present.report import peak_cell
+from dbkit.present.rightsize import format_advice
 from dbkit.present.tables import align
 
 
@@ -55,6 +56,8 @@ def format_fleet(result: Result) -> list[str]:
         )
     )
     lines = [*align(header, rows, left=(0, len(header) - 1)), ""]
+    if fleet.advice:  # the pools against what the services used, before the verdict
+        lines += [*format_advice(fleet.advice), ""]
     planned = "fits" if fleet.fits_plan else "OVER"
     measured = peak_cell(fleet.peak_connections, fleet.peak_server_connections)
     lines.append(

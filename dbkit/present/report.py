@@ -29,6 +29,8 @@ COLUMNS = (
     ("q/s", ">"),
     ("p50 s", ">"),
     ("p99 s", ">"),
+    ("active pk/p99", ">"),
+    ("demand", ">"),
     ("peak conn", ">"),
     ("errors", "<"),
 )
@@ -53,6 +55,14 @@ def peak_cell(own: int | None, server: int | None) -> str:
     return str(own) if server is None or server == own else f"{own} (server {server})"
 
 
+def active_cell(run: Run) -> str:
+    """``5/4.2``: the run's own connections in state active, peak and p99 over its window
+    (dbkit.model.rightsize); ``-`` when not sampled."""
+    if run.active_peak is None:
+        return "-"
+    return f"{run.active_peak}/{_num(run.active_p99, 1)}"
+
+
 def run_cell(run: Run) -> str:
     """The run's name, and ``via pgbouncer`` when it went through a pooler: every figure and
     error of that row came through the pooler (the workload's only peer)."""
@@ -72,6 +82,8 @@ def _row(run: Run) -> list[str]:
         f"{run.throughput_qps:,.0f}",
         _num(run.latency_s.p50),
         _num(run.latency_s.p99),
+        active_cell(run),
+        _num(run.demand, 1),
         peak_cell(own, server),
         error_cell(run),
     ]
@@ -127,6 +139,8 @@ def repeats_row(runs: Sequence[Run]) -> list[str]:
         spread_cell([run.throughput_qps for run in runs], lambda v: f"{v:,.0f}"),
         spread_cell([run.latency_s.p50 for run in runs], _num),
         spread_cell([run.latency_s.p99 for run in runs], _num),
+        spread_cell([run.active_peak for run in runs], _count),
+        spread_cell([run.demand for run in runs], lambda v: _num(v, 1)),
         peak,
         errors or "none",
     ]

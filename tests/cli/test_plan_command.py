@@ -88,3 +88,50 @@ def test_plan_refuses_a_bad_pooler_key_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "deploy.toml"
     path.write_text((DEPLOYS / "pooled.toml").read_text().replace("users = 2", "users = 0"))
     assert_one_line_error(dbkit("plan", str(path)), 2, f"{path}: pooler.users = 0")
+
+
+# --- plan --measured: the pool each service needs, from a fleet result ----------------------
+
+MEASURED = str(Path(__file__).resolve().parents[1] / "golden" / "fleet-measured.json")
+# The fleet that file measured, scaled up: api on 8 replicas now (the advice is per worker).
+SCALED = ["--service", "api:replicas=8,workers=2,pool_size=6",
+          "--service", "jobs:replicas=1,workers=1,pool_size=4,driver=sqlalchemy",
+          "--max-connections", "100"]  # fmt: skip
+
+
+def test_plan_measured_prints_the_advice_beside_the_budget_check() -> None:
+    proc = dbkit("plan", *SCALED, "--measured", MEASURED)
+    # 8 x 2 x 6 + 4 = 100 > 97: the exit code is the plan's, whatever the advice
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("OVER by 3: peak 100 > 97 available") for line in lines)
+    # the file measured api on 2 workers: at most 4 active, p99 4.0, demand 3.83
+    assert (
+        "  api: pools hold 2 x 6 = 12, at most 4 active (p99 4.0), demand 3.8: a per-worker "
+        "pool of 3 serves this load with 25% spare" in lines
+    )
+    change = lines[lines.index("change to the deploy file:") + 1 :]
+    assert change == [
+        "[services.api]",
+        "pool_size = 3  # was 6: at most 4 active of 2 x 6",
+        "[services.jobs]",
+        "pool_size = 3  # was 4: at most 2 active of 4",
+    ]
+    roomy = dbkit("plan", *SCALED, "--measured", MEASURED, "--margin", "1", "--json")
+    doc = json.loads(roomy.stdout)
+    assert [(a["service"], a["advised"]) for a in doc["advice"]] == [("api", 4), ("jobs", 4)]
+    assert doc["advice"][0]["toml"].splitlines()[1].startswith("pool_size = 4  # was 6")
+    assert doc["total_peak"] == 100 and "advice" not in json.loads(
+        dbkit("plan", *SCALED, "--json").stdout
+    )
+
+
+def test_plan_measured_refuses_what_is_not_a_fleet_result(tmp_path: Path) -> None:
+    golden = str(Path(MEASURED).with_name("result-v1.json"))
+    assert_one_line_error(
+        dbkit("plan", *SCALED, "--measured", golden), 2, "not a fleet result (dbkit fleet"
+    )
+    missing = str(tmp_path / "none.json")
+    assert_one_line_error(dbkit("plan", *SCALED, "--measured", missing), 2, "no such file")
+    negative = dbkit("plan", *SCALED, "--measured", MEASURED, "--margin", "-1")
+    assert_one_line_error(negative, 2, "--margin")

@@ -219,3 +219,39 @@ def test_fleet_workload_options_are_checked_before_anything_starts(tmp_path: Pat
     )
     assert_one_line_error(proc, 2, "commit applies to a custom sql")
     assert not list(tmp_path.rglob("*.json"))  # nothing ran, nothing was written
+
+
+def test_a_fleet_counts_each_services_active_connections_and_advises_its_pool(
+    tmp_path: Path,
+) -> None:
+    # 2 request handlers per worker against pools of 6 and 4: the pools are mostly idle, and
+    # each service's own figures show it (its member tag), not the fleet's together.
+    out = tmp_path / "fleet.json"
+    proc = dbkit(
+        "fleet", "--service", "api:replicas=1,workers=2,pool_size=6",
+        "--service", "jobs:replicas=1,workers=1,pool_size=4,driver=sqlalchemy",
+        "--concurrency", "2", "--duration", "2", "--hold", "0.05", "--procs", "1",
+        "--server", "embedded", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    api, jobs = doc["runs"]
+    assert api["application_name"].startswith(doc["fleet"]["application_name"] + ".")
+    assert 1 <= api["active_peak"] <= 4 and 1 <= jobs["active_peak"] <= 2  # the handlers
+    assert api["peak_connections"] <= 12 and jobs["peak_connections"] <= 4  # their pools
+    assert doc["fleet"]["peak_connections"] >= api["peak_connections"]
+    for run, handlers in ((api, 4), (jobs, 2)):
+        assert 0 < run["demand"] <= handlers * 1.05  # Little: never more busy than handlers
+    # per worker: max(p99, demand) of 2 handlers x 1.25 is at most 3, well under 6 and 4
+    advice = {a["service"]: a for a in doc["fleet"]["advice"]}
+    assert doc["fleet"]["margin"] == 0.25
+    assert 1 <= advice["api"]["advised"] <= 3 and 1 <= advice["jobs"]["advised"] <= 3
+    assert not advice["api"]["saturated"] and not advice["jobs"]["saturated"]
+    lines = proc.stdout.splitlines()
+    start = lines.index("change to the deploy file:")
+    assert lines[start + 1] == "[services.api]"
+    assert lines[start + 2].startswith(f"pool_size = {advice['api']['advised']}  # was 6: at most ")
+    assert lines[start + 2].endswith(" active of 2 x 6")
+    assert lines[start + 3] == "[services.jobs]"
+    assert any(line.startswith("right-sizing: per-worker pool K = ceil(") for line in lines)
+    assert lines[-1] == "clean: no task failed"

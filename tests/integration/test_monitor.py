@@ -10,7 +10,7 @@ import pytest
 
 from dbkit.engine.monitor import Monitor
 from dbkit.engine.run import run_one, run_procs
-from dbkit.model.identity import new_tag
+from dbkit.model.identity import member_tag, new_tag
 from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer
 
@@ -93,3 +93,52 @@ def test_every_connection_path_carries_the_runs_tag(
     assert run.peak_connections is not None and low <= run.peak_connections <= high
     assert run.peak_server_connections is not None
     assert run.peak_server_connections >= run.peak_connections
+
+
+def test_counts_the_runs_connections_by_state_and_each_member_apart(pg: EmbeddedServer) -> None:
+    tag = new_tag()
+    member = member_tag(tag, 1)
+
+    async def main() -> Monitor:
+        conns = [
+            await asyncpg.connect(pg.app_dsn, server_settings={"application_name": name})
+            for name in (tag, tag, member, member, member)
+        ]
+        other = await asyncpg.connect(pg.app_dsn)
+        sleeping = [asyncio.ensure_future(c.execute("SELECT pg_sleep(1.5)")) for c in conns[:1]]
+        sleeping += [asyncio.ensure_future(c.execute("SELECT pg_sleep(1.5)")) for c in conns[2:4]]
+        sleeping.append(asyncio.ensure_future(other.execute("SELECT pg_sleep(1.5)")))
+        await conns[4].execute("BEGIN")  # idle in transaction
+        try:
+            await asyncio.sleep(0.3)  # the statements are running (well within 1.5 s)
+            async with Monitor(pg.admin_dsn, tag) as monitor:
+                pass
+        finally:
+            await asyncio.gather(*sleeping)
+            for conn in [*conns, other]:
+                await conn.close()
+        return monitor
+
+    monitor = asyncio.run(main())
+    at, states = monitor.states[0]
+    # (connections, active, idle, idle in transaction) of the tag and of its member; the
+    # other client's statement is counted among every client's only
+    assert states == {tag: (2, 1, 1, 0), member: (3, 2, 0, 1)}
+    assert monitor.samples[0][:2] == (at, 5)
+    assert monitor.active()[0] == (at, 3) and monitor.active(member)[0] == (at, 2)
+    assert monitor.own(tag)[0] == (at, 5) and monitor.own(member)[0] == (at, 3)
+    assert monitor.active(member_tag(tag, 2))[0] == (at, 0)  # a member with no connection
+
+
+def test_a_pool_run_records_its_active_connections_and_demand(pg: EmbeddedServer) -> None:
+    # A pool of 20 opened eagerly, 5 tasks of 4 x 0.1 s: 20 connections, at most 5 active.
+    spec = RunSpec("pool", tasks=5, pool_size=20, min_size=20, queries=4, hold=0.1)
+    run = run_one(spec, pg.app_dsn, pg.admin_dsn)
+    assert run.failed == 0, run.errors
+    assert run.peak_connections == 20
+    assert run.active_peak is not None and 1 <= run.active_peak <= 5
+    assert run.active_p99 is not None and 0 <= run.active_p99 <= run.active_peak
+    # Little's law: tasks per second x mean service (at least the 0.4 s each holds), never
+    # more than the 5 tasks at once
+    tasks_per_s = run.ok / run.wall_s
+    assert run.demand is not None and tasks_per_s * 0.4 <= run.demand <= 5.0 + 1e-6

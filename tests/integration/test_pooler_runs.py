@@ -187,3 +187,19 @@ def test_fleet_runs_a_deploy_files_pooler_table_for_real(tmp_path: Path) -> None
     many.write_text(deploy.read_text().replace("[pooler]\n", "[pooler]\ndatabases = 2\n"))
     refused = dbkit("fleet", str(many), "--server", "embedded", cwd=tmp_path)
     assert_one_line_error(refused, 2, "serves one database and one user")
+
+
+@needs_pgbouncer
+def test_a_pooled_runs_active_figures_are_the_server_connections_the_pooler_linked() -> None:
+    # 40 tasks on a pool of 10 through a pooler of 5: at most 5 server connections busy at
+    # once, and the run's active figures say so (its tag is seldom on a pooled connection).
+    result = run_experiment(
+        [RunSpec("pool", tasks=40, pool_size=10, queries=2, hold=0.05, statement_cache=0)],
+        ServerSpec("embedded"),
+        pooler=PoolerSpec(pool_mode="transaction", pool_size=5),
+    )
+    (run,) = result.runs
+    assert run.failed == 0, run.errors
+    assert run.active_peak is not None and 1 <= run.active_peak <= 5
+    assert run.active_p99 is not None and run.active_p99 <= run.active_peak
+    assert run.demand is not None and 0 < run.demand <= 10 * 1.05  # the client pool's 10

@@ -94,8 +94,9 @@ def test_a_repeated_run_is_one_row_of_medians_with_their_range() -> None:
     assert cells[6] == "2.000"  # ideal s: the same in every repeat
     assert cells[8] == "120 (100-144)"  # q/s: 300/2.5, 288/2.0, 300/3.0
     assert cells[10] == "0.250 (0.200-0.300)"  # p99
-    assert cells[11] == "5"  # peak conn
-    assert cells[12] == "TimeoutError x0 (0-4)"  # errors: a median of each class's counts
+    assert cells[11:13] == ["-", "-"]  # active peak and demand: not sampled here
+    assert cells[13] == "5"  # peak conn
+    assert cells[14] == "TimeoutError x0 (0-4)"  # errors: a median of each class's counts
 
 
 def test_a_single_run_prints_as_before_beside_repeated_ones() -> None:
@@ -132,3 +133,14 @@ def test_notes_about_one_repeat_say_which() -> None:
         "no task succeeded in pool-5 #2 (TimeoutError x100)"
     )
     assert no_success(Result(meta, (broken,))) == "no task succeeded in pool-5 (TimeoutError x100)"
+
+
+def test_the_table_shows_each_runs_active_peak_and_p99_and_its_demand() -> None:
+    from dbkit.present.report import format_table
+    from tests.helpers import sample_result
+
+    header, _, storm, pool = format_table(sample_result().runs)
+    assert "active pk/p99" in header and "demand" in header.split()
+    # the storm's own connections: at most 91 active, p99 90.1; 23.04 busy on average
+    assert storm.split()[10:13] == ["91/90.1", "23.0", "91"]
+    assert pool.split()[10:12] == ["-", "-"]  # a run without a monitor's states: unknown
