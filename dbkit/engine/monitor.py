@@ -116,8 +116,12 @@ class Monitor:
     async def __aenter__(self) -> Monitor:
         self._thread = threading.Thread(target=self._main, name="dbkit-monitor", daemon=True)
         self._thread.start()
-        while not self._ready.is_set():
-            await asyncio.sleep(POLL_S)
+        try:
+            while not self._ready.is_set():
+                await asyncio.sleep(POLL_S)
+        except BaseException:  # cancelled (Ctrl-C) while it starts: it must not outlive this
+            await asyncio.shield(self._stop_thread())
+            raise
         if self._error is not None:
             self._thread.join()
             raise self._error
@@ -131,6 +135,9 @@ class Monitor:
                 loop.call_soon_threadsafe(wake.set)
 
     async def __aexit__(self, *exc_info: object) -> None:
+        await self._stop_thread()
+
+    async def _stop_thread(self) -> None:
         self._stopping.set()
         self.poke()
         thread = self._thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import asyncpg
@@ -142,3 +143,43 @@ def test_a_pool_run_records_its_active_connections_and_demand(pg: EmbeddedServer
     # more than the 5 tasks at once
     tasks_per_s = run.ok / run.wall_s
     assert run.demand is not None and tasks_per_s * 0.4 <= run.demand <= 5.0 + 1e-6
+
+
+def test_a_monitor_cancelled_while_it_starts_leaves_no_thread_or_connection(
+    pg: EmbeddedServer,
+) -> None:
+    # Ctrl-C before anything was measured cancels the monitor's entry: its thread and its
+    # connection must end with it, not sample for the rest of the process.
+    async def enter_and_cancel() -> None:
+        monitor = Monitor(pg.admin_dsn, new_tag())
+
+        async def enter() -> None:
+            async with monitor:
+                await asyncio.sleep(60)
+
+        task = asyncio.ensure_future(enter())
+        await asyncio.sleep(0)  # the thread is started, its first sample not yet in
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(enter_and_cancel())
+    for _ in range(300):  # bounded: 30 s; it ends as soon as its connection does
+        if not any(t.name == "dbkit-monitor" for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name == "dbkit-monitor" for t in threading.enumerate())
+
+    async def monitors() -> int:
+        conn = await asyncpg.connect(pg.admin_dsn)
+        try:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    "dbkit monitor",
+                )
+            )
+        finally:
+            await conn.close()
+
+    assert asyncio.run(monitors()) == 0
