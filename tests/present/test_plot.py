@@ -375,3 +375,12 @@ def test_a_fleet_services_timeline_is_drawn_beside_the_fleet(tmp_path: Path) -> 
     assert_png(path)
     assert titles[0].startswith("Fleet: planned peak 120")
     assert titles[-1].startswith("Timeline fleet: ")
+
+
+def test_repeats_timelines_say_which_repeat_they_are(tmp_path: Path) -> None:
+    tl = Timeline(t=(0.0, 0.1), done=(5, 5), connections=(5, 5))
+    run = dataclasses.replace(make_run("pool", "pool-5", {"pool_size": 5}), timeline=tl)
+    again = dataclasses.replace(run, wall_s=run.wall_s + 0.1)
+    titles = plot_results([Result(metadata=META, runs=(run, again))], tmp_path / "r.png")
+    timelines = [t.split(":")[0] for t in titles if t.startswith("Timeline")]
+    assert timelines == ["Timeline pool-5 #1", "Timeline pool-5 #2"]

@@ -28,6 +28,7 @@ from dbkit.present.plot.sleep import plot_sleep
 from dbkit.present.plot.storm import STORM_STRATEGIES, plot_storm_errors
 from dbkit.present.plot.sweep import SweepSeries, plot_sweep, sweep_series
 from dbkit.present.plot.timeline import plot_timeline
+from dbkit.present.report import repeat_marks
 
 __all__ = [
     "Limits",
@@ -85,9 +86,14 @@ def choose_panels(results: Sequence[Result]) -> list[Panel]:
     # What happened when: each run's timeline (not a sweep's grid: its curve says it)
     swept = {id(r) for res in results if res.sweep for r in res.sweep.own_runs(res.runs)}
     fleets = {id(r): res.fleet for res in results if res.fleet for r in res.runs}
+    marks = {id(run): mark for run, mark in zip(runs, repeat_marks(runs), strict=True)}
     for run in timeline_runs([r for r in runs if id(r) not in swept]):
         fleet = fleets.get(id(run))
-        panels.append(functools.partial(plot_activity, run=run, limits=limits, fleet=fleet))
+        panels.append(
+            functools.partial(
+                plot_activity, run=run, limits=limits, fleet=fleet, mark=marks[id(run)]
+            )
+        )
     return panels
 
 

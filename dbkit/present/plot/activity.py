@@ -55,9 +55,12 @@ def _faults(ax: Axes, faults: Sequence[FaultRecord]) -> None:
             )
 
 
-def plot_activity(ax: Axes, run: Run, limits: Limits, fleet: FleetSection | None = None) -> str:
+def plot_activity(
+    ax: Axes, run: Run, limits: Limits, fleet: FleetSection | None = None, mark: str = ""
+) -> str:
     """Throughput, errors and connections per interval of ``run``'s timeline; a fleet's
-    service shows the fleet's fault and connections (its services share one tag)."""
+    service shows the fleet's fault and the service's own connections (its member tag).
+    ``mark`` says which repeat the run is (`` #2``), if it was repeated."""
     tl = run.timeline
     mids = [t + tl.interval_s / 2 for t in tl.t]
     ax.plot(mids, tl.throughput(), color="tab:blue", linewidth=1.4, label="completed / s")
@@ -76,13 +79,14 @@ def plot_activity(ax: Axes, run: Run, limits: Limits, fleet: FleetSection | None
         counts = [math.nan if n is None else n for n in tl.connections]
         twin.step(
             tl.t, counts, where="post", color="dimgray", linewidth=1.2,
-            label="the fleet's connections" if fleet else "the run's connections",
+            label="the service's connections" if fleet else "the run's connections",
         )  # fmt: skip
     limits.draw(twin)
     twin.set_ylabel("connections (pg_stat_activity)")
     twin.set_ylim(0, max([*seen, limits.max_connections or 0]) * 1.45 or 1)
     legend(ax, twin, loc="upper right")
     peak = f", up to {max(seen)} connections" if seen else ""
-    title = f"Timeline {run.name}: {run.ok:,} ok, {run.failed:,} failed in {run.wall_s:.1f} s{peak}"
+    what = f"{run.ok:,} ok, {run.failed:,} failed in {run.wall_s:.1f} s"
+    title = f"Timeline {run.name}{mark}: {what}{peak}"
     ax.set_title(title)
     return title
