@@ -3,17 +3,23 @@ connection. Test modules import from here, never from one another."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import asyncpg
 
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
 from dbkit.model.timeline import Timeline
+from dbkit.servers import EmbeddedServer
 
 # A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type
 # where the driver fails first on the client side with none.
@@ -144,3 +150,70 @@ def sample_result() -> Result:
         "superuser_reserved_connections": 3,
     }
     return Result(metadata=meta, runs=(storm, pool))
+
+
+# The server's own count of refused connections: with ``%e`` in log_line_prefix each FATAL line
+# starts with its SQLSTATE (the ``logged`` fixture of tests/conftest.py), so the count is by
+# SQLSTATE, never by message text.
+TOO_MANY = "53300"
+
+
+def refused_in_log(server: EmbeddedServer) -> int:
+    """53300 FATAL lines in ``server``'s log so far."""
+    assert server.folder is not None
+    lines = (server.folder / "server.log").read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if line.startswith(TOO_MANY + " ") and "FATAL" in line)
+
+
+def kit_count(result: Result) -> int:
+    """The 53300s the kit recorded over every run of ``result``."""
+    return sum(e.count for run in result.runs for e in run.errors if e.sqlstate == TOO_MANY)
+
+
+def server_count_since(server: EmbeddedServer, before: int, kit: int) -> int:
+    """Refusals logged since ``before``; polled a moment, as the log is written by the server."""
+    deadline = time.monotonic() + 5.0
+    while (seen := refused_in_log(server) - before) != kit and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
+def server_now(admin_dsn: str) -> Any:
+    """The server's clock: sessions that start later are the command's, not an earlier test's."""
+
+    async def now() -> Any:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            return await conn.fetchval("SELECT clock_timestamp()")
+        finally:
+            await conn.close()
+
+    return asyncio.run(now())
+
+
+def wait_until_serving(
+    admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any, timeout: float = 60.0
+) -> None:
+    """Bounded polling until ``size`` workload sessions that connected after ``since`` have each
+    completed a statement and started another (so requests are done: ok > 0); fails if
+    ``proc`` exits first."""
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
+        " AND backend_start > $1 AND query_start > $2"
+    )
+
+    async def poll() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            deadline = time.monotonic() + timeout
+            # busy since ``since``; then busy again with statements started after that moment
+            for after in (since, None):
+                after = after or await conn.fetchval("SELECT clock_timestamp()")
+                while await conn.fetchval(busy, since, after) < size:
+                    assert proc.poll() is None, proc.communicate()[1]
+                    assert time.monotonic() < deadline, f"no {size} sessions busy since {since}"
+                    await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    asyncio.run(poll())

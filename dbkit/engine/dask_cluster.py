@@ -154,8 +154,9 @@ class DaskExecutor:
                 self.client = distributed.Client(
                     self.spec.address, timeout=CONNECT_S, set_as_default=False
                 )
-        except (OSError, TimeoutError) as exc:
-            raise DbkitError(f"cluster {self.spec}: cannot reach it: {_why(exc)}") from None
+        except (OSError, TimeoutError, RuntimeError) as exc:  # RuntimeError: a start failed
+            what = "cannot start it" if self.spec.local is not None else "cannot reach it"
+            raise DbkitError(f"cluster {self.spec}: {what}: {_why(exc)}") from None
         try:
             self.workers = dict(sorted(self.client.run(dask_worker.describe).items()))
         except Exception as exc:  # a worker without dbkit cannot even unpickle the call
@@ -476,4 +477,7 @@ def _local_cluster(distributed: Any, workers: int) -> Any:
 
 
 def _why(exc: BaseException) -> str:
-    return f"{type_name(type(exc))}: {mask_text(str(exc))[:300]}"
+    root = exc
+    while root.__cause__ is not None:  # Dask wraps the reason ("failed to start") in layers
+        root = root.__cause__
+    return f"{type_name(type(root))}: {mask_text(str(root))[:300]}"
