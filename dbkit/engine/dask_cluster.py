@@ -10,36 +10,30 @@ measured is still collected. A worker process that dies mid-fleet is not silentl
 share is counted as failed, one ``WorkerLost`` error per simulated worker it carried, with the
 reason as the error's example, and listed in the result's metadata.
 
-``distributed`` is imported here only, and only once a cluster is asked for: without
-``--cluster`` Dask is not needed (``pip install 'dbkit[dask]'`` adds it).
+``distributed`` is imported by engine/dask_setup.py only, and only once a cluster is asked
+for: without ``--cluster`` Dask is not needed (``pip install 'dbkit[dask]'`` adds it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit
 
 from dbkit.engine import dask_worker
+from dbkit.engine.dask_setup import ClusterSpec, open_cluster, why
 from dbkit.engine.dask_worker import Report, Start, boot_id
 from dbkit.engine.machine import package_version
 from dbkit.engine.processes import MARK_WAIT_S, PROCESS_READY_S, Outcome, Share
-from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError
-from dbkit.model.tally import Tally, type_name
+from dbkit.model.tally import Tally
 
-LOCAL = "local:"
-MAX_LOCAL_WORKERS = 64
-CONNECT_S = 10.0  # the longest a Client waits for the scheduler
 # The coordinator's timer. A sync is one broadcast through the scheduler (a connection to
 # each worker): progress is read every PROGRESS_S, which costs the workers' event loops little
 # (every 0.05 s took a quarter of a 2-core fleet's throughput); a fault's mark, its end and a
@@ -48,62 +42,11 @@ SYNC_S = 0.05
 PROGRESS_S = 0.25
 CLOSE_S = 10.0
 RESULT_S = 30.0  # the longest a finished share's report takes to fetch from its worker
-SCHEMES = ("tcp", "tls", "ws", "wss")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_ADDRESS = re.compile(
-    r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:]+\]|[\w.-]+):(?P<port>\d+)$"
-)
 
 
 class WorkerLost(DbkitError):
     """A Dask worker process died (or left the cluster) before its share reported."""
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """Where a fleet runs on Dask: a scheduler's ``address``, or ``local`` worker processes of
-    a LocalCluster on this machine."""
-
-    address: str | None = None
-    local: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ClusterSpec:
-        """``local:N`` (1 to 64 worker processes) or a scheduler address
-        (``tcp://host:8786``, ``host:8786``; tcp, tls, ws or wss). Raises ConfigError."""
-        text = text.strip()
-        if text.startswith(LOCAL):
-            count = text[len(LOCAL) :]
-            if not count.isdigit() or not 1 <= int(count) <= MAX_LOCAL_WORKERS:
-                raise ConfigError(
-                    f"cluster: local:N takes 1 to {MAX_LOCAL_WORKERS} worker processes "
-                    f"(got {text!r})"
-                )
-            return cls(local=int(count))
-        match = _ADDRESS.match(text)
-        if match is None or (match["scheme"] or "tcp") not in SCHEMES:
-            raise ConfigError(
-                f"cluster: expected a scheduler address such as tcp://host:8786 "
-                f"({', '.join(SCHEMES)}) or local:N (got {text!r})"
-            )
-        if not 0 < int(match["port"]) < 65536:
-            raise ConfigError(f"cluster: port out of range in {text!r}")
-        return cls(address=text if match["scheme"] else f"tcp://{text}")
-
-    def __str__(self) -> str:
-        return f"{LOCAL}{self.local}" if self.local is not None else str(self.address)
-
-
-def require_dask() -> Any:
-    """The ``distributed`` module; ConfigError when it is not installed."""
-    try:
-        import distributed
-    except ImportError:
-        raise ConfigError(
-            "cluster: fleets on a cluster run on Dask distributed, which is not installed: "
-            "pip install 'dbkit[dask]'"
-        ) from None
-    return distributed
 
 
 Deal = Callable[[int], list[Share]]  # the cluster's worker count -> the shares to run
@@ -143,25 +86,15 @@ class DaskExecutor:
     def start(self) -> None:
         """Start or reach the cluster, deal the shares over its workers, submit them and wait
         until every share says it is ready."""
-        distributed = require_dask()
         began = perf_counter()
-        try:
-            if self.spec.local is not None:
-                self.cluster = _local_cluster(distributed, self.spec.local)
-                self.client = distributed.Client(self.cluster, set_as_default=False)
-                self.client.run(dask_worker.ignore_interrupts)
-            else:
-                self.client = distributed.Client(
-                    self.spec.address, timeout=CONNECT_S, set_as_default=False
-                )
-        except (OSError, TimeoutError, RuntimeError) as exc:  # RuntimeError: a start failed
-            what = "cannot start it" if self.spec.local is not None else "cannot reach it"
-            raise DbkitError(f"cluster {self.spec}: {what}: {_why(exc)}") from None
+        self.client, self.cluster = open_cluster(self.spec)
+        if self.cluster is not None:
+            self.client.run(dask_worker.ignore_interrupts)
         try:
             self.workers = dict(sorted(self.client.run(dask_worker.describe).items()))
         except Exception as exc:  # a worker without dbkit cannot even unpickle the call
             raise DbkitError(
-                f"cluster {self.spec}: its workers cannot run dbkit ({_why(exc)}): install "
+                f"cluster {self.spec}: its workers cannot run dbkit ({why(exc)}): install "
                 "dbkit, the same version, on every worker host"
             ) from None
         self._check_workers()
@@ -247,7 +180,7 @@ class DaskExecutor:
         try:
             answers = self.client.run(dask_worker.sync, self.key, fault, stops, on_error="return")
         except (OSError, TimeoutError) as exc:
-            raise DbkitError(f"cluster {self.spec}: lost the scheduler: {_why(exc)}") from None
+            raise DbkitError(f"cluster {self.spec}: lost the scheduler: {why(exc)}") from None
         gauges = dict(self.gauges)  # replaced whole: the event loop's thread reads it
         for answer in answers.values():
             if isinstance(answer, dict):
@@ -290,7 +223,7 @@ class DaskExecutor:
                 exc = future.exception()
                 raise DbkitError(
                     f"cluster {self.spec}: share {index} on worker {self.placed[index]} failed: "
-                    f"{type_name(type(exc))}: {mask_text(str(exc))[:500]}"
+                    f"{why(exc)}"
                 )
 
     # -- the executor's contract -----------------------------------------------------------------
@@ -385,7 +318,7 @@ class DaskExecutor:
             try:
                 report: Report = future.result(timeout=RESULT_S)
             except Exception as exc:  # its worker died before the report was fetched
-                self._lose(index, self.placed[index], f"lost its report ({_why(exc)})")
+                self._lose(index, self.placed[index], f"lost its report ({why(exc)})")
                 continue
             self.reports[index] = report
             if report.outcome is not None:  # its final counts, which the timer may have missed
@@ -453,31 +386,3 @@ class DaskExecutor:
             "start_late_s": round(max(lates), 4) if lates else None,
             "lost": [self.lost[i] for i in sorted(self.lost)],
         }
-
-
-# A worker's own statistical profiler samples every thread's stack every 10 ms: load the
-# measured event loop does not need (the fleet's figures are the kit's own). Set for the
-# LocalCluster's workers; a cluster's own workers are set up by whoever runs them
-# (docs/fleets-on-dask.md).
-WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
-
-
-def _local_cluster(distributed: Any, workers: int) -> Any:
-    import dask
-
-    with dask.config.set(WORKER_CONFIG):  # the nannies hand their config to the workers
-        return distributed.LocalCluster(
-            n_workers=workers,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            host="127.0.0.1",
-            silence_logs=logging.CRITICAL,  # a lost worker is reported, not logged
-        )
-
-
-def _why(exc: BaseException) -> str:
-    root = exc
-    while root.__cause__ is not None:  # Dask wraps the reason ("failed to start") in layers
-        root = root.__cause__
-    return f"{type_name(type(root))}: {mask_text(str(root))[:300]}"

@@ -22,7 +22,8 @@ from time import perf_counter
 from typing import Any
 
 from dbkit.engine import interrupts
-from dbkit.engine.dask_cluster import ClusterSpec, DaskExecutor, require_dask
+from dbkit.engine.dask_cluster import DaskExecutor
+from dbkit.engine.dask_setup import ClusterSpec, require_dask
 from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
 from dbkit.engine.guards import check_fleet_clients, check_open_files, check_pooled, check_storm

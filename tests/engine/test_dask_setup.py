@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from dbkit.engine.dask_cluster import ClusterSpec
+from dbkit.engine.dask_setup import ClusterSpec
 from dbkit.model.errors import ConfigError
 from tests.helpers import assert_one_line_error, dbkit
 
@@ -68,7 +68,7 @@ def test_without_distributed_a_cluster_is_refused_with_how_to_install_it() -> No
 
 def test_dask_is_loaded_only_when_a_cluster_is_asked_for() -> None:
     code = (
-        "import sys, dbkit.cli, dbkit.cli.fleet, dbkit.engine.fleet, dbkit.engine.dask_cluster\n"
+        "import sys, dbkit.cli, dbkit.cli.fleet, dbkit.engine.fleet, dbkit.engine.dask_setup\n"
         "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
