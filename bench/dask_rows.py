@@ -8,8 +8,12 @@ LocalCluster, the cluster's start-up, and how many simulated worker pools one co
   the client connected, the shares submitted and ready), median.
 - pools per core: a LocalCluster of 1 worker process (one event loop, one core at most) over a
   grid of pools of 1 connection each; the largest whose fleet efficiency (completions over
-  pools x duration / hold) is at least the goal. The server and the coordinator run beside it
-  on this machine: on 2 cores that caps what the worker can get.
+  pools x duration / hold) is at least 0.95 of the smallest fleet's. Relative, because a
+  request's round trip (acquire, the statement, release, a wake-up) adds to its 50 ms hold
+  whatever the load: even 10 pools reach about 0.9 of the ideal here, so the absolute 0.95 is
+  out of reach at any size; what the row measures is where the worker's core runs out. The
+  server and the coordinator run beside it on this machine: on 2 cores that caps what the
+  worker can get.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ RATIO_GOAL = 0.95
 START_GOAL_S = 10.0
 EFFICIENCY_GOAL = 0.95
 SHAPE = (10, 9)  # (pools, pool_size): the done-when fleet
-POOLS_GRID = (10, 20, 40, 80, 160)
+POOLS_GRID = (10, 20, 40, 80, 160, 320)
 
 
 def dask_rows(cfg: Settings) -> list[Row]:
@@ -38,7 +42,8 @@ def dask_rows(cfg: Settings) -> list[Row]:
     )  # fmt: skip
     start = Row("dask", "LocalCluster(2) start-up", "s", Goal("kit", "<=", START_GOAL_S, "<= 10 s"))
     per_core = Row(
-        "dask", f"pools of 1 one Dask worker carries at eff >= {EFFICIENCY_GOAL}", "pools",
+        "dask", f"pools of 1 one Dask worker carries at >= {EFFICIENCY_GOAL} of 10 pools' eff",
+        "pools",
         Goal("none", ">=", 0, "figure"),
     )  # fmt: skip
     with EmbeddedServer(max_connections=MAX_CONNECTIONS) as server:
@@ -79,14 +84,15 @@ def _per_core(row: Row, server: EmbeddedServer, cfg: Settings) -> None:
         run = work(fleet_job(server, pools, 1, cfg.duration_s, cluster="local:1"))
         runs.append(run)
         say(f"    {pools} pools: efficiency {run['efficiency']:.2f}")
-        if run["efficiency"] < EFFICIENCY_GOAL:
+        if run["efficiency"] < EFFICIENCY_GOAL * runs[0]["efficiency"]:
             break  # past the knee: larger fleets only fall further
-    fitting = [r["pools"] for r in runs if r["efficiency"] >= EFFICIENCY_GOAL]
+    base = runs[0]["efficiency"]
+    fitting = [r["pools"] for r in runs if r["efficiency"] >= EFFICIENCY_GOAL * base]
     row.kit = max(fitting) if fitting else 0
     row.note = (
-        "efficiency by pools: "
+        f"efficiency by pools (relative to {runs[0]['pools']} pools' {base:.2f}): "
         + ", ".join(f"{r['pools']}: {r['efficiency']:.2f}" for r in runs)
         + f" (hold {HOLD_S} s, {cfg.duration_s} s each); the last run: "
         + where_time_goes(runs[-1])
     )
-    row.raw = {"runs": runs}
+    row.raw = {"runs": runs, "relative_to": base}

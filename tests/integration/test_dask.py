@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,10 +18,12 @@ import pytest
 
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
+from dbkit.model.errors import ConfigError
 from dbkit.model.plan import Service
 from dbkit.model.results import Result
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import (
+    LOST,
     TOO_MANY,
     kit_count,
     refused_in_log,
@@ -110,6 +113,40 @@ def test_an_overcommitted_fleet_on_a_cluster_records_each_refusal_the_server_log
     assert server_count_since(logged, before, kit) == kit
     first = result.fleet.first_failure
     assert first is not None and first.sqlstate == TOO_MANY
+
+
+def test_the_dsn_guard_counts_the_whole_fleet_before_a_cluster_starts(pg20: EmbeddedServer) -> None:
+    # 3 x 2 x 3 = 18 planned against pg20's 17 free for the plain role: refused before any
+    # cluster process starts, as for local processes.
+    with pytest.raises(ConfigError, match=re.escape("fleet may open 18 connections but only")):
+        run_fleet(
+            [Service("api", replicas=3, workers=2, pool_size=3)],
+            ServerSpec("dsn", dsn=pg20.app_dsn),
+            duration=1.0,
+            cluster="local:2",
+        )
+    assert _spawned_children() == []
+
+
+def test_a_fault_fires_from_the_coordinator_and_its_recovery_is_measured_on_the_workers(
+    pg: EmbeddedServer,
+) -> None:
+    # The marks travel to the workers and back on the coordinator's timer: the fault's failures
+    # and its recovery are those the shares recorded after it, as for local processes.
+    result = run_fleet(
+        [Service("api", replicas=2, workers=2, pool_size=3)],
+        ServerSpec("dsn", dsn=pg.app_dsn),
+        duration=4.0,
+        cluster="local:2",
+        fault="terminate@1",
+    )
+    assert result.fleet is not None
+    fault = result.fleet.fault
+    assert fault is not None and fault.kind == "terminate" and fault.at_s >= 1.0
+    assert fault.terminated is not None and fault.terminated >= 1
+    assert fault.recovery_s is not None and fault.action_s < fault.recovery_s < 3.0
+    assert result.fleet.failed > 0
+    assert {e.sqlstate or e.type for e in result.fleet.errors} <= LOST
 
 
 def test_a_worker_killed_mid_fleet_has_its_share_counted_as_failed_with_the_reason(
