@@ -219,7 +219,7 @@ class DaskExecutor:
 
     def _raise_failed(self) -> None:
         for index, future in self.futures.items():
-            if future.status == "error":
+            if future.status == "error" and index not in self.lost:  # a lost one is counted
                 exc = future.exception()
                 raise DbkitError(
                     f"cluster {self.spec}: share {index} on worker {self.placed[index]} failed: "
