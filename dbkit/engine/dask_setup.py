@@ -12,6 +12,7 @@ from typing import Any
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError
 from dbkit.model.tally import type_name
+from dbkit.servers.embedded import free_port
 
 LOCAL = "local:"
 MAX_LOCAL_WORKERS = 64
@@ -75,10 +76,10 @@ def require_dask() -> Any:
 
 
 def open_cluster(spec: ClusterSpec) -> tuple[Any, Any]:
-    """(a ``distributed.Client``, the LocalCluster it is connected to or None): a
-    LocalCluster of ``spec.local`` worker processes (one thread each, on 127.0.0.1, no
-    dashboard) started here, or a client of the scheduler at ``spec.address``. DbkitError
-    when it cannot be started or reached."""
+    """(a ``distributed.Client``, the local cluster it is connected to or None): a cluster of
+    ``spec.local`` worker processes (one thread each, each under its nanny, on 127.0.0.1, no
+    dashboard, as a LocalCluster) started here, or a client of the scheduler at
+    ``spec.address``. DbkitError when it cannot be started or reached."""
     distributed = require_dask()
     cluster = None
     try:
@@ -87,20 +88,48 @@ def open_cluster(spec: ClusterSpec) -> tuple[Any, Any]:
         import dask
 
         with dask.config.set(WORKER_CONFIG):  # the nannies hand their config to the workers
-            cluster = distributed.LocalCluster(
-                n_workers=spec.local,
-                processes=True,
-                threads_per_worker=1,
-                dashboard_address=None,
-                host="127.0.0.1",
-                silence_logs=logging.CRITICAL,  # a lost worker is reported, not logged
-            )
+            cluster = _local_cluster(distributed, spec.local)
         return distributed.Client(cluster, set_as_default=False), cluster
     except (OSError, TimeoutError, RuntimeError) as exc:  # RuntimeError: a start failed
         if cluster is not None:
             cluster.close()
         what = "cannot start it" if spec.local is not None else "cannot reach it"
         raise DbkitError(f"cluster {spec}: {what}: {why(exc)}") from None
+
+
+def _local_cluster(distributed: Any, workers: int) -> Any:
+    # A LocalCluster, with every port chosen as the embedded server chooses its own
+    # (servers.embedded.free_port): Dask's own choice is the kernel's ephemeral pick, which
+    # fails outright while a storm on this machine holds every ephemeral port.
+    def at(port: int) -> str:
+        return f"127.0.0.1:{port}"
+
+    quiet = logging.CRITICAL  # a lost worker is reported, not logged
+    scheduler = {
+        "cls": distributed.Scheduler,
+        "options": {
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "dashboard": False,
+            "dashboard_address": at(free_port()),  # its HTTP endpoints (health, metrics)
+        },
+    }
+    nannies = {
+        i: {
+            "cls": distributed.Nanny,
+            "options": {
+                "host": "127.0.0.1",
+                "nthreads": 1,
+                "port": free_port(),
+                "worker_port": free_port(),  # kept when the nanny restarts a dead worker
+                "dashboard": False,
+                "dashboard_address": at(free_port()),
+                "silence_logs": quiet,
+            },
+        }
+        for i in range(workers)
+    }
+    return distributed.SpecCluster(workers=nannies, scheduler=scheduler, silence_logs=quiet)
 
 
 def why(exc: BaseException) -> str:

@@ -4,13 +4,10 @@ Ctrl-C keeping what every worker measured. Skipped, saying why, without distribu
 
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dbkit.engine.dask_setup import ClusterSpec, open_cluster
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
@@ -34,31 +32,11 @@ from tests.helpers import (
     wait_until_serving,
 )
 
-distributed = pytest.importorskip(
+pytest.importorskip(
     "distributed", reason="Dask distributed is not installed: pip install 'dbkit[dask]'"
 )
 
 LOST_TYPE = "dbkit.engine.dask_cluster.WorkerLost"
-PORT_WAIT_S = 600.0
-
-
-@pytest.fixture(autouse=True)
-def _a_free_ephemeral_port() -> None:
-    """A LocalCluster's scheduler and workers listen on ports the kernel picks. A storm on this
-    machine (another suite's 100,000-task test) can hold every ephemeral port for minutes: wait
-    for one, bounded, and skip saying why rather than fail on the machine's state."""
-    deadline = time.monotonic() + PORT_WAIT_S
-    while True:
-        try:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-            return
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise
-        if time.monotonic() > deadline:
-            pytest.skip(f"no free ephemeral port on 127.0.0.1 for {PORT_WAIT_S:.0f} s (a storm?)")
-        time.sleep(1.0)
 
 
 def _spawned_children() -> list[int]:
@@ -174,13 +152,9 @@ def test_a_fault_fires_from_the_coordinator_and_its_recovery_is_measured_on_the_
 def test_a_worker_killed_mid_fleet_has_its_share_counted_as_failed_with_the_reason(
     pg: EmbeddedServer,
 ) -> None:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-            host="127.0.0.1", silence_logs=logging.CRITICAL,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):  # fmt: skip
+    # The kit's own local cluster (as --cluster local:2 starts it), reached by its address.
+    client, cluster = open_cluster(ClusterSpec(local=2))
+    try:
         pids = client.run(os.getpid)
         victim = sorted(pids)[0]  # shares go round-robin over the workers by address: share 0
         killed: list[float] = []
@@ -197,6 +171,9 @@ def test_a_worker_killed_mid_fleet_has_its_share_counted_as_failed_with_the_reas
             cluster=cluster.scheduler_address,
             progress=kill_once,
         )
+    finally:
+        client.close()
+        cluster.close()
     assert killed
     (lost,) = result.metadata["executor"]["lost"]
     assert lost["share"] == 0 and lost["worker"] == victim and lost["units"] == 2
