@@ -4,15 +4,19 @@ once a cluster is asked for (engine/dask_cluster.py is the executor over it)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import re
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError
 from dbkit.model.tally import type_name
-from dbkit.servers.embedded import free_port
+from dbkit.servers.embedded import PORTS_BELOW_EPHEMERAL
 
 LOCAL = "local:"
 MAX_LOCAL_WORKERS = 64
@@ -97,10 +101,24 @@ def open_cluster(spec: ClusterSpec) -> tuple[Any, Any]:
         raise DbkitError(f"cluster {spec}: {what}: {why(exc)}") from None
 
 
+def _free_port() -> int:
+    # Below the ephemeral range, where no client's connect() takes a port between this probe
+    # and the cluster's bind, as it may take an ephemeral one during a storm.
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    for port in random.sample(range(max(1024, low - PORTS_BELOW_EPHEMERAL), low), 200):
+        with contextlib.suppress(OSError), socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+            return port
+    raise DbkitError("cluster: no free TCP port on 127.0.0.1 below the ephemeral range")
+
+
 def _local_cluster(distributed: Any, workers: int) -> Any:
-    # A LocalCluster, with every port chosen as the embedded server chooses its own
-    # (servers.embedded.free_port): Dask's own choice is the kernel's ephemeral pick, which
-    # fails outright while a storm on this machine holds every ephemeral port.
+    # A LocalCluster, with every port chosen below the ephemeral range, as the embedded
+    # server's fallback does (servers.embedded.free_port): Dask's own choice is the kernel's
+    # ephemeral pick, which fails outright while a storm on this machine holds them all.
     def at(port: int) -> str:
         return f"127.0.0.1:{port}"
 
@@ -109,9 +127,9 @@ def _local_cluster(distributed: Any, workers: int) -> Any:
         "cls": distributed.Scheduler,
         "options": {
             "host": "127.0.0.1",
-            "port": free_port(),
+            "port": _free_port(),
             "dashboard": False,
-            "dashboard_address": at(free_port()),  # its HTTP endpoints (health, metrics)
+            "dashboard_address": at(_free_port()),  # its HTTP endpoints (health, metrics)
         },
     }
     nannies = {
@@ -120,10 +138,10 @@ def _local_cluster(distributed: Any, workers: int) -> Any:
             "options": {
                 "host": "127.0.0.1",
                 "nthreads": 1,
-                "port": free_port(),
-                "worker_port": free_port(),  # kept when the nanny restarts a dead worker
+                "port": _free_port(),
+                "worker_port": _free_port(),  # kept when the nanny restarts a dead worker
                 "dashboard": False,
-                "dashboard_address": at(free_port()),
+                "dashboard_address": at(_free_port()),
                 "silence_logs": quiet,
             },
         }
