@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import dask_rows
 import fleet_rows
 import machine
 import pgbouncer_rows
@@ -61,9 +62,12 @@ def measure_all(cfg: Settings) -> tuple[list[Row], dict[str, Any]]:
         out.append(bench_rows.storm_row(server, cfg))
         out += pgbouncer_rows.pgbouncer_rows(server, cfg)
     out += fleet_rows.fleet_rows(cfg)  # its own server: max_connections 300
+    out += dask_rows.dask_rows(cfg)  # its own server too
     out += bench_rows.sleep_rows(cfg)
     out += bench_rows.start_rows(cfg)
-    order = ("pool", "sleep", "qps", "pgbouncer", "connect", "storm", "fleet", "memory", "start")
+    order = (
+        "pool", "sleep", "qps", "pgbouncer", "connect", "storm", "fleet", "dask", "memory", "start"
+    )  # fmt: skip
     out.sort(key=lambda row: order.index(row.group))
     return out, info
 

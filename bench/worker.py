@@ -271,6 +271,7 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
             concurrency=job.get("concurrency"),
             procs=job.get("procs"),
             progress=progress,
+            cluster=job.get("cluster"),
         )
         call_s = time.perf_counter() - called
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -309,6 +310,7 @@ def job_fleet(job: dict[str, Any]) -> dict[str, Any]:
         "cpu_us_per_ok": per_ok,  # CPU each part spent per completion in the window
         "load_cpu_s": (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
         "cpu_count": os.cpu_count(),
+        "executor": result.metadata.get("executor"),  # where the workers ran (a cluster's start_s)
     }
 
 

@@ -41,6 +41,15 @@ def pg20() -> Iterator[EmbeddedServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def logged() -> Iterator[EmbeddedServer]:
+    """max_connections 20 (16 for the plain role once the monitor has its slot), logging every
+    connection and each line's SQLSTATE first (tests/helpers.py counts its refusals)."""
+    settings = {"log_connections": "on", "log_line_prefix": "%e "}
+    with EmbeddedServer(max_connections=20, settings=settings) as server:
+        yield server
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     docker_items = [item for item in items if "docker" in item.keywords]
     if not docker_items:

@@ -4,18 +4,23 @@ import from here, never from one another."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
 from dbkit.model.timeline import Timeline
+from dbkit.servers import EmbeddedServer
 
 # A connection the server dropped (terminated, shut down, restarting), by SQLSTATE, or by type
 # where the driver fails first on the client side with none.
@@ -152,11 +157,34 @@ def sample_result() -> Result:
     return Result(metadata=meta, runs=(storm, pool))
 
 
+# The server's own count of refused connections: with ``%e`` in log_line_prefix each FATAL line
+# starts with its SQLSTATE (the ``logged`` fixture of tests/conftest.py), so the count is by
+# SQLSTATE, never by message text.
+TOO_MANY = "53300"
+
+
+def refused_in_log(server: EmbeddedServer) -> int:
+    """53300 FATAL lines in ``server``'s log so far."""
+    assert server.folder is not None
+    lines = (server.folder / "server.log").read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if line.startswith(TOO_MANY + " ") and "FATAL" in line)
+
+
+def kit_count(result: Result) -> int:
+    """The 53300s the kit recorded over every run of ``result``."""
+    return sum(e.count for run in result.runs for e in run.errors if e.sqlstate == TOO_MANY)
+
+
+def server_count_since(server: EmbeddedServer, before: int, kit: int) -> int:
+    """Refusals logged since ``before``; polled a moment, as the log is written by the server."""
+    deadline = time.monotonic() + 5.0
+    while (seen := refused_in_log(server) - before) != kit and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
 def server_now(admin_dsn: str) -> Any:
     """The server's clock: sessions that start later are the command's, not an earlier test's."""
-    import asyncio
-
-    import asyncpg
 
     async def now() -> Any:
         conn = await asyncpg.connect(admin_dsn)
@@ -173,11 +201,6 @@ def wait_for_sessions(
 ) -> None:
     """Bounded polling until ``size`` workload sessions run a statement, counting those whose
     ``column`` of pg_stat_activity (backend_start, query_start) is later than ``since``."""
-    import asyncio
-    import time
-
-    import asyncpg
-
     busy = (
         "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbkit_app' AND state = 'active'"
         f" AND {column} > $1"
@@ -203,3 +226,10 @@ def wait_until_busy(admin_dsn: str, size: int, proc: subprocess.Popen[str], sinc
     after its process ended, and must not count: a signal sent before the command has taken
     its handlers is lost when it was started with SIGINT ignored, as in a background job.)"""
     wait_for_sessions(admin_dsn, size, proc, "backend_start", since)
+
+
+def wait_until_serving(admin_dsn: str, size: int, proc: subprocess.Popen[str], since: Any) -> None:
+    """Until ``size`` workload sessions that connected after ``since`` have each completed a
+    statement and started another (so requests are done: ok > 0); fails if ``proc`` exits."""
+    wait_until_busy(admin_dsn, size, proc, since)
+    wait_for_sessions(admin_dsn, size, proc, "query_start", server_now(admin_dsn))

@@ -74,6 +74,17 @@ def fleet(
         ),
     ] = None,
     headroom: HeadroomOpt = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run the workers on a Dask cluster: a scheduler's ADDRESS (tcp://host:8786) or "
+            "local:N (a LocalCluster of N worker processes here, closed after). Needs "
+            "pip install 'dbkit[dask]'. --procs then counts shares (default: one per cluster "
+            "worker). [default: local processes]",
+            show_default=False,
+        ),
+    ] = None,
     acquire_timeout: Annotated[
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
@@ -123,6 +134,7 @@ def fleet(
                 procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
                 loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
                 progress=tick, pooler=through, statement_cache=statement_cache, margin=margin,
+                cluster=cluster,
             )  # fmt: skip
 
         return save_and_show(

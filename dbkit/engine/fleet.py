@@ -16,11 +16,14 @@ import dataclasses
 import datetime as dt
 import math
 import os
+import socket
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
 
 from dbkit.engine import interrupts
+from dbkit.engine.dask_cluster import DaskExecutor
+from dbkit.engine.dask_setup import ClusterSpec, require_dask
 from dbkit.engine.faults import FaultTarget, Injector
 from dbkit.engine.fleet_result import fleet_budget, fleet_section, service_run
 from dbkit.engine.guards import check_fleet_clients, check_open_files, check_pooled, check_storm
@@ -97,6 +100,7 @@ def run_fleet(
     pooler: PoolerSpec | None = None,
     statement_cache: int | None = None,
     margin: float = DEFAULT_MARGIN,
+    cluster: str | None = None,
 ) -> Result:
     """Run every worker pool of `services` at once against `server` for `duration` seconds.
 
@@ -120,9 +124,17 @@ def run_fleet(
     its measured active connections and demand, with `margin` spare (dbkit.model.rightsize).
     Raises
     ConfigError for bad input (and such a refusal), DbkitError if a process fails.
+
+    With `cluster` (``local:N`` or a Dask scheduler's address, engine/dask_cluster.py) the
+    workers run as tasks on a Dask cluster's worker processes instead, `procs` shares
+    (default: one per cluster worker); a worker process that dies mid-fleet has its share
+    counted as failed, with the reason.
     """
     _check(services, duration, hold, concurrency, procs, headroom, acquire_timeout)
     check_margin(margin)
+    on_dask = ClusterSpec.parse(cluster) if cluster is not None else None
+    if on_dask is not None:
+        require_dask()
     check_startable(server, pooler)
     workload = FleetWorkload(hold, queries, sql, commit, statement_timeout, statement_cache)
     if statement_cache is not None:
@@ -135,12 +147,17 @@ def run_fleet(
     planned_fault = Fault.parse(fault) if fault is not None else None
     loop_factory(loop)  # a bad loop name is refused before any process starts
     tag = new_tag()
+
     # The deal of workers over processes is known before the server: its DSN is filled in later.
-    shares = _shares(services, workload, duration, concurrency, procs, acquire_timeout, loop, tag)
+    def deal(count: int | None) -> list[Share]:
+        return _shares(services, workload, duration, concurrency, count, acquire_timeout, loop, tag)
+
+    shares = deal(procs if on_dask is None else procs or on_dask.local or 1)
     peaks = [
         sum(w.max_connections for w in share.units if isinstance(w, Worker)) for share in shares
     ]
-    check_open_files("fleet", max(peaks))
+    if on_dask is None or on_dask.local is not None:  # processes of this machine
+        check_open_files("fleet", max(peaks))
     if pooler is not None:
         check_fleet_clients(sum(s.peak for s in services), pooler, statement_timeout)
     started_at = dt.datetime.now(dt.UTC)
@@ -155,16 +172,25 @@ def run_fleet(
         else:
             check_pooled(pooler, info)
         shares = [dataclasses.replace(share, app_dsn=ends.app_dsn) for share in shares]
+
+        def on_cluster(workers: int) -> list[Share]:
+            return [
+                dataclasses.replace(share, app_dsn=ends.app_dsn) for share in deal(procs or workers)
+            ]
+
         target = FaultTarget(
             srv.admin_dsn, getattr(srv, "halt", None), getattr(srv, "resume", None)
         )
         injector = Injector(planned_fault, target, tag) if planned_fault is not None else None
-        executor = LocalProcesses(shares)
+        executor: LocalProcesses | DaskExecutor = (
+            LocalProcesses(shares) if on_dask is None else DaskExecutor(on_dask, on_cluster)
+        )
         finished = False
         try:
             setup_started = perf_counter()
             executor.start()
             setup_s = perf_counter() - setup_started
+            shares = executor.shares
             monitor = Monitor(srv.admin_dsn, tag, pooler=ends.tap)
 
             def tick(start_at: float) -> None:
@@ -217,6 +243,11 @@ def run_fleet(
         margin,
     )
     metadata = collect_metadata(info, loop, command, started_at, ends.pooler)
+    metadata["executor"] = (
+        executor.describe()
+        if isinstance(executor, DaskExecutor)
+        else {"kind": executor.kind, "workers": len(shares), "hosts": [socket.gethostname()]}
+    )
     return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
 
 

@@ -66,7 +66,14 @@ class Unit(Protocol):
     @property
     def ends_on_stop(self) -> bool: ...
 
-    async def run(self, app_dsn: str, app_name: str, tally: Tally, start_at: float) -> None: ...
+    async def run(
+        self,
+        app_dsn: str,
+        app_name: str,
+        tally: Tally,
+        start_at: float,
+        stopped: Callable[[], bool],
+    ) -> None: ...
 
     def prepare(self) -> None:
         """Imports and checks before "ready", so the common start is not spent importing."""
@@ -93,24 +100,36 @@ class Outcome:
     interrupted: bool
 
 
-async def run_share(share: Share, start_at: float, gauges: Any = None) -> Outcome:
-    """A share's units, started together at ``start_at``; the process's side of the layer."""
+async def run_share(
+    share: Share, start_at: float, gauges: Any = None, stops: Callable[[], int] = stop_requests
+) -> Outcome:
+    """A share's units, started together at ``start_at``; the process's side of the layer.
+
+    ``stops`` counts the coordinator's "stop now" requests: this process's STOP_SIGNALs by
+    default; an executor whose shares share a process with others (a Dask worker) gives each
+    share its own count."""
     tallies: dict[str, Tally] = {}
     for unit in share.units:
         tallies.setdefault(unit.group, Tally(share.sample_cap, seed=share.index))
     await asyncio.sleep(max(0.0, start_at - perf_counter()))
 
+    def stopped() -> bool:
+        return stops() > 0
+
     async def every_unit() -> None:
         # gather: every unit of this process starts at the common time, as a deploy does.
         await asyncio.gather(
-            *(u.run(share.app_dsn, share.app_name, tallies[u.group], start_at) for u in share.units)
+            *(
+                u.run(share.app_dsn, share.app_name, tallies[u.group], start_at, stopped)
+                for u in share.units
+            )
         )
 
     # A task, not the gather itself: a cancelled gather reports a CancelledError as its
     # outcome without counting as cancelled; a cancelled task does.
     work = asyncio.ensure_future(every_unit())
     graceful = all(unit.ends_on_stop for unit in share.units)
-    helpers = [asyncio.create_task(_stop_on_request(work, 2 if graceful else 1))]
+    helpers = [asyncio.create_task(_stop_on_request(work, 2 if graceful else 1, stops))]
     if gauges is not None:
         helpers.append(asyncio.create_task(_publish(share.index, gauges, tallies)))
     try:
@@ -121,7 +140,7 @@ async def run_share(share: Share, start_at: float, gauges: Any = None) -> Outcom
         await asyncio.gather(*helpers, return_exceptions=True)
         if gauges is not None:
             _gauge_out(share.index, gauges, tallies)
-    interrupted = work.cancelled() or stop_requests() > 0
+    interrupted = work.cancelled() or stops() > 0
     if not work.cancelled():
         work.result()  # a failure of the work itself is the process's failure
     for tally in tallies.values():
@@ -130,14 +149,16 @@ async def run_share(share: Share, start_at: float, gauges: Any = None) -> Outcom
     return Outcome(tallies, interrupted)
 
 
-async def _stop_on_request(work: asyncio.Future[Any], cancel_from: int) -> None:
+async def _stop_on_request(
+    work: asyncio.Future[Any], cancel_from: int, stops: Callable[[], int]
+) -> None:
     # The parent's Ctrl-C arrives as STOP_SIGNAL. Units that run for a duration end by
     # themselves at the first (their deadline reads the count); a burst is cancelled, as Ctrl-C
     # does in one process; each later signal cancels whatever still runs (pools close abruptly).
     seen = 0
     while True:
-        if stop_requests() > seen:
-            seen = stop_requests()
+        if stops() > seen:
+            seen = stops()
             if seen >= cancel_from:
                 work.cancel()
         await asyncio.sleep(STOP_POLL_S)

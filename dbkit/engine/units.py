@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbkit.engine.processes import stop_requests
@@ -24,8 +25,15 @@ class Burst:
     spec: RunSpec
     ends_on_stop: bool = False
 
-    async def run(self, app_dsn: str, app_name: str, tally: Tally, start_at: float) -> None:
-        strategy = get_strategy(self.spec.strategy)
+    async def run(
+        self,
+        app_dsn: str,
+        app_name: str,
+        tally: Tally,
+        start_at: float,
+        stopped: Callable[[], bool] = _stopped,
+    ) -> None:
+        strategy = get_strategy(self.spec.strategy)  # a stop cancels a burst (run_share)
         await strategy.execute(self.spec, Target(app_dsn, app_name), tally)
 
     def prepare(self) -> None:
@@ -51,12 +59,19 @@ class Worker:
         """The most connections its pool holds."""
         return get_strategy(self.spec.strategy).peak_connections(self.spec) or 0
 
-    async def run(self, app_dsn: str, app_name: str, tally: Tally, start_at: float) -> None:
+    async def run(
+        self,
+        app_dsn: str,
+        app_name: str,
+        tally: Tally,
+        start_at: float,
+        stopped: Callable[[], bool] = _stopped,
+    ) -> None:
         strategy = get_strategy(self.spec.strategy)
         assert strategy.serve is not None
         if not tally.started:
             tally.begin(start_at)  # a fleet's window is the common start, for every worker
-        deadline = Deadline(start_at + self.duration, _stopped)
+        deadline = Deadline(start_at + self.duration, stopped)
         if self.member is not None:
             app_name = member_tag(app_name, self.member)
         await strategy.serve(

@@ -21,6 +21,16 @@ Format history (the ``format`` key of every file):
   Per error record: ``count`` is every failed attempt of that class, as the server counts them
   (a retried attempt and each connection a pool could not open too), and ``tasks`` how many of
   them ended their task; files from before it read back with tasks = count.
+  In a fleet's ``metadata``, ``executor``: where its workers ran: ``kind`` (``local``: processes
+  of this machine; ``dask``: tasks on a Dask cluster), ``workers`` (the processes: local ones,
+  or the cluster's workers) and ``hosts`` (each one's host name); for ``dask`` also
+  ``cluster`` (``local:N`` or the scheduler's address), ``addresses``, ``shares``, ``start_s``
+  (the cluster's start-up), ``clock`` (``shared``: one monotonic clock; ``wall``: workers on
+  other hosts started by wall-clock time), ``start_late_s``, ``worker_event_loop``,
+  ``worker_profiler`` and ``lost`` (shares whose worker process died: share, worker, host,
+  units, seen_done, seen_failed, reason; each lost simulated worker is one failed request of
+  type ``dbkit.engine.dask_cluster.WorkerLost``, its example the reason). Absent in files from
+  before it.
   In ``metadata``, ``image``: the container image of a docker server (null for the others;
   absent in files from before it), beside the ``server_version`` the server reported.
   ``sweep``: ``param``, ``values`` (the grid), ``repeat`` (rounds over it), ``tolerance`` and

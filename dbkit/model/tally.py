@@ -250,6 +250,20 @@ class Tally:
         self.mark_fault()
         self.fault_done = True
 
+    def shift(self, by: float) -> None:
+        """Move every time it holds by ``by`` seconds: a tally measured on another host's
+        clock, onto the clock of the host that merges it. The timeline's ticks move by whole
+        ticks (the nearest), so a tick's count may land one tick off; counts are unchanged."""
+        self.t0 += by
+        if self.t_end is not None:
+            self.t_end += by
+        ticks = round(by / TICK_S)
+        self.ticks = {tick + ticks: n for tick, n in self.ticks.items()}
+        for tally in self.errors.values():
+            tally.first_at += by
+            tally.last_at += by
+            tally.ticks = {tick + ticks: n for tick, n in tally.ticks.items()}
+
     def since_fault(self) -> tuple[int, dict[str, int]]:
         """Tasks failed and failed attempts by SQLSTATE since ``mark_fault``."""
         mark = self.fault_mark or FaultMark(self.failed, counts_by_label(self.errors))

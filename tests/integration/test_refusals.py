@@ -7,11 +7,8 @@ that line starts with its SQLSTATE, so the count is by SQLSTATE, never by messag
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
 
 import asyncpg
-import pytest
 
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_experiment
@@ -19,51 +16,23 @@ from dbkit.model.plan import Service
 from dbkit.model.results import Result
 from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec
-
-TOO_MANY = "53300"
-
-
-@pytest.fixture(scope="module")
-def logged() -> Iterator[EmbeddedServer]:
-    """max_connections 20 (16 for the plain role once the monitor has its slot), logging every
-    connection and each line's SQLSTATE first."""
-    settings = {"log_connections": "on", "log_line_prefix": "%e "}
-    with EmbeddedServer(max_connections=20, settings=settings) as server:
-        yield server
-
-
-def _refused_in_log(server: EmbeddedServer) -> int:
-    assert server.folder is not None
-    lines = (server.folder / "server.log").read_text(errors="replace").splitlines()
-    return sum(1 for line in lines if line.startswith(TOO_MANY + " ") and "FATAL" in line)
-
-
-def _kit_count(result: Result) -> int:
-    return sum(e.count for run in result.runs for e in run.errors if e.sqlstate == TOO_MANY)
-
-
-def _server_count_since(server: EmbeddedServer, before: int, kit: int) -> int:
-    """Refusals logged since ``before``; polled a moment, as the log is written by the server."""
-    deadline = time.monotonic() + 5.0
-    while (seen := _refused_in_log(server) - before) != kit and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return seen
+from tests.helpers import TOO_MANY, kit_count, refused_in_log, server_count_since
 
 
 def test_a_run_counts_every_refusal_the_server_logged(logged: EmbeddedServer) -> None:
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     spec = RunSpec(strategy="unbatched", tasks=40, queries=1, hold=0.3)
     result = run_experiment([spec], ServerSpec("dsn", dsn=logged.app_dsn), allow_storm=True)
-    kit = _kit_count(result)
+    kit = kit_count(result)
     assert kit > 0
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
 
 
 def test_a_fleet_counts_every_refusal_the_server_logged(logged: EmbeddedServer) -> None:
     # 4 pools of 6 opened eagerly against 16 slots: a pool whose first connections succeed and
     # a later one is refused fails as a whole, and is tried again every 0.5 s; each refused
     # connection is one 53300 in the server's log, and must be one in the kit's count.
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     result = run_fleet(
         [
             Service("api", replicas=4, workers=1, pool_size=6),
@@ -76,23 +45,23 @@ def test_a_fleet_counts_every_refusal_the_server_logged(logged: EmbeddedServer) 
         procs=1,
         allow_storm=True,
     )
-    kit = _kit_count(result)
+    kit = kit_count(result)
     assert result.fleet is not None
     assert kit == sum(s.errors_by_sqlstate.get(TOO_MANY, 0) for s in result.fleet.services)
     assert kit > 0
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
 
 
 def test_retried_refusals_count_as_the_server_logged_them(logged: EmbeddedServer) -> None:
     # With --retry, a refused attempt that is tried again is still a refusal in the server's
     # log: the kit's count is per attempt, while `failed` counts the tasks that gave up.
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     spec = RunSpec(strategy="unbatched", tasks=40, queries=1, hold=0.3, retries=2)
     result = run_experiment([spec], ServerSpec("dsn", dsn=logged.app_dsn), allow_storm=True)
     (run,) = result.runs
-    kit = _kit_count(result)
+    kit = kit_count(result)
     assert run.retries > 0
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
     too_many = [e for e in run.errors if e.sqlstate == TOO_MANY]
     assert sum(e.tasks for e in too_many) <= run.failed  # tasks that ended with it
 
@@ -111,13 +80,13 @@ def test_a_pool_that_cannot_open_counts_each_refused_connection(logged: Embedded
             for conn in others:
                 await conn.close()
 
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     result = asyncio.run(hold_and_run())
     (run,) = result.runs
-    kit = _kit_count(result)
+    kit = kit_count(result)
     assert run.failed == 30 and run.ok == 0
     assert 0 < kit < 30
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
 
 
 # psycopg reports a refused connection as psycopg.OperationalError without a SQLSTATE (no psycopg
@@ -151,14 +120,14 @@ def test_a_psycopg_pool_that_cannot_fill_counts_every_attempt_its_workers_made(
     # workers are refused, try again after about 1 s and 3 s, until connect_timeout; every
     # attempt is one 53300 in the server's log and one refusal in the kit's count.
     spec = RunSpec("psycopg", tasks=30, pool_size=12, queries=1, hold=0.05, connect_timeout=3)
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     result = _run_beside_others(logged, spec, 10)
     (run,) = result.runs
     kit = _psycopg_refused(result)
     assert run.failed == 30 and run.ok == 0  # there is no pool
     assert {(e.type, e.sqlstate) for e in run.errors} == {PSYCOPG_REFUSED}  # no code invented
     assert kit > 0
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
     assert run.peak_connections is not None and run.peak_connections <= 12
 
 
@@ -168,11 +137,11 @@ def test_a_growing_psycopg_pool_counts_its_refusals_and_serves_with_what_it_has(
     # min_size 2 opens before the window; the pool grows under load until the server refuses,
     # then retries in the background while the tasks share the connections it has.
     spec = RunSpec("psycopg", tasks=60, pool_size=12, min_size=2, queries=1, hold=0.3)
-    before = _refused_in_log(logged)
+    before = refused_in_log(logged)
     result = _run_beside_others(logged, spec, 10)
     (run,) = result.runs
     kit = _psycopg_refused(result)
     assert run.ok == 60 and run.failed == 0
     assert kit > 0 and all(e.tasks == 0 for e in run.errors)  # refused attempts, no task's end
-    assert _server_count_since(logged, before, kit) == kit
+    assert server_count_since(logged, before, kit) == kit
     assert run.peak_connections is not None and 2 <= run.peak_connections < 12

@@ -97,3 +97,19 @@ def test_the_timeline_counts_completions_and_errors_per_tick() -> None:
 def test_merging_nothing_or_one_part_is_well_formed(parts: int) -> None:
     merged = Tally.merged([_filled(3, 0) for _ in range(parts)])
     assert merged.ok == 3 * parts and merged.t_end is not None
+
+
+def test_a_tally_shifted_onto_another_clock_reads_the_same_from_its_start() -> None:
+    # A Dask worker on another host measures on its own clock; the coordinator shifts its
+    # tally onto its own before merging: seconds from the window's start stay what they were.
+    tally = _filled(30, 4)
+    assert tally.t_end is not None
+    before = (tally.timeline(), tally.error_records(), tally.t_end - tally.t0)
+    (first,) = (e.first_at for e in tally.errors.values())
+    tally.shift(-1234.5)  # a whole number of ticks: the timeline moves exactly
+    assert tally.timeline() == before[0]
+    assert tally.error_records() == before[1]
+    assert tally.t_end is not None and tally.t_end - tally.t0 == pytest.approx(before[2])
+    (error,) = tally.errors.values()
+    assert error.first_at == pytest.approx(first - 1234.5) and sum(error.ticks.values()) == 4
+    assert (tally.ok, tally.failed, sum(tally.ticks.values())) == (30, 4, 30)
