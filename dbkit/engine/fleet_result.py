@@ -22,13 +22,13 @@ from dbkit.model.tally import Tally
 
 
 def fleet_budget(info: ServerInfo, headroom: int, in_use: int) -> Budget:
-    """Slots the workload role may use, less clients already there (not the monitor)."""
+    """Slots the workload role may use, less clients already there (``in_use``, not the
+    monitor) and the monitor's own: a superuser's connection takes an ordinary slot while one
+    is free (the reserved slots are only the last to go), so the monitor always costs one."""
     if info.app_role_is_superuser:
-        # A superuser workload may use every slot; the monitor then takes one of them.
+        # A superuser workload may use every slot.
         return Budget(info.max_connections, 0, 0, headroom=headroom, in_use=in_use + 1)
-    # The monitor sits in a superuser-reserved slot, unless there is none.
-    monitor = 1 if info.superuser_reserved_connections == 0 else 0
-    return Budget.from_server(info, headroom=headroom, in_use=in_use + monitor)
+    return Budget.from_server(info, headroom=headroom, in_use=in_use + 1)
 
 
 def _p99(values: Sequence[float]) -> float | None:

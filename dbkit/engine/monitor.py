@@ -2,8 +2,11 @@
 
 Each sample holds two counts: the run's own connections (application_name equal to the run's
 tag, dbkit.model.identity) and every client backend on the server, other people's included. The
-monitor connects with the superuser DSN so that it sits in a reserved slot and does not
-take one from the workload; its own backend is counted in neither. It runs its own event loop in a
+monitor connects with the superuser DSN, so it is never refused for the workload's sake; but a
+superuser's connection takes an ordinary slot while one is free (the reserved slots are only
+the last to go), so it costs the workload one slot, which the guards and a fleet's budget count
+(engine/guards.MONITOR_SLOTS, engine/fleet_result.fleet_budget). Its own backend is counted in
+neither. It runs its own event loop in a
 thread of its own, so it keeps sampling while the workload's loop is busy (a storm's first
 thousand connects hold that loop for a while: exactly when the count is worth watching).
 

@@ -47,7 +47,8 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
     result = run_fleet(services, SERVER, duration=3.0, hold=0.05, procs=3, progress=ticks.append)
     fleet = result.fleet
     assert fleet is not None
-    assert fleet.budget == 97 and fleet.total_peak_planned == 90 and fleet.fits_plan
+    # 97 plain-role slots, less the one the monitor (a superuser) takes while slots are free
+    assert fleet.budget == 96 and fleet.total_peak_planned == 90 and fleet.fits_plan
     assert "53300" not in {e.sqlstate for e in fleet.errors}
     peak = fleet.peak_server_connections
     assert 72 <= peak <= 90  # the monitor does not count itself

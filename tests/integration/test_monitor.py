@@ -183,3 +183,29 @@ def test_a_monitor_cancelled_while_it_starts_leaves_no_thread_or_connection(
             await conn.close()
 
     assert asyncio.run(monitors()) == 0
+
+
+def test_a_fleets_budget_is_what_the_server_lets_the_workload_open_beside_the_monitor(
+    pg20: EmbeddedServer,
+) -> None:
+    # A superuser's connection takes an ordinary slot while one is free (the reserved ones are
+    # only the last to go): with the monitor connected, the workload opens one fewer.
+    from dbkit.engine.fleet_result import fleet_budget
+
+    async def opened_beside_the_monitor() -> int:
+        async with Monitor(pg20.admin_dsn, new_tag()) as monitor:
+            in_use = monitor.samples[0][2]
+            conns = []
+            try:
+                for _ in range(pg20.info.max_connections + 1):  # bounded: more than can be
+                    conns.append(await asyncpg.connect(pg20.app_dsn))
+            except asyncpg.TooManyConnectionsError:
+                pass
+            finally:
+                for conn in conns:
+                    await conn.close()
+            assert in_use == 0
+            return len(conns)
+
+    opened = asyncio.run(opened_beside_the_monitor())
+    assert fleet_budget(pg20.info, headroom=0, in_use=0).available == opened
