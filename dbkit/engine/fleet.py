@@ -148,9 +148,14 @@ def run_fleet(
     loop_factory(loop)  # a bad loop name is refused before any process starts
     tag = new_tag()
 
+    # One worker spec per service: its workers run it, and its run is recorded with it.
+    specs = [
+        _worker_spec(s, workload, _concurrency(s, concurrency), acquire_timeout) for s in services
+    ]
+
     # The deal of workers over processes is known before the server: its DSN is filled in later.
     def deal(count: int | None) -> list[Share]:
-        return _shares(services, workload, duration, concurrency, count, acquire_timeout, loop, tag)
+        return _shares(services, specs, duration, count, loop, tag)
 
     shares = deal(procs if on_dask is None else procs or on_dask.local or 1)
     peaks = [
@@ -216,7 +221,7 @@ def run_fleet(
     fault_record = injector.record(fleet_tally) if injector is not None else None
     runs = tuple(
         service_run(
-            _worker_spec(s, workload, _concurrency(s, concurrency), acquire_timeout),
+            spec,
             tallies.get(s.name),
             _params(s, workload, duration, _concurrency(s, concurrency), acquire_timeout, fault),
             monitor,
@@ -226,7 +231,7 @@ def run_fleet(
             interrupted,
             ends.tap,
         )
-        for index, s in enumerate(services)
+        for index, (s, spec) in enumerate(zip(services, specs, strict=True))
     )
     section = fleet_section(
         services,
@@ -333,21 +338,21 @@ def _worker_spec(
 
 def _shares(
     services: Sequence[Service],
-    workload: FleetWorkload,
+    specs: Sequence[RunSpec],
     duration: float,
-    concurrency: int | None,
     procs: int | None,
-    acquire_timeout: float,
     loop: str,
     tag: str,
 ) -> list[Share]:
-    """Deal the workers out round-robin, so each process holds a slice of every service."""
+    """Deal the workers out round-robin, so each process holds a slice of every service;
+    ``specs`` holds each service's worker spec."""
     workers = []
-    for index, s in enumerate(services):
-        width = _concurrency(s, concurrency)
-        spec = _worker_spec(s, workload, width, acquire_timeout)
+    for index, (s, spec) in enumerate(zip(services, specs, strict=True)):
         # each service's connections carry its member tag: the monitor counts it apart
-        workers += [Worker(s.name, spec, width, duration, member=index) for _ in range(s.processes)]
+        workers += [
+            Worker(s.name, spec, spec.tasks, duration, member=index)  # tasks: its handlers
+            for _ in range(s.processes)
+        ]
     count = min(len(workers), procs if procs is not None else DEFAULT_PROCS)
     return [
         Share(i, tuple(workers[i::count]), "", tag, loop, sample_cap=SAMPLE_CAP)
