@@ -8,7 +8,7 @@ from typing import Any
 
 from dbkit.engine.monitor import Monitor
 from dbkit.engine.pooled import PoolerTap
-from dbkit.engine.run import build_run
+from dbkit.engine.run_record import build_run
 from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
 from dbkit.model.plan import Budget, Service, plan_fleet
