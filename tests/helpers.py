@@ -127,6 +127,7 @@ def sample_result() -> Result:
             done=(60, 30, 6),
             errors={"53300": (80, 24, 0)},
             connections=(91, 91, 91),
+            in_flight=(60, 6, 0),  # 200 arrived at once; each row's done and failed tasks left
         ),
     )
     pool = Run(

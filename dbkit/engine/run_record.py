@@ -6,7 +6,6 @@ latency, connections, the timeline and the right-sizing figures have one definit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -18,7 +17,7 @@ from dbkit.model.results import Run
 from dbkit.model.rightsize import active_figures, demand_of
 from dbkit.model.spec import RunSpec
 from dbkit.model.stats import LatencySummary
-from dbkit.model.tally import TICK_S, Tally
+from dbkit.model.tally import Tally
 from dbkit.model.timeline import Timeline
 from dbkit.strategies import get_strategy
 from dbkit.strategies.base import waves_ideal
@@ -108,18 +107,15 @@ def build_run(
         faults=() if fault is None else (fault,),
         interrupted=interrupted,
         pooler=pooler,
-        timeline=timeline_of(rec, own),
+        timeline=Timeline.of(rec, own, pooler_samples(monitor, rec.t0) if tap else ()),
         active_peak=active_peak,
         active_p99=active_p99,
         demand=demand_of(rec.ok, rec.t_end - rec.t0, rec.services()),
     )
 
 
-def timeline_of(rec: Tally, own: Sequence[tuple[float, int]]) -> Timeline:
-    """The tally's per-tick counts, dense over its window, with the run's own connections
-    (``own``: samples in seconds from the window's start) per tick."""
-    assert rec.t_end is not None
-    start_s = int(rec.t0 / TICK_S) * TICK_S - rec.t0  # ticks are aligned on the clock
-    return Timeline.build(
-        rec.timeline(), own, start_s=start_s, end_s=rec.t_end - rec.t0, interval_s=TICK_S
-    )
+def pooler_samples(monitor: Monitor | None, t0: float) -> tuple[tuple[float, int], ...]:
+    """The server connections the pooler held, per console reading, in seconds from ``t0``."""
+    if monitor is None:
+        return ()
+    return tuple((round(t - t0, 4), r.server_connections) for t, r in monitor.pool_samples)

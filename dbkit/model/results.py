@@ -59,7 +59,10 @@ Format history (the ``format`` key of every file):
   interval's start, seconds from the window's start; the first may be < 0, intervals are
   aligned on the clock), ``done`` (completions), ``errors`` ({label: failed attempts}, labels
   as the error records', summing to their counts) and, with a monitor, ``connections`` (the
-  run's own, null where no sample was near); see dbkit.model.timeline.
+  run's own, null where no sample was near); see dbkit.model.timeline. Later, beside them:
+  ``in_flight`` (tasks arrived and not yet ended at each interval's end) and, through a pooler,
+  ``pooler`` (the server connections it held, from its console; null where no reading was
+  near); files from before them lack the keys and read as not recorded (empty).
   Repeats (``--repeat N`` on run and scenario) add no key: they are N runs of one name in
   ``runs``, in the order they ran, as a sweep's rounds and a scenario listing a run twice
   always were (dbkit.model.repeats); files of every age read the same.

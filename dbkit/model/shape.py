@@ -18,7 +18,7 @@ from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run, SweepSection
 from dbkit.model.rightsize import Advice
 from dbkit.model.spec import strategy_names
-from dbkit.model.timeline import Timeline
+from dbkit.model.timeline import SERIES, Timeline
 from dbkit.model.verdict import OPERATORS
 
 
@@ -139,8 +139,9 @@ def _series_align(timeline: Mapping[str, Any]) -> tuple[str, str] | None:
     rows = len(timeline["t"])
     series = [("done", timeline["done"])]
     series += [(f"errors.{k}", v) for k, v in timeline.get("errors", {}).items()]
-    if timeline.get("connections"):  # empty: nothing sampled
-        series.append(("connections", timeline["connections"]))
+    for name in SERIES:  # empty or absent: not recorded
+        if timeline.get(name):
+            series.append((name, timeline[name]))
     for name, values in series:
         if len(values) != rows:
             return name, f"{len(values)} entries for {rows} intervals"

@@ -128,7 +128,7 @@ class Tally:
     """
 
     __slots__ = (
-        "_rand", "cap", "errors", "failed", "fault_done", "fault_mark", "latencies", "ok",
+        "_rand", "cap", "errors", "failed", "fault_done", "fault_mark", "flow", "latencies", "ok",
         "on_begin", "pool_timeouts", "pools_opened", "queries_after_fault", "queries_ok",
         "retries", "started", "t0", "t_end", "ticks", "waits",
     )  # fmt: skip
@@ -144,6 +144,10 @@ class Tally:
         self.pool_timeouts = 0  # acquires that gave up waiting for a pool's connection
         self.pools_opened = 0
         self.ticks: dict[int, int] = {}  # completions per timeline tick
+        # Tasks in flight, as their net flow per tick: +n where n tasks arrived, -n where they
+        # ended (a task arriving and ending in one tick is never in flight at a tick's end and
+        # is not counted). The running sum is what was in flight at each tick's end.
+        self.flow: dict[int, int] = {}
         self.cap = cap
         self._rand = random.Random(seed).randrange
         # Fault recovery, without a clock read per statement: statements that started after a
@@ -195,6 +199,9 @@ class Tally:
         self.queries_ok += queries
         tick = int(now / TICK_S)
         self.ticks[tick] = self.ticks.get(tick, 0) + 1
+        came = int(arrived / TICK_S)
+        if came != tick:
+            self._flow(came, tick, 1)
         if self.cap is None or len(self.latencies) < self.cap:
             self.latencies.append(now - arrived)
             self.waits.append(acquired - arrived)
@@ -204,25 +211,41 @@ class Tally:
             self.latencies[slot] = now - arrived
             self.waits[slot] = acquired - arrived
 
+    def _flow(self, came: int, left: int, n: int) -> None:
+        flow = self.flow
+        flow[came] = flow.get(came, 0) + n
+        flow[left] = flow.get(left, 0) - n
+
     def services(self) -> array[float]:
         """Each sampled task's service time: its latency minus its wait."""
         return array("d", map(float.__sub__, self.latencies, self.waits))
 
     def failure(
-        self, exc: BaseException, queries: int = 0, count: int = 1, attempts: int | None = None
+        self,
+        exc: BaseException,
+        queries: int = 0,
+        count: int = 1,
+        attempts: int | None = None,
+        arrived: float | None = None,
     ) -> None:
-        """Record ``count`` tasks failing with ``exc`` (after ``queries`` successful statements),
-        in ``attempts`` failed attempts (default one each; 0 when counted by ``refused``)."""
+        """Record ``count`` tasks that arrived at ``arrived`` (default: now, never in flight:
+        a pool that could not open, a lost worker) failing now with ``exc`` (after ``queries``
+        successful statements), in ``attempts`` failed attempts (default one each; 0 when
+        counted by ``refused``)."""
         self.failed += count
         self.queries_ok += queries
-        self._error(exc, count if attempts is None else attempts, count)
+        now = self._error(exc, count if attempts is None else attempts, count)
+        if arrived is not None and count:
+            came, left = _tick(arrived), _tick(now)
+            if came != left:
+                self._flow(came, left, count)
 
     def refused(self, exc: BaseException) -> None:
         """One failed attempt that does not end a task (it is retried, or it is one of the
         connections a pool could not open): counted by its class as the server counts it."""
         self._error(exc, 1, 0)
 
-    def _error(self, exc: BaseException, count: int, tasks: int) -> None:
+    def _error(self, exc: BaseException, count: int, tasks: int) -> float:
         now = perf_counter()
         key = (error_type(exc), sqlstate_of(exc))
         tally = self.errors.get(key)
@@ -237,6 +260,7 @@ class Tally:
         if count:
             tick = _tick(now)
             tally.ticks[tick] = tally.ticks.get(tick, 0) + count
+        return now
 
     def mark_fault(self) -> None:
         """A fault's action begins now: what fails from here on is the fault's
@@ -259,6 +283,7 @@ class Tally:
             self.t_end += by
         ticks = round(by / TICK_S)
         self.ticks = {tick + ticks: n for tick, n in self.ticks.items()}
+        self.flow = {tick + ticks: n for tick, n in self.flow.items()}
         for tally in self.errors.values():
             tally.first_at += by
             tally.last_at += by
@@ -315,6 +340,17 @@ class Tally:
             for row, (done, errors) in sorted(by_row.items())
         ]
 
+    def flow_rows(self, t0: float | None = None) -> list[tuple[float, int]]:
+        """Per tick from the window's start, as ``timeline``'s rows: (seconds, tasks arrived
+        minus tasks ended then); their running sum is the tasks in flight at each row's end.
+        What arrived before the window (never, today) counts in its first row."""
+        start = _tick(self.t0 if t0 is None else t0)
+        by_row: dict[int, int] = {}
+        for tick, n in self.flow.items():
+            row = max(tick, start)
+            by_row[row] = by_row.get(row, 0) + n
+        return [(round((row - start) * TICK_S, 4), n) for row, n in sorted(by_row.items())]
+
     @classmethod
     def merged(cls, parts: Sequence[Tally]) -> Tally:
         """One tally of several: counts, errors and timeline summed exactly; the window from
@@ -339,6 +375,8 @@ class Tally:
             out.fault_done = out.fault_done or p.fault_done
             for tick, n in p.ticks.items():
                 out.ticks[tick] = out.ticks.get(tick, 0) + n
+            for tick, n in p.flow.items():
+                out.flow[tick] = out.flow.get(tick, 0) + n
             for error_key, tally in p.errors.items():
                 mine = out.errors.get(error_key)
                 if mine is None:

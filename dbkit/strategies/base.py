@@ -293,7 +293,7 @@ async def measured(
                 continue
             if done.acquired == arrived and _gave_up_waiting(exc):
                 rec.pool_timeouts += 1
-            rec.failure(exc, done.queries)
+            rec.failure(exc, done.queries, arrived=arrived)
             return False
         rec.success(arrived, done.acquired, done.queries)
         return True

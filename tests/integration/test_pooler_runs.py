@@ -56,6 +56,10 @@ def test_a_storm_through_transaction_mode_completes_within_the_pool() -> None:
     settings = result.metadata["pooler"]["settings"]
     assert settings["pool_mode"] == "transaction"
     assert int(settings["max_client_conn"]) >= 500  # sized to the storm, its console counted
+    # per interval, the pooler's server connections: within its pool, the monitor aside
+    pooled = [n for n in run.timeline.pooler if n is not None]
+    assert len(run.timeline.pooler) == len(run.timeline) and pooled
+    assert 0 < max(pooled) <= 20 + MONITOR
     document = json.loads(result.dumps())
     assert problem_in(document) is None
     back = Result.from_dict(document)

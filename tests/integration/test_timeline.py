@@ -30,6 +30,11 @@ def _adds_up(run: Run) -> None:
         assert len(tl.connections) == len(tl)
         seen = [n for n in tl.connections if n is not None]
         assert seen and max(seen) <= (run.peak_connections or 0)
+    # in flight: every row's, never below 0, nothing left at the window's end (all ended),
+    # never more than the tasks there were
+    assert len(tl.in_flight) == len(tl)
+    assert min(tl.in_flight) >= 0 and tl.in_flight[-1] == 0
+    assert max(tl.in_flight) <= run.ok + run.failed
 
 
 def test_a_storm_timeline_adds_up_to_its_counts(pg: EmbeddedServer) -> None:
@@ -48,6 +53,25 @@ def test_a_pool_timeline_adds_up_and_completes_in_waves(pg: EmbeddedServer) -> N
     assert run.timeline.errors == {}
     # ten waves of 0.1 s: completions spread over at least five intervals, never all in one
     assert sum(1 for n in run.timeline.done if n) >= 5
+    # a burst: all 100 arrive at the start, then only leave; in flight is what is not done
+    tl = run.timeline
+    assert tl.in_flight[0] == 100 - tl.done[0]
+    for i in range(1, len(tl)):
+        assert tl.in_flight[i] == tl.in_flight[i - 1] - tl.done[i]
+
+
+def test_an_open_loop_run_through_a_small_pool_piles_up_tasks_in_flight(
+    pg: EmbeddedServer,
+) -> None:
+    # 60 arrivals a second for 1.5 s; a pool of 2 holding 0.1 s serves at most 20 a second
+    spec = RunSpec("pool", rate=60, duration=1.5, pool_size=2, queries=1, hold=0.1)
+    run = run_one(spec, pg.app_dsn, pg.admin_dsn)
+    _adds_up(run)
+    tl = run.timeline
+    # by the last arrival 90 had come and at most 2 x 0.1 s-waves a row had left: the queue grew
+    last = max(i for i, t in enumerate(tl.t) if t < 1.5)
+    assert tl.in_flight[last] >= 90 - 20 * 1.5 - 2 * 5  # over 50 waiting, allowing some slack
+    assert tl.in_flight[last] > tl.in_flight[2]
 
 
 def test_a_procs_timeline_is_merged_from_every_process(pg: EmbeddedServer) -> None:
@@ -69,6 +93,9 @@ def test_a_fleet_services_timeline_adds_up() -> None:
     assert run.ok > 0 and run.failed > 0
     _adds_up(run)
     assert "53300" in run.timeline.errors
+    # closed loop: each worker's request handlers (run_fleet's default, twice its pool) keep
+    # at most their own number in flight
+    assert 0 < max(run.timeline.in_flight) <= 3 * 2 * (2 * 20)
 
 
 def test_the_progress_line_counts_ok_failed_and_connections(pg: EmbeddedServer) -> None:

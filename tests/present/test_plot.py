@@ -384,3 +384,26 @@ def test_repeats_timelines_say_which_repeat_they_are(tmp_path: Path) -> None:
     titles = plot_results([Result(metadata=META, runs=(run, again))], tmp_path / "r.png")
     timelines = [t.split(":")[0] for t in titles if t.startswith("Timeline")]
     assert timelines == ["Timeline pool-5 #1", "Timeline pool-5 #2"]
+
+
+def test_a_timeline_draws_tasks_in_flight_and_the_poolers_connections(tmp_path: Path) -> None:
+    tl = Timeline(
+        t=(0.0, 0.1, 0.2),
+        done=(20, 20, 60),
+        connections=(10, 10, None),
+        in_flight=(80, 60, 0),
+        pooler=(12, None, 12),
+    )
+    run = dataclasses.replace(
+        make_run("pool", "pool-10", {"pool_size": 10}, tasks=100, wall_s=0.3), timeline=tl
+    )
+    path = tmp_path / "flight.png"
+    titles = plot_results([Result(metadata=META, runs=(run,))], path)
+    assert_png(path)
+    assert titles[-1] == (
+        "Timeline pool-10: 100 ok, 0 failed in 0.3 s, the pooler's up to 12 server connections, "
+        "80 tasks in flight"
+    )
+    direct = dataclasses.replace(run, timeline=dataclasses.replace(tl, pooler=()))
+    titles = plot_results([Result(metadata=META, runs=(direct,))], tmp_path / "direct.png")
+    assert titles[-1].endswith(", up to 10 connections, 80 tasks in flight")

@@ -1,8 +1,9 @@
 """A run's timeline: throughput and errors per second, and its connections, over its window.
 
 One panel per run (a fleet's: per service): completions and failed attempts (by SQLSTATE) per
-second on the left axis, the run's own connections against max_connections on the right, and a
-fault's action shaded with its recovery marked.
+second on the left axis; on the right, against max_connections, the run's own connections, the
+pooler's server connections (through one) and the tasks in flight; a fault's action shaded
+with its recovery marked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FleetSection
 from dbkit.model.results import Run
+from dbkit.model.timeline import Timeline
 from dbkit.present.plot.canvas import Limits, legend, sqlstate_label
 
 if TYPE_CHECKING:
@@ -74,19 +76,36 @@ def plot_activity(
     ax.grid(alpha=0.3)
     _faults(ax, [*run.faults, *([fleet.fault] if fleet and fleet.fault else [])])
     twin = ax.twinx()
-    seen = [n for n in tl.connections if n is not None]
-    if seen:
-        counts = [math.nan if n is None else n for n in tl.connections]
-        twin.step(
-            tl.t, counts, where="post", color="dimgray", linewidth=1.2,
-            label="the service's connections" if fleet else "the run's connections",
-        )  # fmt: skip
+    # Through a pooler, the server connections are the pooler's: the run's tag is on them only
+    # now and then (see dbkit.model.results), so its count would say less than the server has.
+    pooled = _step(twin, tl, tl.pooler, "dimgray", "-", "the pooler's server connections")
+    own = () if pooled else tl.connections
+    seen = _step(twin, tl, own, "dimgray", "-",
+                 "the service's connections" if fleet else "the run's connections")  # fmt: skip
+    flying = _step(twin, tl, tl.in_flight, "black", ":", "tasks in flight")
     limits.draw(twin)
-    twin.set_ylabel("connections (pg_stat_activity)")
-    twin.set_ylim(0, max([*seen, limits.max_connections or 0]) * 1.45 or 1)
+    twin.set_ylabel("connections (pg_stat_activity), tasks in flight")
+    twin.set_ylim(0, max([*seen, *pooled, *flying, limits.max_connections or 0]) * 1.45 or 1)
     legend(ax, twin, loc="upper right")
     peak = f", up to {max(seen)} connections" if seen else ""
+    if pooled:
+        peak = f", the pooler's up to {max(pooled)} server connections"
+    if flying:
+        peak += f", {max(flying)} tasks in flight"
     what = f"{run.ok:,} ok, {run.failed:,} failed in {run.wall_s:.1f} s"
     title = f"Timeline {run.name}{mark}: {what}{peak}"
     ax.set_title(title)
     return title
+
+
+def _step(
+    ax: Axes, tl: Timeline, series: Sequence[int | None], color: str, style: str, label: str
+) -> list[int]:
+    """A per-interval series as steps (gaps where it has no value); returns its values."""
+    values = [n for n in series if n is not None]
+    if values:
+        counts = [math.nan if n is None else n for n in series]
+        ax.step(
+            tl.t, counts, where="post", color=color, linestyle=style, linewidth=1.2, label=label
+        )
+    return values
