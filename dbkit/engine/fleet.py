@@ -16,7 +16,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import socket
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
@@ -248,11 +247,7 @@ def run_fleet(
         margin,
     )
     metadata = collect_metadata(info, loop, command, started_at, ends.pooler)
-    metadata["executor"] = (
-        executor.describe()
-        if isinstance(executor, DaskExecutor)
-        else {"kind": executor.kind, "workers": len(shares), "hosts": [socket.gethostname()]}
-    )
+    metadata["executor"] = executor.describe()
     return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
 
 

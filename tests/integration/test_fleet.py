@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,9 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
         assert run.wait_s.p50 is not None and run.latency_s.p50 >= run.wait_s.p50
     assert fleet.ok == sum(r.ok for r in result.runs)
     assert [s.processes for s in fleet.services] == [8, 2]
+    assert result.metadata["executor"] == {
+        "kind": "local", "workers": 3, "hosts": [socket.gethostname()]
+    }  # fmt: skip
     # The table counts simulated workers (replicas x workers), not the 3 OS processes.
     table = [line.split() for line in format_fleet(result)[:4]]
     assert table[0][:2] == ["service", "workers"]
