@@ -37,10 +37,10 @@ from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
 from dbkit.model.identity import member_tag, new_tag
-from dbkit.model.plan import Service, check_services
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
 from dbkit.model.rightsize import DEFAULT_MARGIN, check_margin
+from dbkit.model.service import Service, check_services
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.servers import ServerSpec, start_server

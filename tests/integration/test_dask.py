@@ -19,7 +19,7 @@ from dbkit.engine.dask_setup import ClusterSpec, open_cluster
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Service
+from dbkit.model.service import Service
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import (
     TOO_MANY,

@@ -11,7 +11,7 @@ import pytest
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Service
+from dbkit.model.service import Service
 from dbkit.present.fleet import format_fleet
 from dbkit.servers import ServerSpec
 from tests.helpers import (
