@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from dbkit.engine.run import expand, run_experiment, run_one
     from dbkit.engine.sweep import run_sweep
     from dbkit.model.errors import ConfigError, DbkitError, ResultExistsError, ServerError
-    from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+    from dbkit.model.plan import Budget, Plan, plan_fleet
     from dbkit.model.results import Result, Run
+    from dbkit.model.service import Service
     from dbkit.model.spec import RunSpec
     from dbkit.servers import EmbeddedServer, ServerSpec, start_server
     from dbkit.store.deploy import build_plan, load_deploy
@@ -37,7 +38,7 @@ _HOMES = {
     "ServerError": "dbkit.model.errors",
     "Budget": "dbkit.model.plan",
     "Plan": "dbkit.model.plan",
-    "Service": "dbkit.model.plan",
+    "Service": "dbkit.model.service",
     "plan_fleet": "dbkit.model.plan",
     "Result": "dbkit.model.results",
     "Run": "dbkit.model.results",

@@ -1,11 +1,13 @@
 """What several test modules share: running the real CLI, waiting for its sessions on the
-server (to interrupt it mid-run), and the error classes of a lost connection. Test modules
+server (to interrupt it mid-run), the error classes of a lost connection, and what a fleet
+must do wherever it runs. Test modules
 import from here, never from one another."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from dbkit.engine.status import Status
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Result, Run
 from dbkit.model.stats import LatencySummary
@@ -234,3 +237,60 @@ def wait_until_serving(admin_dsn: str, size: int, proc: subprocess.Popen[str], s
     statement and started another (so requests are done: ok > 0); fails if ``proc`` exits."""
     wait_until_busy(admin_dsn, size, proc, since)
     wait_for_sessions(admin_dsn, size, proc, "query_start", server_now(admin_dsn))
+
+
+# Fleets, on local processes (tests/integration/test_fleet.py) or on a Dask LocalCluster
+# (test_dask.py): what either must do, checked the same way.
+
+
+def spawned_children() -> list[int]:
+    """Processes this one spawned ("spawn" start method: a fleet's load processes, a
+    LocalCluster's workers) that are still alive; not postgres, nor multiprocessing's resource
+    tracker, which lives as long as this process by design."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def assert_fleet_ran(result: Result, ticks: list[Status], duration: float, hold: float) -> None:
+    """A fleet of ``duration`` s holding each connection ``hold`` s: every service served, for
+    the whole duration, its statements taking the hold; the progress ended on the fleet's own
+    totals; no process outlives it; and the whole document survives JSON."""
+    fleet = result.fleet
+    assert fleet is not None
+    for run in result.runs:
+        assert run.ok > 0
+        assert run.tasks == run.ok + run.failed
+        assert run.wall_s >= duration
+        assert run.service_s.p50 is not None and run.service_s.p50 >= hold  # pg_sleep(hold)
+    assert fleet.ok == sum(r.ok for r in result.runs)
+    assert ticks and (ticks[-1].done, ticks[-1].total) == (duration, duration)
+    assert all(0 <= t.done <= t.total for t in ticks)
+    assert (ticks[-1].ok, ticks[-1].failed) == (fleet.ok, fleet.failed)
+    assert spawned_children() == []
+    again = Result.from_dict(json.loads(result.dumps()))
+    assert again.fleet is not None and again.fleet.to_dict() == fleet.to_dict()
+    assert again.metadata["executor"] == result.metadata["executor"]
+
+
+def assert_terminate_recovered(result: Result, at_s: float, within_s: float) -> None:
+    """A ``terminate@at_s`` fault fired, ended backends, and the fleet served again less than
+    ``within_s`` after it; what failed, failed as a lost connection."""
+    assert result.fleet is not None
+    fault = result.fleet.fault
+    assert fault is not None and fault.kind == "terminate" and fault.at_s >= at_s
+    assert fault.terminated is not None and fault.terminated >= 1
+    assert fault.recovery_s is not None and fault.action_s < fault.recovery_s < within_s
+    assert result.fleet.failed > 0
+    classes = {e.sqlstate or e.type for e in result.fleet.errors}
+    assert classes <= LOST, classes

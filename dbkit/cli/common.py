@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -20,7 +19,7 @@ from dbkit.engine.loops import quiet_driver_logs
 from dbkit.model.dsn import mask_text
 from dbkit.model.errors import ConfigError, DbkitError
 from dbkit.present.document import server_line
-from dbkit.servers import Server, ServerSpec, server_spec
+from dbkit.servers import Server
 
 T = TypeVar("T")
 
@@ -88,25 +87,6 @@ def _sigterm(signum: int, frame: Any) -> None:
 
 def say_server(server: Server) -> None:
     say(server_line(server))
-
-
-def the_server(
-    server: str | None,
-    dsn: str | None,
-    dsn_file: Path | None,
-    max_connections: int | None,
-    image: str | None,
-    default: int = 100,
-) -> ServerSpec:
-    """The server a command's options ask for (the library's server_spec, fed as typed)."""
-    return server_spec(
-        server,
-        dsn=dsn,
-        dsn_file=None if dsn_file is None else str(dsn_file),
-        max_connections=max_connections,
-        default_max_connections=default,
-        image=image,
-    )
 
 
 def command_line() -> list[str]:

@@ -8,49 +8,37 @@ from typing import Annotated
 
 import typer
 
-from dbkit.cli.common import command_line, guarded, the_server
-from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
+from dbkit.cli.bundles import bundled
+from dbkit.cli.common import command_line, guarded
+from dbkit.cli.gate import CheckOptions, Gate
 from dbkit.cli.options import (
-    AllowStormOpt,
     CommitOpt,
     DeployFileArg,
-    DsnFileOpt,
-    DsnOpt,
     FaultOpt,
     HeadroomOpt,
-    ImageOpt,
-    JsonOpt,
     LoopOpt,
     MarginOpt,
-    MaxConnOpt,
-    OutOpt,
+    OutputOptions,
     PlotOpt,
-    ResultsDirOpt,
-    ServerOpt,
+    ServerOptions,
     ServiceOpt,
     SqlOpt,
     StatementTimeoutOpt,
 )
 from dbkit.cli.output import ProgressDisplay, save_and_show
-from dbkit.cli.pooler_options import (
-    MaxClientConnOpt,
-    PoolerOpt,
-    PoolerSizeOpt,
-    PoolModeOpt,
-    StatementCacheOpt,
-    pooler_spec,
-)
+from dbkit.cli.pooler_options import PoolerOptions
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.results import Result
 from dbkit.model.rightsize import DEFAULT_MARGIN
 from dbkit.present.fleet import format_fleet
 from dbkit.store.deploy import collect_deploy
-from dbkit.store.results import DEFAULT_DIR
 
 
+@bundled
 def fleet(
     deploy_file: DeployFileArg = None,
+    *,
     service: ServiceOpt = None,
     duration: Annotated[float, typer.Option(help="Seconds of saturating load.")] = 10.0,
     hold: Annotated[float, typer.Option(help="Seconds each pg_sleep holds a connection.")] = 0.05,
@@ -89,24 +77,12 @@ def fleet(
         float, typer.Option(help="Seconds a worker waits for a pooled connection.")
     ] = 2.0,
     fault: FaultOpt = None,
-    pooler: PoolerOpt = None,
-    pool_mode: PoolModeOpt = None,
-    pooler_size: PoolerSizeOpt = None,
-    max_client_conn: MaxClientConnOpt = None,
-    statement_cache: StatementCacheOpt = None,
+    pooling: PoolerOptions,
     margin: MarginOpt = DEFAULT_MARGIN,
     plot: PlotOpt = False,
-    server: ServerOpt = None,
-    image: ImageOpt = None,
-    dsn: DsnOpt = None,
-    dsn_file: DsnFileOpt = None,
-    allow_storm: AllowStormOpt = False,
-    max_connections: MaxConnOpt = None,
-    out: OutOpt = None,
-    results_dir: ResultsDirOpt = DEFAULT_DIR,
-    as_json: JsonOpt = False,
-    check: CheckOpt = None,
-    junit: JunitOpt = None,
+    db: ServerOptions,
+    output: OutputOptions,
+    checks: CheckOptions,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run the deploy for real: every replica x worker as its own pool, under load.
@@ -118,10 +94,10 @@ def fleet(
 
     def go() -> tuple[Result, Gate]:
         deploy = collect_deploy(deploy_file, service or ())
-        gate = Gate.of(check, junit, services=[s.name for s in deploy.services])
+        gate = checks.gate(services=[s.name for s in deploy.services])
         # --pooler, else the deploy file's [pooler] table: the fleet runs the deploy it plans
-        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn) or deploy.pooler
-        target = the_server(server, dsn, dsn_file, max_connections, image, deploy.max_connections)
+        through = pooling.spec() or deploy.pooler
+        target = db.spec(deploy.max_connections)
 
         def measure(progress: ProgressDisplay) -> Result:
             def tick(status: Status) -> None:
@@ -132,17 +108,16 @@ def fleet(
                 deploy.services, target, duration=duration, hold=hold, queries=queries, sql=sql,
                 commit=commit, statement_timeout=statement_timeout, concurrency=concurrency,
                 procs=procs, headroom=deploy.headroom(headroom), acquire_timeout=acquire_timeout,
-                loop=loop, command=command_line(), fault=fault, allow_storm=allow_storm,
-                progress=tick, pooler=through, statement_cache=statement_cache, margin=margin,
+                loop=loop, command=command_line(), fault=fault, allow_storm=db.allow_storm,
+                progress=tick, pooler=through, statement_cache=pooling.statement_cache,
+                margin=margin,
                 cluster=cluster,
             )  # fmt: skip
 
         return save_and_show(
             measure,
             stem=f"fleet-{Path(deploy_file).stem if deploy_file else 'services'}",
-            out=out,
-            results_dir=results_dir,
-            as_json=as_json,
+            output=output,
             title="dbkit fleet",
             plot=plot,
             formatter=format_fleet,

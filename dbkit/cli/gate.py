@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from dbkit.cli.bundles import Bundle
 from dbkit.model.checks import (
     Check,
     all_passed,
@@ -43,6 +44,20 @@ JunitOpt = Annotated[
     Path | None,
     typer.Option("--junit", help="Also write the verdicts as JUnit XML here.", show_default=False),
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOptions(Bundle):
+    """--check and --junit, as every measuring command takes them."""
+
+    check: CheckOpt = None
+    junit: JunitOpt = None
+
+    def gate(
+        self, runs: Iterable[str] | None = None, services: Iterable[str] | None = None
+    ) -> Gate:
+        """The options' Gate (see Gate.of)."""
+        return Gate.of(self.check, self.junit, runs=runs, services=services)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,16 +1,20 @@
-"""The options several commands share, each with its help text, and how they are spelled."""
+"""The options several commands share, each with its help text, and how they are spelled;
+the bundles of them every measuring command takes (the server's, the output's)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from dbkit.cli.bundles import Bundle
 from dbkit.engine.loops import LOOPS
 from dbkit.model.errors import ConfigError
-from dbkit.servers import DOCKER_IMAGE, KINDS
+from dbkit.servers import DOCKER_IMAGE, KINDS, ServerSpec, server_spec
 from dbkit.store.files import output_path
+from dbkit.store.results import DEFAULT_DIR
 
 ServerOpt = Annotated[
     str | None,
@@ -96,6 +100,42 @@ ResultsDirOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result document on stdout, nothing else.")
 ]
+
+
+@dataclass(frozen=True)
+class ServerOptions(Bundle):
+    """Where PostgreSQL comes from: --server, --image, --dsn, --dsn-file, --allow-storm,
+    --max-connections."""
+
+    server: ServerOpt = None
+    image: ImageOpt = None
+    dsn: DsnOpt = None
+    dsn_file: DsnFileOpt = None
+    allow_storm: AllowStormOpt = False
+    max_connections: MaxConnOpt = None
+
+    def spec(self, default: int = 100) -> ServerSpec:
+        """The server the options ask for (the library's server_spec, fed as typed);
+        ``default``: the max_connections of a server dbkit starts when none is given."""
+        return server_spec(
+            self.server,
+            dsn=self.dsn,
+            dsn_file=None if self.dsn_file is None else str(self.dsn_file),
+            max_connections=self.max_connections,
+            default_max_connections=default,
+            image=self.image,
+        )
+
+
+@dataclass(frozen=True)
+class OutputOptions(Bundle):
+    """Where the result goes and how it is printed: --out, --results-dir, --json."""
+
+    out: OutOpt = None
+    results_dir: ResultsDirOpt = DEFAULT_DIR
+    as_json: JsonOpt = False
+
+
 LoopOpt = Annotated[str, typer.Option("--loop", help=f"Event loop: {', '.join(LOOPS)}.")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write a PNG next to the result file.")]
 TasksOpt = Annotated[

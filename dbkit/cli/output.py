@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dbkit.cli.common import err, fail, interrupt_code, say
 from dbkit.cli.gate import Gate
+from dbkit.cli.options import OutputOptions
 from dbkit.engine import interrupts
 from dbkit.engine.status import Status
 from dbkit.model.results import Result
@@ -67,19 +68,19 @@ def save_and_show(
     measure: Callable[[ProgressDisplay], Result],
     *,
     stem: str,
-    out: Path | None,
-    results_dir: Path,
-    as_json: bool,
+    output: OutputOptions,
     title: str,
     plot: bool = False,
     formatter: Callable[[Result], list[str]] | None = None,
     gate: Gate | None = None,
 ) -> Result:
-    """Run ``measure`` with a progress display, keep its result, then print it.
+    """Run ``measure`` with a progress display, keep its result where ``output`` says, then
+    print it.
 
     The exit code says how it went: 130/143 when interrupted (the partial result is kept), 1
     when the result had to be saved elsewhere or no task of some run succeeded.
     """
+    out, results_dir, as_json = output.out, output.results_dir, output.as_json
     path = out or default_path(stem, results_dir)
     check_result_path(path, plot)  # before the run: no time spent on what cannot be kept
     started = time.perf_counter()

@@ -1,12 +1,15 @@
-"""The pooler options every load command shares (run, scenario, sweep, fleet), defined once,
-and the one place they become a PoolerSpec (or None: straight to the server)."""
+"""The pooler options every load command shares (run, scenario, sweep, fleet), defined once
+and taken as one bundle, and the one place they become a PoolerSpec (or None: straight to the
+server)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
+from dbkit.cli.bundles import Bundle
 from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import POOL_MODES, POOLER_KINDS, PoolerSpec
 
@@ -55,6 +58,22 @@ StatementCacheOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+@dataclass(frozen=True)
+class PoolerOptions(Bundle):
+    """--pooler, --pool-mode, --pooler-size, --max-client-conn, and --statement-cache (how
+    asyncpg prepares statements, which a transaction-mode pooler cares about)."""
+
+    pooler: PoolerOpt = None
+    pool_mode: PoolModeOpt = None
+    pooler_size: PoolerSizeOpt = None
+    max_client_conn: MaxClientConnOpt = None
+    statement_cache: StatementCacheOpt = None
+
+    def spec(self) -> PoolerSpec | None:
+        """The PoolerSpec the options ask for (see pooler_spec)."""
+        return pooler_spec(self.pooler, self.pool_mode, self.pooler_size, self.max_client_conn)
 
 
 def pooler_spec(

@@ -6,30 +6,24 @@ from typing import Annotated
 
 import typer
 
-from dbkit.cli.common import command_line, guarded, say_server, the_server
-from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
+from dbkit.cli.bundles import bundled
+from dbkit.cli.common import command_line, guarded, say_server
+from dbkit.cli.gate import CheckOptions
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
-    AllowStormOpt,
     ArrivalsOpt,
     CommitOpt,
-    DsnFileOpt,
-    DsnOpt,
     DurationOpt,
     FaultOpt,
     HoldOpt,
-    ImageOpt,
-    JsonOpt,
     LoopOpt,
-    MaxConnOpt,
     MaxOverflowOpt,
-    OutOpt,
+    OutputOptions,
     PlotOpt,
     QueriesOpt,
     RateOpt,
     RepeatOpt,
-    ResultsDirOpt,
-    ServerOpt,
+    ServerOptions,
     SqlOpt,
     StatementTimeoutOpt,
     TasksOpt,
@@ -37,23 +31,16 @@ from dbkit.cli.options import (
     typed_here,
 )
 from dbkit.cli.output import save_and_show
-from dbkit.cli.pooler_options import (
-    MaxClientConnOpt,
-    PoolerOpt,
-    PoolerSizeOpt,
-    PoolModeOpt,
-    StatementCacheOpt,
-    pooler_spec,
-)
+from dbkit.cli.pooler_options import PoolerOptions
 from dbkit.engine.repeat import run_repeated
 from dbkit.engine.run import expand
 from dbkit.model.repeats import check_repeat
 from dbkit.model.spec import SERVER_OPTIONS, RunSpec
-from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
 from dbkit.strategies import STRATEGIES
 
 
+@bundled
 def run(
     ctx: typer.Context,
     strategy: Annotated[
@@ -63,6 +50,7 @@ def run(
             show_default=False,
         ),
     ],
+    *,
     tasks: TasksOpt = 1000,
     rate: RateOpt = None,
     duration: DurationOpt = None,
@@ -103,23 +91,11 @@ def run(
     repeat: RepeatOpt = 1,
     statement_timeout: StatementTimeoutOpt = None,
     commit: CommitOpt = False,
-    pooler: PoolerOpt = None,
-    pool_mode: PoolModeOpt = None,
-    pooler_size: PoolerSizeOpt = None,
-    max_client_conn: MaxClientConnOpt = None,
-    statement_cache: StatementCacheOpt = None,
+    pooling: PoolerOptions,
     plot: PlotOpt = False,
-    server: ServerOpt = None,
-    image: ImageOpt = None,
-    dsn: DsnOpt = None,
-    dsn_file: DsnFileOpt = None,
-    allow_storm: AllowStormOpt = False,
-    max_connections: MaxConnOpt = None,
-    out: OutOpt = None,
-    results_dir: ResultsDirOpt = DEFAULT_DIR,
-    as_json: JsonOpt = False,
-    check: CheckOpt = None,
-    junit: JunitOpt = None,
+    db: ServerOptions,
+    output: OutputOptions,
+    checks: CheckOptions,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run one strategy on one server and record the result."""
@@ -131,21 +107,22 @@ def run(
             "min_size": min_size, "max_overflow": max_overflow,
             "acquire_timeout": acquire_timeout, "connect_timeout": connect_timeout, "mode": mode,
             "retries": retry, "fault": fault, "statement_timeout": statement_timeout,
-            "commit": commit, "procs": procs, "statement_cache": statement_cache, "rate": rate,
+            "commit": commit, "procs": procs, "statement_cache": pooling.statement_cache,
+            "rate": rate,
             "duration": duration, "arrivals": arrivals,
         }  # fmt: skip
         given = typed_here(ctx, [*values, *SERVER_OPTIONS])
         spec = build_spec(values, "options", "run", given=given, spell=spell)
         check_repeat(repeat)
-        gate = Gate.of(check, junit, runs=[s.name for s in expand([spec])])
-        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
-        target = the_server(server, dsn, dsn_file, max_connections, image)
+        gate = checks.gate(runs=[s.name for s in expand([spec])])
+        through = pooling.spec()
+        target = db.spec()
         save_and_show(
             lambda progress: run_repeated(
                 [spec], target, loop=loop, command=command_line(), progress=progress,
-                on_server=say_server, allow_storm=allow_storm, pooler=through, repeat=repeat,
+                on_server=say_server, allow_storm=db.allow_storm, pooler=through, repeat=repeat,
             ),
-            stem=f"run-{spec.name}", out=out, results_dir=results_dir, as_json=as_json,
+            stem=f"run-{spec.name}", output=output,
             title=f"dbkit run {spec.name}{_at_rate(spec)}{_times(repeat)}", plot=plot, gate=gate,
         )  # fmt: skip
 

@@ -6,52 +6,40 @@ from typing import Annotated
 
 import typer
 
-from dbkit.cli.common import command_line, guarded, say_server, the_server
-from dbkit.cli.gate import CheckOpt, Gate, JunitOpt
+from dbkit.cli.bundles import bundled
+from dbkit.cli.common import command_line, guarded, say_server
+from dbkit.cli.gate import CheckOptions
 from dbkit.cli.options import (
     AcquireTimeoutOpt,
-    AllowStormOpt,
     ArrivalsOpt,
-    DsnFileOpt,
-    DsnOpt,
     DurationOpt,
     HoldOpt,
-    ImageOpt,
-    JsonOpt,
     LoopOpt,
-    MaxConnOpt,
     MaxOverflowOpt,
-    OutOpt,
+    OutputOptions,
     PlotOpt,
     QueriesOpt,
     RateOpt,
-    ResultsDirOpt,
-    ServerOpt,
+    ServerOptions,
     SqlOpt,
     TasksOpt,
     spell,
     typed_here,
 )
 from dbkit.cli.output import save_and_show
-from dbkit.cli.pooler_options import (
-    MaxClientConnOpt,
-    PoolerOpt,
-    PoolerSizeOpt,
-    PoolModeOpt,
-    StatementCacheOpt,
-    pooler_spec,
-)
+from dbkit.cli.pooler_options import PoolerOptions
 from dbkit.engine.sweep import parse_sizes, run_sweep, sweep_specs
 from dbkit.model.repeats import check_repeat
-from dbkit.store.results import DEFAULT_DIR
 from dbkit.store.scenario import build_spec
 
 
+@bundled
 def sweep(
     ctx: typer.Context,
     strategy: Annotated[
         str, typer.Argument(help="pool, sqlalchemy, semaphore, batched or unbatched.")
     ],
+    *,
     sizes: Annotated[
         str, typer.Option(help="Values to try, comma-separated, e.g. 10,50,90.")
     ] = "10,50,90",
@@ -78,23 +66,11 @@ def sweep(
     sql: SqlOpt = None,
     max_overflow: MaxOverflowOpt = 0,
     acquire_timeout: AcquireTimeoutOpt = None,
-    pooler: PoolerOpt = None,
-    pool_mode: PoolModeOpt = None,
-    pooler_size: PoolerSizeOpt = None,
-    max_client_conn: MaxClientConnOpt = None,
-    statement_cache: StatementCacheOpt = None,
+    pooling: PoolerOptions,
     plot: PlotOpt = False,
-    server: ServerOpt = None,
-    image: ImageOpt = None,
-    dsn: DsnOpt = None,
-    dsn_file: DsnFileOpt = None,
-    allow_storm: AllowStormOpt = False,
-    max_connections: MaxConnOpt = None,
-    out: OutOpt = None,
-    results_dir: ResultsDirOpt = DEFAULT_DIR,
-    as_json: JsonOpt = False,
-    check: CheckOpt = None,
-    junit: JunitOpt = None,
+    db: ServerOptions,
+    output: OutputOptions,
+    checks: CheckOptions,
     loop: LoopOpt = "asyncio",
 ) -> None:
     """Run one strategy over a grid of pool sizes; name the knee of the throughput curve."""
@@ -103,24 +79,24 @@ def sweep(
         values = {
             "strategy": strategy, "tasks": tasks, "queries": queries, "hold": hold, "sql": sql,
             "max_overflow": max_overflow, "acquire_timeout": acquire_timeout,
-            "statement_cache": statement_cache, "rate": rate, "duration": duration,
+            "statement_cache": pooling.statement_cache, "rate": rate, "duration": duration,
             "arrivals": arrivals,
         }  # fmt: skip
         base = build_spec(values, "options", "sweep", given=typed_here(ctx, [*values]), spell=spell)
         grid = parse_sizes(sizes)
         sweep_specs(base, grid, param)  # refused before any server starts
         check_repeat(repeat)
-        gate = Gate.of(check, junit)
-        through = pooler_spec(pooler, pool_mode, pooler_size, max_client_conn)
+        gate = checks.gate()
+        through = pooling.spec()
         at_rate = "" if base.rate is None else f" --rate {base.rate:g} --duration {base.duration:g}"
-        target = the_server(server, dsn, dsn_file, max_connections, image)
+        target = db.spec()
         save_and_show(
             lambda progress: run_sweep(
                 base, grid, target, param=param, loop=loop, command=command_line(),
                 progress=progress, on_server=say_server, repeat=repeat,
-                allow_storm=allow_storm, pooler=through,
+                allow_storm=db.allow_storm, pooler=through,
             ),
-            stem=f"sweep-{strategy}", out=out, results_dir=results_dir, as_json=as_json,
+            stem=f"sweep-{strategy}", output=output,
             title=f"dbkit sweep {strategy} --sizes {sizes}{at_rate}", plot=plot, gate=gate,
         )  # fmt: skip
 

@@ -56,6 +56,9 @@ class DaskExecutor:
     """The executor over a ``distributed.Client``: each share a task on one worker."""
 
     kind = "dask"
+    # The common start lies this far ahead of the start signal: the start goes to every worker
+    # in one broadcast through the scheduler (about 0.26 s measured on 2 cores).
+    start_ahead_s = 0.3
 
     def __init__(self, spec: ClusterSpec, deal: Deal) -> None:
         self.spec = spec

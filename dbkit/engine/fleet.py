@@ -16,7 +16,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import socket
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import Any
@@ -38,10 +37,10 @@ from dbkit.engine.units import Worker
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
 from dbkit.model.identity import member_tag, new_tag
-from dbkit.model.plan import Service, check_services
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
 from dbkit.model.rightsize import DEFAULT_MARGIN, check_margin
+from dbkit.model.service import Service, check_services
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import Tally
 from dbkit.servers import ServerSpec, start_server
@@ -248,11 +247,7 @@ def run_fleet(
         margin,
     )
     metadata = collect_metadata(info, loop, command, started_at, ends.pooler)
-    metadata["executor"] = (
-        executor.describe()
-        if isinstance(executor, DaskExecutor)
-        else {"kind": executor.kind, "workers": len(shares), "hosts": [socket.gethostname()]}
-    )
+    metadata["executor"] = executor.describe()
     return Result(metadata=metadata, runs=runs, fleet=section, interrupted=interrupted)
 
 

@@ -11,11 +11,12 @@ from dbkit.engine.pooled import PoolerTap
 from dbkit.engine.run_record import build_run
 from dbkit.model.faults import FaultRecord
 from dbkit.model.fleet import FirstFailure, FleetSection, ServiceFigures
-from dbkit.model.plan import Budget, Service, plan_fleet
+from dbkit.model.plan import Budget, plan_fleet
 from dbkit.model.records import ErrorRecord
 from dbkit.model.results import Run
 from dbkit.model.rightsize import DEFAULT_MARGIN, advise_runs
 from dbkit.model.server_info import ServerInfo
+from dbkit.model.service import Service
 from dbkit.model.spec import RunSpec
 from dbkit.model.stats import percentile
 from dbkit.model.tally import Tally

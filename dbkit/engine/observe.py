@@ -14,19 +14,22 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Protocol
+from typing import Any, Protocol
 
 from dbkit.engine import interrupts
 from dbkit.engine.faults import Injector
 from dbkit.engine.monitor import Monitor
-from dbkit.engine.processes import START_AHEAD_S, Outcome
+from dbkit.engine.processes import Outcome
 
 
 class Executor(Protocol):
     """Where the shares run (engine/processes.LocalProcesses is the local one): started,
-    collected from a common start, with gauges a fault's injector and the progress read."""
+    collected from a common start ``start_ahead_s`` after the start signal (the executor's own
+    lead: the time its start takes to reach every share), with gauges a fault's injector and
+    the progress read, and described for the result's metadata."""
 
     kind: str
+    start_ahead_s: float
 
     async def collect(
         self, start_at: float, give_up: float | None, tick: Callable[[], None] | None = None
@@ -41,6 +44,8 @@ class Executor(Protocol):
     async def mark_fault(self) -> None: ...
 
     def fault_over(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 class ProcessProbe:
@@ -97,7 +102,7 @@ async def observe(
     seconds after the start are a failure."""
     async with monitor:
         in_use = monitor.samples[0][2]  # clients other than ours, before the start
-        start_at = perf_counter() + START_AHEAD_S
+        start_at = perf_counter() + executor.start_ahead_s
         probe = ProcessProbe(executor, start_at)
         injecting = asyncio.create_task(injector.run(probe)) if injector is not None else None
         give_up = None if give_up_after is None else start_at + give_up_after

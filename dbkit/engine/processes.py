@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -35,7 +36,6 @@ PIPE_POLL_S = 0.05  # how often the parent looks at its pipes
 GAUGE_S = 0.02  # how often a process publishes its counts and looks for a fault mark
 STOP_POLL_S = 0.05  # how often a process looks for the parent's "stop now"
 REAP_WAIT_S = 5.0  # a process that does not end by itself after this long is terminated
-START_AHEAD_S = 0.3  # the common start lies this far ahead of the start signal
 
 MARK_WAIT_S = 2.0  # the longest a fault waits for every process to have marked its tallies
 
@@ -221,6 +221,9 @@ class LocalProcesses:
     """The local executor: one "spawn" process per share, on this machine."""
 
     kind = "local"
+    # The common start lies this far ahead of the start signal: time for every process to
+    # read it from its pipe.
+    start_ahead_s = 0.3
 
     def __init__(self, shares: Sequence[Share]) -> None:
         ctx = get_context("spawn")
@@ -331,6 +334,10 @@ class LocalProcesses:
                 proc.join()
             proc.close()
         self.children = []
+
+    def describe(self) -> dict[str, Any]:
+        """The result's ``executor`` metadata: local processes, how many, on this host."""
+        return {"kind": self.kind, "workers": len(self.shares), "hosts": [socket.gethostname()]}
 
 
 def _receive(proc: BaseProcess, conn: Connection) -> tuple[str, Any]:

@@ -10,6 +10,7 @@ repeat that finished and the one in progress, marked interrupted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from dbkit.engine.run import OnServer, Progress, expand, run_experiment
 from dbkit.model.errors import ConfigError
@@ -26,34 +27,43 @@ def rounds(specs: Sequence[RunSpec], repeat: int) -> list[RunSpec]:
     return list(specs) * repeat
 
 
+class RunOptions(TypedDict, total=False):
+    """``run_experiment``'s keyword options, which ``run_repeated`` takes and passes on, each
+    with run_experiment's own default when absent (tests/engine/test_repeat.py holds the two
+    lists equal)."""
+
+    loop: str
+    command: Sequence[str]
+    progress: Progress | None
+    on_server: OnServer | None
+    allow_storm: bool
+    pooler: PoolerSpec | None
+    pooled: Sequence[bool] | None
+
+
 def run_repeated(
     specs: Sequence[RunSpec],
     server: ServerSpec,
     *,
     repeat: int = 1,
-    loop: str = "asyncio",
-    command: Sequence[str] = (),
-    progress: Progress | None = None,
-    on_server: OnServer | None = None,
-    allow_storm: bool = False,
-    pooler: PoolerSpec | None = None,
-    pooled: Sequence[bool] | None = None,
+    **options: Unpack[RunOptions],
 ) -> Result:
     """``run_experiment`` with every spec measured ``repeat`` times (1 to 20), in rounds, on
-    one server: ``repeat`` runs of each name in the result. ``pooled`` has one flag per spec,
-    as for ``run_experiment``."""
+    one server: ``repeat`` runs of each name in the result. ``options`` are run_experiment's;
+    ``pooled`` has one flag per spec, as for ``run_experiment``."""
+    pooled = options.get("pooled")
     if pooled is not None and len(pooled) != len(specs):
         raise ConfigError(f"pooled names {len(pooled)} runs; there are {len(specs)}")
-    flags = None if pooled is None else list(pooled) * repeat
-    return run_experiment(
-        rounds(specs, repeat), server, loop=loop, command=command,
-        progress=_marked(progress, len(expand(specs))) if repeat > 1 else progress,
-        on_server=on_server, allow_storm=allow_storm, pooler=pooler, pooled=flags,
-    )  # fmt: skip
+    runs = rounds(specs, repeat)
+    if pooled is not None:
+        options["pooled"] = list(pooled) * repeat
+    if repeat > 1:  # the progress line names the repeat
+        options["progress"] = _marked(options.get("progress"), len(expand(specs)))
+    return run_experiment(runs, server, **options)
 
 
 def _marked(progress: Progress | None, per_round: int) -> Progress | None:
-    # the progress line names the repeat: pool-5 #2
+    # pool-5 #2
     if progress is None:
         return None
     report = progress

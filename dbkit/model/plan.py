@@ -10,6 +10,8 @@ With a pooler in the path (PgBouncer), the fleet's pools are the pooler's client
 its max_client_conn (past it PgBouncer refuses with 08P01), and the server sees the pooler's
 server connections instead: at most PoolerSpec.server_connections, and never more than the
 clients the pooler let in (a server connection is opened for a client that needs one).
+
+What a service is, and how its figures are checked, is dbkit.model.service's.
 """
 
 from __future__ import annotations
@@ -18,94 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbkit.model.errors import ConfigError
 from dbkit.model.pooler import PoolerSpec
+from dbkit.model.service import Service, check_services, check_whole
 
 if TYPE_CHECKING:  # plan.py stays import-light: ServerInfo is only a type here
     from dbkit.model.server_info import ServerInfo
-
-DRIVERS = ("asyncpg", "sqlalchemy", "psycopg")
-# The strategy that runs one worker's pool of each driver (a fleet's service, a run's record).
-
-
-def _whole(where: str, key: str, value: object, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}{key} = {value!r}: must be a whole number")
-    if value < low:
-        raise ConfigError(f"{where}{key} = {value!r}: must be at least {low}")
-    if high is not None and value > high:
-        raise ConfigError(f"{where}{key} = {value!r}: must be at most {high}")
-
-
-@dataclass(frozen=True)
-class Service:
-    """One deployed service: `replicas` pods, each running `workers` processes with a pool each.
-
-    `pool_size` is the pool's persistent size (asyncpg's and psycopg_pool's `max_size`,
-    SQLAlchemy's `pool_size`); `max_overflow` the extra connections SQLAlchemy opens under load;
-    `min_size` the connections asyncpg or psycopg_pool opens at pool creation (SQLAlchemy has
-    no such option).
-    """
-
-    name: str
-    replicas: int
-    workers: int
-    pool_size: int
-    max_overflow: int = 0
-    min_size: int | None = None
-    driver: str = "asyncpg"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"service name = {self.name!r}: must be a non-empty string")
-        where = f"service {self.name}: "
-        _whole(where, "replicas", self.replicas, 1)
-        _whole(where, "workers", self.workers, 1)
-        _whole(where, "pool_size", self.pool_size, 1)
-        _whole(where, "max_overflow", self.max_overflow, 0)
-        if self.driver not in DRIVERS:
-            raise ConfigError(f"{where}driver = {self.driver!r}: must be one of {DRIVERS}")
-        if self.max_overflow and self.driver != "sqlalchemy":
-            # Counting overflow an asyncpg or psycopg pool never opens would inflate the peak.
-            raise ConfigError(
-                f"{where}max_overflow = {self.max_overflow!r}: a SQLAlchemy option; "
-                f"{self.driver}'s pool has no overflow (min_size/max_size only): drop it or set "
-                "driver=sqlalchemy"
-            )
-        if self.min_size is not None:
-            _whole(where, "min_size", self.min_size, 0, self.pool_size)
-            if self.driver == "sqlalchemy":
-                raise ConfigError(
-                    f"{where}min_size = {self.min_size!r}: an asyncpg and psycopg option; "
-                    "SQLAlchemy keeps up to pool_size connections"
-                )
-
-    @property
-    def processes(self) -> int:
-        return self.replicas * self.workers
-
-    @property
-    def per_worker_peak(self) -> int:
-        return self.pool_size + self.max_overflow
-
-    @property
-    def per_worker_steady(self) -> int:
-        # asyncpg and psycopg open min_size at start-up; a busy SQLAlchemy pool settles at
-        # pool_size.
-        return self.pool_size if self.min_size is None else self.min_size
-
-    @property
-    def steady(self) -> int:
-        return self.processes * self.per_worker_steady
-
-    @property
-    def peak(self) -> int:
-        return self.processes * self.per_worker_peak
-
-    def peak_at(self, replicas: int) -> int:
-        """Peak connections if this service ran `replicas` pods (a scaled or surging deploy)."""
-        _whole(f"service {self.name}: ", "replicas", replicas, 0)
-        return replicas * self.workers * self.per_worker_peak
 
 
 @dataclass(frozen=True)
@@ -125,7 +44,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         for key in ("max_connections", "superuser_reserved", "reserved", "headroom", "in_use"):
-            _whole("budget: ", key, getattr(self, key), 0)
+            check_whole("budget: ", key, getattr(self, key), 0)
 
     @property
     def available(self) -> int:
@@ -372,17 +291,6 @@ class Plan:
         return out
 
 
-def check_services(services: Sequence[Service], who: str) -> None:
-    """At least one service, and no name twice (ConfigError prefixed with ``who``)."""
-    if not services:
-        raise ConfigError(f"{who}: no services given")
-    seen: set[str] = set()
-    for service in services:
-        if service.name in seen:
-            raise ConfigError(f"{who}: service {service.name} given twice")
-        seen.add(service.name)
-
-
 def plan_fleet(
     services: Sequence[Service],
     budget: Budget,
@@ -396,5 +304,5 @@ def plan_fleet(
     """
     check_services(services, "plan")
     if scale_to is not None:
-        _whole("plan: ", "scale_to", scale_to, 1)
+        check_whole("plan: ", "scale_to", scale_to, 1)
     return Plan(tuple(services), budget, scale_to, pooler)

@@ -165,7 +165,7 @@ def advise(
 
 
 class Deployed(Protocol):
-    """What advice reads of a deploy's service (dbkit.model.plan.Service)."""
+    """What advice reads of a deploy's service (dbkit.model.service.Service)."""
 
     @property
     def name(self) -> str: ...

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from dbkit.model.dsn import given_dsn
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Budget, Plan, Service, plan_fleet
+from dbkit.model.plan import Budget, Plan, plan_fleet
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.presets import Preset, get_preset
+from dbkit.model.service import Service
 from dbkit.store.tomlfile import no_unknown, read_toml, table
 
 if TYPE_CHECKING:

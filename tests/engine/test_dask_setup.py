@@ -55,7 +55,7 @@ def test_without_distributed_a_cluster_is_refused_with_how_to_install_it() -> No
         "sys.modules['distributed'] = None  # as if not installed\n"
         "from dbkit.engine.fleet import run_fleet\n"
         "from dbkit.model.errors import ConfigError\n"
-        "from dbkit.model.plan import Service\n"
+        "from dbkit.model.service import Service\n"
         "from dbkit.servers import ServerSpec\n"
         "try:\n"
         "    run_fleet([Service('a', 1, 1, 1)], ServerSpec('embedded'), cluster='local:2')\n"

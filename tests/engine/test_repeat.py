@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
+import typing
 
 import pytest
 
-from dbkit.engine.repeat import rounds, run_repeated
+from dbkit.engine.repeat import RunOptions, rounds, run_repeated
+from dbkit.engine.run import run_experiment
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec
@@ -19,6 +22,16 @@ def test_repeats_go_in_rounds() -> None:
     a, b = RunSpec("pool", pool_size=2), RunSpec("pool", pool_size=3)
     assert [s.name for s in rounds([a, b], 2)] == ["pool-2", "pool-3", "pool-2", "pool-3"]
     assert rounds([a], 1) == [a]
+
+
+def test_run_repeated_passes_on_every_option_of_run_experiment() -> None:
+    # run_experiment's keyword options are run_repeated's, by one TypedDict: an option added
+    # to the one and not to the other fails here, not silently in a repeated run.
+    params = inspect.signature(run_experiment, eval_str=True).parameters.values()
+    keywords = {p.name: p.annotation for p in params if p.kind is p.KEYWORD_ONLY}
+    assert typing.get_type_hints(RunOptions) == keywords
+    assert set(inspect.signature(run_repeated).parameters) == {"specs", "server", "repeat",
+                                                               "options"}  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", [0, 21, -2])

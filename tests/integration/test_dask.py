@@ -19,16 +19,17 @@ from dbkit.engine.dask_setup import ClusterSpec, open_cluster
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Service
-from dbkit.model.results import Result
+from dbkit.model.service import Service
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import (
-    LOST,
     TOO_MANY,
+    assert_fleet_ran,
+    assert_terminate_recovered,
     kit_count,
     refused_in_log,
     server_count_since,
     server_now,
+    spawned_children,
     wait_until_serving,
 )
 
@@ -37,22 +38,6 @@ pytest.importorskip(
 )
 
 LOST_TYPE = "dbkit.engine.dask_cluster.WorkerLost"
-
-
-def _spawned_children() -> list[int]:
-    """Processes this one spawned that are still alive (a LocalCluster's workers)."""
-    me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == me and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 def test_a_fitting_fleet_on_a_local_cluster_runs_clean_under_its_planned_peak(
@@ -74,10 +59,8 @@ def test_a_fitting_fleet_on_a_local_cluster_runs_clean_under_its_planned_peak(
     assert fleet is not None and fleet.total_peak_planned == 50 and fleet.fits_plan
     assert fleet.first_failure is None and fleet.failed == 0 and fleet.errors == ()
     assert fleet.peak_connections is not None and 40 <= fleet.peak_connections <= 50
-    for run in result.runs:
-        assert run.ok > 0 and run.failed == 0 and run.tasks == run.ok
-        assert run.wall_s >= 3.0
-        assert run.service_s.p50 is not None and run.service_s.p50 >= 0.05  # pg_sleep(0.05)
+    assert all(run.failed == 0 for run in result.runs)
+    assert_fleet_ran(result, ticks, duration=3.0, hold=0.05)
     assert [s.processes for s in fleet.services] == [8, 2]
     assert fleet.processes == 2  # one share per cluster worker
     executor = result.metadata["executor"]
@@ -85,12 +68,6 @@ def test_a_fitting_fleet_on_a_local_cluster_runs_clean_under_its_planned_peak(
     assert executor["workers"] == 2 and len(executor["hosts"]) == 2
     assert executor["clock"] == "shared" and executor["lost"] == []
     assert executor["start_s"] > 0
-    # progress came from the workers, and ends on the fleet's own totals
-    assert (ticks[-1].ok, ticks[-1].failed) == (fleet.ok, fleet.failed)
-    assert (ticks[-1].done, ticks[-1].total) == (3.0, 3.0)
-    assert _spawned_children() == []  # the LocalCluster's processes are gone
-    again = Result.from_dict(json.loads(result.dumps()))
-    assert again.metadata["executor"] == executor
 
 
 def test_an_overcommitted_fleet_on_a_cluster_records_each_refusal_the_server_logged(
@@ -125,7 +102,7 @@ def test_the_dsn_guard_counts_the_whole_fleet_before_a_cluster_starts(pg20: Embe
             duration=1.0,
             cluster="local:2",
         )
-    assert _spawned_children() == []
+    assert spawned_children() == []
 
 
 def test_a_fault_fires_from_the_coordinator_and_its_recovery_is_measured_on_the_workers(
@@ -140,13 +117,7 @@ def test_a_fault_fires_from_the_coordinator_and_its_recovery_is_measured_on_the_
         cluster="local:2",
         fault="terminate@1",
     )
-    assert result.fleet is not None
-    fault = result.fleet.fault
-    assert fault is not None and fault.kind == "terminate" and fault.at_s >= 1.0
-    assert fault.terminated is not None and fault.terminated >= 1
-    assert fault.recovery_s is not None and fault.action_s < fault.recovery_s < 3.0
-    assert result.fleet.failed > 0
-    assert {e.sqlstate or e.type for e in result.fleet.errors} <= LOST
+    assert_terminate_recovered(result, at_s=1.0, within_s=3.0)
 
 
 def test_a_worker_killed_mid_fleet_has_its_share_counted_as_failed_with_the_reason(

@@ -20,8 +20,8 @@ from dbkit.engine.guards import check_stop_is_last
 from dbkit.engine.run import run_experiment
 from dbkit.model.errors import ConfigError
 from dbkit.model.faults import Fault
-from dbkit.model.plan import Service
 from dbkit.model.results import Run
+from dbkit.model.service import Service
 from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import LOST

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,31 +11,18 @@ import pytest
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.status import Status
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Service
-from dbkit.model.results import Result
+from dbkit.model.service import Service
 from dbkit.present.fleet import format_fleet
 from dbkit.servers import ServerSpec
-from tests.helpers import LOST, assert_one_line_error, dbkit
+from tests.helpers import (
+    assert_fleet_ran,
+    assert_one_line_error,
+    assert_terminate_recovered,
+    dbkit,
+    spawned_children,
+)
 
 SERVER = ServerSpec("embedded", max_connections=100)
-
-
-def _fleet_children() -> list[int]:
-    """Our fleet processes still alive (not postgres, nor multiprocessing's resource tracker,
-    which lives as long as this process by design)."""
-    me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == me and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
 def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
@@ -54,32 +41,24 @@ def test_fitting_fleet_runs_clean_under_its_planned_peak() -> None:
     assert 72 <= peak <= 90  # the monitor does not count itself
     assert [r.name for r in result.runs] == ["api", "jobs"]
     assert [r.strategy for r in result.runs] == ["pool", "sqlalchemy"]
+    assert_fleet_ran(result, ticks, duration=3.0, hold=0.05)
     for run in result.runs:
-        assert run.ok > 0
-        assert run.tasks == run.ok + run.failed
         assert run.queries_ok == run.ok
-        assert run.wall_s >= 3.0
         assert run.peak_server_connections == peak
         assert run.latency_s.p50 is not None and run.latency_s.p50 >= 0.05
-        assert run.service_s.p50 is not None and run.service_s.p50 >= 0.05  # pg_sleep(0.05)
         assert run.wait_s.p50 is not None and run.latency_s.p50 >= run.wait_s.p50
-    assert fleet.ok == sum(r.ok for r in result.runs)
     assert [s.processes for s in fleet.services] == [8, 2]
+    assert result.metadata["executor"] == {
+        "kind": "local", "workers": 3, "hosts": [socket.gethostname()]
+    }  # fmt: skip
     # The table counts simulated workers (replicas x workers), not the 3 OS processes.
     table = [line.split() for line in format_fleet(result)[:4]]
     assert table[0][:2] == ["service", "workers"]
     assert [row[1] for row in table[1:]] == ["8", "2", "10"]
-    assert ticks and (ticks[-1].done, ticks[-1].total) == (3.0, 3.0)
-    assert all(0 <= t.done <= t.total for t in ticks)
-    # the progress line's counts are the fleet's, and the monitor's connections with them
-    assert (ticks[-1].ok, ticks[-1].failed) == (fleet.ok, fleet.failed)
+    # the progress line has the monitor's connections with the fleet's counts
     assert max(t.connections or 0 for t in ticks) > 0
     if fleet.first_failure is None:
         assert format_fleet(result)[-1] == "clean: no task failed"
-    assert _fleet_children() == []
-    # the whole document survives JSON
-    again = Result.from_dict(json.loads(result.dumps()))
-    assert again.fleet is not None and again.fleet.to_dict() == fleet.to_dict()
 
 
 def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None:
@@ -106,7 +85,7 @@ def test_overcommitted_fleet_records_53300_and_names_the_first_failure() -> None
     assert fleet.failed == run.failed
     verdict = format_fleet(result)[-1]
     assert verdict.startswith("FAILED: first failure in service api at ")
-    assert _fleet_children() == []
+    assert spawned_children() == []
 
 
 @pytest.mark.parametrize(
@@ -126,13 +105,13 @@ def test_an_interrupted_fleet_leaves_no_process_behind() -> None:
 
     def interrupt(status: Status) -> None:
         if status.done > 0.5:
-            seen.extend(_fleet_children())
+            seen.extend(spawned_children())
             raise Stop
 
     with pytest.raises(Stop):
         run_fleet([Service("api", 2, 2, 5)], SERVER, duration=30.0, procs=2, progress=interrupt)
     assert len(seen) == 2  # the check below would see them
-    assert _fleet_children() == []
+    assert spawned_children() == []
 
 
 def test_pool_timeouts_are_counted_per_driver() -> None:
@@ -165,15 +144,7 @@ def test_a_fault_mid_fleet_is_recorded_with_its_recovery() -> None:
         procs=2,
         fault="terminate@1",
     )
-    assert result.fleet is not None
-    fault = result.fleet.fault
-    assert fault is not None
-    assert fault.kind == "terminate" and fault.at_s >= 1.0
-    assert fault.terminated >= 1
-    assert fault.recovery_s is not None and fault.action_s < fault.recovery_s < 4.0
-    assert result.fleet.failed > 0
-    classes = {e.sqlstate or e.type for e in result.fleet.errors}
-    assert classes <= LOST, classes
+    assert_terminate_recovered(result, at_s=1.0, within_s=4.0)
 
 
 def test_a_fleet_fault_is_reported_once_as_fired_or_as_never_fired(tmp_path: Path) -> None:

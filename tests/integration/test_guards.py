@@ -23,7 +23,7 @@ import pytest
 
 from dbkit.engine.fleet import run_fleet
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Service
+from dbkit.model.service import Service
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import assert_one_line_error, dbkit
 

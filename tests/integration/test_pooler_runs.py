@@ -14,9 +14,9 @@ from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_experiment
 from dbkit.engine.sweep import run_sweep
 from dbkit.model.errors import ConfigError, DbkitError
-from dbkit.model.plan import Service
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.results import Result
+from dbkit.model.service import Service
 from dbkit.model.shape import problem_in
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ServerSpec

@@ -12,8 +12,8 @@ import asyncpg
 
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_experiment
-from dbkit.model.plan import Service
 from dbkit.model.results import Result
+from dbkit.model.service import Service
 from dbkit.model.spec import RunSpec
 from dbkit.servers import EmbeddedServer, ServerSpec
 from tests.helpers import TOO_MANY, kit_count, refused_in_log, server_count_since

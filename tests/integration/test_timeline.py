@@ -5,9 +5,9 @@ from __future__ import annotations
 from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_one, run_procs
 from dbkit.engine.status import Status
-from dbkit.model.plan import Service
 from dbkit.model.records import error_label
 from dbkit.model.results import Run
+from dbkit.model.service import Service
 from dbkit.model.spec import RunSpec
 from dbkit.model.tally import TICK_S
 from dbkit.servers import EmbeddedServer, ServerSpec

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from dbkit.model.errors import ConfigError
-from dbkit.model.plan import Budget, Load, Service, plan_fleet
+from dbkit.model.plan import Budget, Load, plan_fleet
 from dbkit.model.pooler import PoolerSpec
 from dbkit.model.server_info import ServerInfo
+from dbkit.model.service import Service
 from dbkit.present.plan import format_plan
 from dbkit.servers import EmbeddedServer
 from dbkit.store.deploy import build_plan, load_deploy, parse_service
@@ -123,29 +124,6 @@ def test_format_plan_verdict_when_over() -> None:
     assert "= 97 available" in lines[-2]
     assert lines[-1].startswith("OVER by 1103:")
     assert lines[-1].endswith("largest per-worker pool_size + max_overflow that fits: 1")
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "key"),
-    [
-        ({"replicas": 0}, "replicas"),
-        ({"workers": -1}, "workers"),
-        ({"pool_size": 0}, "pool_size"),
-        ({"max_overflow": -1}, "max_overflow"),
-        ({"min_size": 11}, "min_size"),
-        ({"driver": "psycopg2"}, "driver"),
-        ({"replicas": True}, "replicas"),
-    ],
-)
-def test_service_rejects_bad_values(kwargs: dict[str, object], key: str) -> None:
-    args: dict[str, object] = {"replicas": 1, "workers": 1, "pool_size": 10, **kwargs}
-    with pytest.raises(ConfigError, match=rf"service api: {key} = "):
-        Service("api", **args)  # type: ignore[arg-type]
-
-
-def test_min_size_is_asyncpg_only() -> None:
-    with pytest.raises(ConfigError, match="min_size"):
-        Service("s", 1, 1, 10, min_size=2, driver="sqlalchemy")
 
 
 def test_max_overflow_is_sqlalchemy_only() -> None:

@@ -11,8 +11,8 @@ import pytest
 import dbkit.strategies  # noqa: F401  (declares the strategy names a result file is checked for)
 from dbkit.model.errors import ConfigError
 from dbkit.model.fleet import FleetSection, ServiceFigures
-from dbkit.model.plan import Service
 from dbkit.model.rightsize import Advice, active_figures, advise, advise_runs, demand_of
+from dbkit.model.service import Service
 from dbkit.model.shape import FLEET_SHAPE, problem_in
 from dbkit.store.results import read_result
 from tests.helpers import GOLDEN, sample_result

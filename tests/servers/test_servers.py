@@ -10,7 +10,7 @@ from dbkit.engine.fleet import run_fleet
 from dbkit.engine.run import run_experiment
 from dbkit.engine.sweep import run_sweep
 from dbkit.model.errors import ConfigError, ServerError
-from dbkit.model.plan import Service
+from dbkit.model.service import Service
 from dbkit.model.spec import RunSpec
 from dbkit.servers import ContainerServer, ServerSpec, resolve_kind, server_spec
 from tests.helpers import assert_one_line_error, dbkit
