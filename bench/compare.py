@@ -6,9 +6,9 @@ Each row is judged on the figure its goal is on (the ratio to its same-run refer
 kit's own figure), in the goal's direction (higher is better for ``>=``, lower otherwise). Its
 spread is the largest of: the spread between the row's repeats in either file (sleep rows keep
 every repeat; pgbench runs before and after the kit; the pool, storm and fleet rows keep every
-run), and the
-difference between the reference and each earlier file given (run-to-run spread of the same
-bench on the same code). A row is "worse" when it moved the wrong way by more than that.
+run), and the difference between the reference and each earlier file given (run-to-run spread
+of the same bench on the same code). A row is "worse" when it moved the wrong way by more than
+that.
 """
 
 from __future__ import annotations
