@@ -5,9 +5,10 @@
 Each row is judged on the figure its goal is on (the ratio to its same-run reference, or the
 kit's own figure), in the goal's direction (higher is better for ``>=``, lower otherwise). Its
 spread is the largest of: the spread between the row's repeats in either file (sleep rows keep
-every repeat; pgbench runs before and after the kit, and the fleet rows keep every run), and the
-difference between the reference and each earlier file given (run-to-run spread of the same
-bench on the same code). A row is "worse" when it moved the wrong way by more than that.
+every repeat; pgbench runs before and after the kit; the pool, storm and fleet rows keep every
+run), and the difference between the reference and each earlier file given (run-to-run spread
+of the same bench on the same code). A row is "worse" when it moved the wrong way by more than
+that.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ def repeat_spread(row: dict[str, Any]) -> float:
         parts += [_relative_spread(raw["kit_call_s"]), _relative_spread(raw["bare_call_s"])]
     if "pgbench" in raw:  # the reference, run before and after the kit
         parts.append(_relative_spread([r["tps"] for r in raw["pgbench"]]))
+    if "kit_wall_s" in raw:  # the storm row: its figure is the kit's wall time, each repeat
+        parts.append(_relative_spread(raw["kit_wall_s"]))
     if "kit_qps" in raw:  # the kit through PgBouncer, each repeat
         parts.append(_relative_spread(raw["kit_qps"]))
     if row["group"] == "pgbouncer" and "direct" in raw:  # both routes, each repeat
         key = "per_query_us" if row["unit"] == "us" else "qps"
         parts += [_relative_spread(raw["direct"][key]), _relative_spread(raw["pgbouncer"][key])]
-    if "efficiency" in raw:  # fleet rows: every run's efficiency
+    if "efficiency" in raw:  # fleet and pool rows: every run's efficiency, the row's figure
         return float(max(raw["efficiency"]) - min(raw["efficiency"]))
     if row["group"] == "memory":
         kit = raw.get("kit", [])

@@ -211,31 +211,65 @@ def pgbench(
 
 
 def pool_rows(server: EmbeddedServer, cfg: Settings) -> list[Row]:
-    """Wall time of pg_sleep tasks through a pool against the ideal ceil(N/P) x 0.3 s."""
+    """Wall time of pg_sleep tasks through a pool against the ideal ceil(N/P) x 0.3 s.
+
+    Each row is the median of ``cfg.repeats`` runs; the rows' runs alternate (every row once,
+    then every row again), so that drifting load on the machine falls on all of them alike.
+    """
     say("1. pool efficiency")
+    shapes = [
+        (strategy, goal, size)
+        for strategy, goal in (("pool", 0.97), ("sqlalchemy", 0.95))
+        for size in (90, 10)
+    ]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    errors: dict[tuple[str, int], str] = {}
+    for repeat in range(cfg.repeats):
+        for strategy, _, size in shapes:
+            try:
+                runs.setdefault((strategy, size), []).append(_pool_run(server, cfg, strategy, size))
+            except BenchError as exc:
+                errors[(strategy, size)] = str(exc)
+                say(f"  {strategy} pool {size}, run {repeat + 1}: {exc}")
     rows = []
-    for strategy, goal in (("pool", 0.97), ("sqlalchemy", 0.95)):
-        for size in (90, 10):
-            label = "asyncpg" if strategy == "pool" else "SQLAlchemy"
-            row = Row(
-                "pool", f"{label} pool {size}: efficiency", "s",
-                Goal("ratio", ">=", goal, f"eff >= {goal}"),
-            )  # fmt: skip
-            measure = partial(_pool, server=server, cfg=cfg, strategy=strategy, size=size)
-            rows.append(guarded(row, measure))
+    for strategy, goal, size in shapes:
+        label = "asyncpg" if strategy == "pool" else "SQLAlchemy"
+        row = Row(
+            "pool", f"{label} pool {size}: efficiency", "s",
+            Goal("ratio", ">=", goal, f"eff >= {goal}"),
+        )  # fmt: skip
+        done, error = runs.get((strategy, size), []), errors.get((strategy, size))
+        rows.append(guarded(row, partial(_pool, runs=done, error=error, repeats=cfg.repeats)))
     return rows
 
 
-def _pool(row: Row, server: EmbeddedServer, cfg: Settings, strategy: str, size: int) -> None:
+def _pool_run(server: EmbeddedServer, cfg: Settings, strategy: str, size: int) -> dict[str, Any]:
     spec: dict[str, Any] = {"strategy": strategy, "tasks": cfg.pool_tasks, "pool_size": size}
     if strategy == "sqlalchemy":
         # SQLAlchemy's 30 s pool_timeout would fail the last tasks of the 30 s pool-10 run;
         # asyncpg's pool waits forever. Same footing: measure the pool, not the default.
         spec["acquire_timeout"] = 600.0
-    run = work(kit_job(server, "asyncio", **spec))
-    row.kit, row.reference, row.ratio = run["wall_s"], run["ideal_s"], run["efficiency"]
-    row.note = f"{run['ok']}/{run['tasks']} ok; ideal ceil(N/P) x 0.3 s"
-    row.raw = {"kit": run}
+    return work(kit_job(server, "asyncio", **spec))
+
+
+def _pool(row: Row, runs: list[dict[str, Any]], error: str | None, repeats: int) -> None:
+    if not runs:
+        raise BenchError(error or "no run")
+    row.kit = statistics.median(r["wall_s"] for r in runs)
+    row.reference = runs[0]["ideal_s"]
+    row.ratio = statistics.median(r["efficiency"] for r in runs)
+    oks = "/".join(str(r["ok"]) for r in runs)
+    low, high = min(r["efficiency"] for r in runs), max(r["efficiency"] for r in runs)
+    of = f"median of {len(runs)} ({low:.3f}-{high:.3f})" if len(runs) > 1 else "one run"
+    row.note = f"{of}; {oks} of {runs[0]['tasks']} ok; ideal ceil(N/P) x 0.3 s"
+    if error is not None:
+        row.note += f"; a run failed: {error}"
+    row.raw = {
+        "statistic": f"median of {repeats} fresh-process runs, alternating with the other rows'",
+        "efficiency": [r["efficiency"] for r in runs],  # bench/compare.py: the row's spread
+        "wall_s": [r["wall_s"] for r in runs],
+        "runs": runs,
+    }
 
 
 # -- 3. query throughput ceiling ------------------------------------------------------------
@@ -355,7 +389,8 @@ def _connect(row: Row, server: EmbeddedServer, cfg: Settings, loop: str, procs: 
 
 
 def storm_row(server: EmbeddedServer, cfg: Settings) -> Row:
-    """Every outcome of an unbatched storm, against one bare asyncpg gather of the same tasks."""
+    """Every outcome of an unbatched storm, against one bare asyncpg gather of the same tasks;
+    the median of ``cfg.repeats`` of each, the kit's and the bare runs alternating."""
     say("5. storm detection")
     row = Row("storm", f"storm: {cfg.storm_tasks} unbatched, all outcomes", "s",
               Goal("kit", "<", 3.0, "< 3 s"))  # fmt: skip
@@ -366,15 +401,34 @@ def _storm(row: Row, server: EmbeddedServer, cfg: Settings) -> None:
     # hold 0.1: the tasks that get a slot keep it as the failing service's do, so the
     # refusals (53300) are certain rather than a race against fast-closing connections.
     spec = {"strategy": "unbatched", "tasks": cfg.storm_tasks, "queries": 1, "hold": 0.1}
-    run = work(kit_job(server, "asyncio", **spec))
-    bare = work(
-        {"kind": "bare_storm", "app_dsn": server.app_dsn, "tasks": cfg.storm_tasks, "hold": 0.1}
-    )
-    row.kit, row.reference = run["wall_s"], bare["wall_s"]
+    bare_job = {"kind": "bare_storm", "app_dsn": server.app_dsn, "tasks": cfg.storm_tasks,
+                "hold": 0.1}  # fmt: skip
+    kits: list[dict[str, Any]] = []
+    bares: list[dict[str, Any]] = []
+    for repeat in range(cfg.repeats):
+        # the kit first in even repeats, the bare gather first in odd ones
+        for who in ("kit", "bare") if repeat % 2 == 0 else ("bare", "kit"):
+            if who == "kit":
+                kits.append(work(kit_job(server, "asyncio", **spec)))
+            else:
+                bares.append(work(bare_job))
+    row.kit = statistics.median(r["wall_s"] for r in kits)
+    row.reference = statistics.median(r["wall_s"] for r in bares)
     row.ratio = ratio(row.kit, row.reference)
+    run, bare = kits[0], bares[0]
     states = {e["sqlstate"] or e["type"]: e["count"] for e in run["errors"]}
-    row.note = f"kit {run['ok']} ok, {states}; bare {bare['ok']} ok, {bare['errors']}"
-    row.raw = {"kit": run, "bare_asyncpg": bare, "hold": 0.1, "queries": 1}
+    walls = ", ".join(f"{r['wall_s']:.2f}" for r in kits)
+    of = f"median of {len(kits)} ({walls} s); first run: " if len(kits) > 1 else ""
+    row.note = f"{of}kit {run['ok']} ok, {states}; bare {bare['ok']} ok, {bare['errors']}"
+    row.raw = {
+        "statistic": f"median of {cfg.repeats} fresh-process runs each, kit and bare alternating",
+        "kit_wall_s": [r["wall_s"] for r in kits],  # bench/compare.py: the row's spread
+        "bare_wall_s": [r["wall_s"] for r in bares],
+        "kit_runs": kits,
+        "bare_runs": bares,
+        "hold": 0.1,
+        "queries": 1,
+    }
 
 
 # -- 2. the sleep baseline (and 5b, memory) -------------------------------------------------
