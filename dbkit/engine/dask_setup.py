@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dbkit.model.dsn import mask_text
+from dbkit.model.error_counts import type_name
 from dbkit.model.errors import ConfigError, DbkitError
-from dbkit.model.tally import type_name
 from dbkit.servers.embedded import PORTS_BELOW_EPHEMERAL
 
 LOCAL = "local:"

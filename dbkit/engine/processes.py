@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 from dbkit.engine.loops import loop_factory, quiet_driver_logs
 from dbkit.model.dsn import mask_text
+from dbkit.model.error_counts import type_name
 from dbkit.model.errors import DbkitError
-from dbkit.model.tally import Tally, type_name
+from dbkit.model.tally import Tally
 
 STOP_SIGNAL = signal.SIGUSR1  # the parent's "stop now" (Ctrl-C): results so far still count
 PROCESS_READY_S = 120.0  # spawned processes import asyncpg and SQLAlchemy before they are ready

@@ -20,9 +20,10 @@ from typing import Any, Protocol, cast
 import asyncpg
 
 from dbkit.model.arrivals import last_arrival, schedule
+from dbkit.model.error_counts import type_name
 from dbkit.model.identity import tagged
 from dbkit.model.spec import RunSpec
-from dbkit.model.tally import Tally, type_name
+from dbkit.model.tally import Tally
 
 RETRY_BASE_S = 0.05  # a task's first backoff before it tries again; doubled each time
 RETRY_CAP_S = 1.0  # the longest backoff

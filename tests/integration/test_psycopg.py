@@ -87,8 +87,8 @@ def test_the_command_runs_the_psycopg_strategy(pg: EmbeddedServer, tmp_path: Pat
 
 
 def test_the_fleets_pool_functions_open_acquire_time_out_and_close(pg: EmbeddedServer) -> None:
+    from dbkit.model.error_counts import type_name
     from dbkit.model.identity import new_tag, tagged
-    from dbkit.model.tally import type_name
     from dbkit.strategies.psycopg_pool import (
         POOL_TIMEOUT_TYPE,
         close_psycopg_pool,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from dbkit.model.tally import Tally, sqlstate_of, type_name
+from dbkit.model.error_counts import sqlstate_of, type_name
+from dbkit.model.tally import Tally
 
 
 def test_errors_are_keyed_by_type_and_sqlstate() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from dbkit.model.error_counts import error_type, sqlstate_of
 from dbkit.model.errors import ConfigError
 from dbkit.model.spec import RunSpec, check_uses
-from dbkit.model.tally import Tally, error_type, sqlstate_of
+from dbkit.model.tally import Tally
 from dbkit.strategies import STRATEGIES
 from dbkit.strategies.psycopg_pool import Refusals, connect_kwargs, options_text
 
