@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/compare.py NEW.json REFERENCE.json [EARLIER.json ...]
 
-Each row is judged on the figure its goal is on (the ratio to its same-run reference, or the
-kit's own figure), in the goal's direction (higher is better for ``>=``, lower otherwise). Its
+Each row is judged on its ratio to the reference measured in the same run where it has one
+(whatever its goal is on: a slower machine, or a busier minute, moves both sides, as the start
+rows' bare initdb does by 2x between runs here), else on the kit's own figure, in the goal's
+direction (higher is better for ``>=``, lower otherwise). Its
 spread is the largest of: the spread between the row's repeats in either file (sleep rows keep
 every repeat; pgbench runs before and after the kit; the pool, storm and fleet rows keep every
 run), and the difference between the reference and each earlier file given (run-to-run spread
@@ -22,7 +24,9 @@ from typing import Any
 
 
 def figure(row: dict[str, Any]) -> float | None:
-    value = row["ratio"] if row["goal"]["on"] == "ratio" else row["kit"]
+    """The figure a row is judged on: its ratio to its same-run reference, else its own."""
+    on_ratio = row["goal"]["on"] == "ratio" or row.get("ratio") is not None
+    value = row["ratio"] if on_ratio else row["kit"]
     return None if value is None else float(value)
 
 
@@ -44,8 +48,10 @@ def repeat_spread(row: dict[str, Any]) -> float:
         parts += [_relative_spread(raw["kit_call_s"]), _relative_spread(raw["bare_call_s"])]
     if "pgbench" in raw:  # the reference, run before and after the kit
         parts.append(_relative_spread([r["tps"] for r in raw["pgbench"]]))
-    if "kit_wall_s" in raw:  # the storm row: its figure is the kit's wall time, each repeat
-        parts.append(_relative_spread(raw["kit_wall_s"]))
+    if "kit_wall_s" in raw:  # the storm row: the kit's wall time and the bare gather's
+        parts += [_relative_spread(raw["kit_wall_s"]), _relative_spread(raw.get("bare_wall_s", []))]
+    if "kit_s" in raw:  # the start rows: the kit's and the bare binaries', each repeat
+        parts += [_relative_spread(raw["kit_s"]), _relative_spread(raw.get("bare_s", []))]
     if "kit_qps" in raw:  # the kit through PgBouncer, each repeat
         parts.append(_relative_spread(raw["kit_qps"]))
     if row["group"] == "pgbouncer" and "direct" in raw:  # both routes, each repeat

@@ -534,41 +534,56 @@ def _rss_row(samples: dict[tuple[str, int, str], list[dict[str, Any]]], count: i
 
 
 def start_rows(cfg: Settings) -> list[Row]:
-    """Embedded server cold/warm start against the bare binaries, and the CLI's overhead."""
+    """Embedded server cold/warm start against the bare binaries, and the CLI's overhead: each
+    the median of ``cfg.repeats`` runs, the kit's and the bare binaries' alternating (which goes
+    first flips each repeat), every run kept."""
     say("6. start-up")
     cold = Row("start", "embedded server cold start", "s", Goal("kit", "<=", 1.5, "<= 1.5 s"))
     warm = Row("start", "embedded server warm start", "s", Goal("none", "<=", 0.0, "-"))
     cli = Row("start", "dbkit run pool: overhead", "s", Goal("kit", "<=", 2.5, "<= 2.5 s"))
+    kits: list[dict[str, Any]] = []
+    bares: list[dict[str, Any]] = []
     try:
-        kit = work({"kind": "server_start"})
-        bare = work({"kind": "bare_start"})
+        for repeat in range(cfg.repeats):
+            jobs = [("kit", "server_start"), ("bare", "bare_start")]
+            for side, kind in jobs if repeat % 2 == 0 else jobs[::-1]:
+                (kits if side == "kit" else bares).append(work({"kind": kind}))
     except BenchError as exc:
         cold.note = warm.note = f"not measured: {exc}"
     else:
         for row, key in ((cold, "cold_s"), (warm, "warm_s")):
-            row.kit, row.reference = kit[key], bare[key]
+            row.kit = statistics.median(k[key] for k in kits)
+            row.reference = statistics.median(b[key] for b in bares)
             row.ratio = ratio(row.kit, row.reference)
-            row.note = "reference: bare initdb + postgres until ready"
-            row.raw = {"kit": kit, "bare": bare}
-    guarded(cli, lambda r: _cli_overhead(r, cold.reference))
+            row.note = f"median of {len(kits)}; reference: bare initdb + postgres until ready"
+            row.raw = {"kit": kits, "bare": bares, "kit_s": [k[key] for k in kits],
+                       "bare_s": [b[key] for b in bares]}  # fmt: skip
+    guarded(cli, lambda r: _cli_overhead(r, cold.reference, cfg.repeats))
     return [cold, warm, cli]
 
 
-def _cli_overhead(row: Row, bare_cold: float | None) -> None:
+def _cli_overhead(row: Row, bare_cold: float | None, repeats: int) -> None:
     dbkit = Path(sys.executable).parent / "dbkit"
+    totals, walls = [], []
     with tempfile.TemporaryDirectory(prefix="dbkit-bench-") as tmp:
         cmd = [str(dbkit), "run", "pool", "--tasks", "100", "--pool-size", "10", "--hold", "0.1",
                "--json", "--results-dir", tmp]  # fmt: skip
-        started = time.perf_counter()
-        doc = _json_document(cmd)
-        total = time.perf_counter() - started
+        for _ in range(repeats):
+            started = time.perf_counter()
+            doc = _json_document(cmd)
+            totals.append(time.perf_counter() - started)
+            walls.append(doc["runs"][0]["wall_s"])
     interp = _interpreter_start()
-    wall = doc["runs"][0]["wall_s"]
-    row.kit = total - wall
+    overheads = [t - w for t, w in zip(totals, walls, strict=True)]
+    row.kit = statistics.median(overheads)
     row.reference = interp + bare_cold if bare_cold is not None else None
     row.ratio = ratio(row.kit, row.reference)
-    row.note = f"{total:.2f} s in all - {wall:.2f} s workload; ref: python start + bare start"
-    row.raw = {"command": cmd[1:-1], "total_s": total, "wall_s": wall, "python_start_s": interp}
+    row.note = (
+        f"median of {len(overheads)} (each: seconds in all - the run's wall_s); ref: python "
+        "start + bare start"
+    )
+    row.raw = {"command": cmd[1:-1], "total_s": totals, "wall_s": walls,
+               "kit_s": overheads, "python_start_s": interp}  # fmt: skip
 
 
 def _json_document(cmd: list[str]) -> dict[str, Any]:
