@@ -1,6 +1,7 @@
 """Compare a bench result with a reference: which rows got worse beyond their spread.
 
-    .venv/bin/python bench/compare.py NEW.json REFERENCE.json [EARLIER.json ...]
+    .venv/bin/python bench/compare.py NEW.json REFERENCE.json [EARLIER.json ...] \
+        [--new MORE.json ...]
 
 Each row is judged on its ratio to the reference measured in the same run where it has one
 (whatever its goal is on: a slower machine, or a busier minute, moves both sides, as the start
@@ -8,15 +9,17 @@ rows' bare initdb does by 2x between runs here), else on the kit's own figure, i
 direction (higher is better for ``>=``, lower otherwise). Its
 spread is the largest of: the spread between the row's repeats in either file (sleep rows keep
 every repeat; pgbench runs before and after the kit; the pool, storm and fleet rows keep every
-run), and the difference between the reference and each earlier file given (run-to-run spread
-of the same bench on the same code). A row is "worse" when it moved the wrong way by more than
-that.
+run), and the range of the row over the runs of each side: the reference with each earlier file
+given (more runs of the reference's code), the new file with each ``--new`` file (more runs of
+the new code). With more runs on a side, its figure is their median. A row is "worse" when it
+moved the wrong way by more than that.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,31 +69,44 @@ def repeat_spread(row: dict[str, Any]) -> float:
 
 
 def compare(
-    new: dict[str, Any], reference: dict[str, Any], earlier: Sequence[dict[str, Any]]
+    new: dict[str, Any],
+    reference: dict[str, Any],
+    earlier: Sequence[dict[str, Any]],
+    more_new: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """One entry per row of ``new``: its figure, the reference's, the spread, the verdict."""
+    """One entry per row of ``new``: its figure, the reference's, the spread, the verdict; each
+    side's figure the median over its runs (``new`` and ``more_new``; ``reference`` and
+    ``earlier``)."""
     by_name = {r["name"]: r for r in reference["rows"]}
     earlier_by_name = [{r["name"]: r for r in doc["rows"]} for doc in earlier]
+    more_by_name = [{r["name"]: r for r in doc["rows"]} for doc in more_new]
     out = []
     for row in new["rows"]:
         ref = by_name.get(row["name"])
-        now = figure(row)
-        if ref is None or now is None or figure(ref) is None:
+        if ref is None or figure(row) is None or figure(ref) is None:
+            now = figure(row)
             out.append({"name": row["name"], "now": now, "verdict": "new" if ref is None else "-"})
             continue
-        then = figure(ref)
-        assert then is not None
-        spreads = [repeat_spread(row), repeat_spread(ref)]
-        for other in earlier_by_name:
-            if row["name"] in other and figure(other[row["name"]]) is not None:
-                spreads.append(abs(then - float(figure(other[row["name"]]) or 0.0)))
-        spread = max(spreads)
+        news = _figures(row, more_by_name)
+        thens = _figures(ref, earlier_by_name)
+        now, then = statistics.median(news), statistics.median(thens)
+        spread = max(
+            repeat_spread(row), repeat_spread(ref), max(news) - min(news), max(thens) - min(thens)
+        )
         change = now - then if higher_is_better(row) else then - now  # positive: better
         verdict = "worse" if change < -spread else ("better" if change > spread else "same")
-        out.append(
-            {"name": row["name"], "now": now, "then": then, "spread": spread, "verdict": verdict}
-        )
+        entry = {"name": row["name"], "now": now, "then": then, "spread": spread}
+        out.append({**entry, "verdict": verdict, "runs": (len(news), len(thens))})
     return out
+
+
+def _figures(row: dict[str, Any], others: Sequence[dict[str, dict[str, Any]]]) -> list[float]:
+    """The row's figure in its own file and in each other file that has it."""
+    values = [float(figure(row) or 0.0)]
+    for other in others:
+        if row["name"] in other and figure(other[row["name"]]) is not None:
+            values.append(float(figure(other[row["name"]]) or 0.0))
+    return values
 
 
 def format_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
@@ -111,10 +127,17 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("new", type=Path, help="the result to judge")
     parser.add_argument("reference", type=Path, help="the reference result")
-    parser.add_argument("earlier", type=Path, nargs="*", help="earlier results: run-to-run spread")
+    parser.add_argument(
+        "earlier", type=Path, nargs="*", help="more runs of the reference's code: its spread"
+    )
+    parser.add_argument(
+        "--new", dest="more", type=Path, action="append", default=[],
+        help="more runs of the new code (repeatable): its spread",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     load = [json.loads(p.read_text()) for p in (args.new, args.reference, *args.earlier)]
-    entries = compare(load[0], load[1], load[2:])
+    more = [json.loads(p.read_text()) for p in args.more]
+    entries = compare(load[0], load[1], load[2:], more)
     print("\n".join(format_lines(entries)))
     worse = [e["name"] for e in entries if e["verdict"] == "worse"]
     print(f"\nworse beyond spread: {', '.join(worse) if worse else 'none'}")
