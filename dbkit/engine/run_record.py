@@ -83,6 +83,7 @@ def build_run(
     if tap is not None:
         readings = monitor.pool_samples if monitor is not None else []
         pooler = PoolerSection.of(tap.kind, tap.pool_mode, readings, rec.t0)
+    services = rec.services()  # every sampled task's service time: one pass, used twice
     return Run(
         strategy=spec.strategy,
         name=spec.name,
@@ -96,7 +97,7 @@ def build_run(
         ideal_s=ideal_of(spec, tap),
         latency_s=LatencySummary.of(rec.latencies),
         wait_s=LatencySummary.of(rec.waits),
-        service_s=LatencySummary.of(rec.services()),
+        service_s=LatencySummary.of(services),
         errors=rec.error_records(),
         peak_server_connections=None if monitor is None else monitor.server_peak,
         server_connections=server,
@@ -110,7 +111,7 @@ def build_run(
         timeline=Timeline.of(rec, own, pooler_samples(monitor, rec.t0) if tap else ()),
         active_peak=active_peak,
         active_p99=active_p99,
-        demand=demand_of(rec.ok, rec.t_end - rec.t0, rec.services()),
+        demand=demand_of(rec.ok, rec.t_end - rec.t0, services),
     )
 
 
